@@ -1,0 +1,1 @@
+"""Qiwei Reach: the code packaged into every Lambda function."""

@@ -1,0 +1,51 @@
+"""Settings from the environment, read when asked for, never at import.
+
+Chalice's test client swaps the environment only during a call, and a cold start should not pay for settings a
+function never uses, so every caller asks `get_settings()` at the start of its unit of work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from chalicelib import resources
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the functions need to know about their stage."""
+
+    stage: str
+    region: str
+    tables: dict[str, str]
+    queues: dict[str, str]
+    wecom_base_url: str
+    wecom_timeout_seconds: float
+    egress_ip: str
+    callback_replay_window_seconds: int
+    secrets_prefix: str
+    log_level: str
+
+    def table(self, spec: resources.Table) -> str:
+        return self.tables[spec.logical]
+
+    def queue(self, spec: resources.Queue) -> str:
+        return self.queues[spec.logical]
+
+
+def get_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from `environ` (the process environment by default)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        stage=env.get("STAGE", "local"),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "cn-north-1",
+        tables={t.logical: env.get(t.env_var) or t.name for t in resources.TABLES},
+        queues={q.logical: env.get(q.env_var) or q.name for q in resources.QUEUES},
+        wecom_base_url=env.get("WECOM_BASE_URL", "https://qyapi.weixin.qq.com").rstrip("/"),
+        wecom_timeout_seconds=float(env.get("WECOM_TIMEOUT_SECONDS", "5")),
+        egress_ip=env.get("EGRESS_IP", "default"),
+        callback_replay_window_seconds=int(env.get("CALLBACK_REPLAY_WINDOW_SECONDS", "300")),
+        secrets_prefix=env.get("SECRETS_PREFIX", f"/{resources.APP_NAME}/{env.get('STAGE', 'local')}"),
+        log_level=env.get("LOG_LEVEL", "INFO"),
+    )

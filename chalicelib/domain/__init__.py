@@ -1,0 +1,1 @@
+"""Pure logic on plain data. Imports neither boto3, httpx nor PynamoDB."""

@@ -1,0 +1,136 @@
+"""The single declaration of the stack's tables and queues.
+
+The local stack creates them from here, infra/ synthesizes them from here, and app.py wires its SQS handlers to
+the queues named here, so the three cannot drift. Plain data: nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index with string keys, projecting all attributes."""
+
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table (on-demand) with string keys."""
+
+    logical: str
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+    env_var: str = ""
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A standard SQS queue with its dead-letter queue and the Lambda event source that drains it."""
+
+    logical: str
+    name: str
+    visibility_timeout: int
+    max_receive_count: int
+    batch_size: int = 10
+    batching_window: int = 0
+    max_concurrency: int | None = None
+    retention_seconds: int = 4 * 24 * 3600
+    env_var: str = ""
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+APP_NAME = "qiwei-reach"
+
+TENANTS = Table(
+    logical="tenants",
+    name=f"{APP_NAME}-tenants",
+    hash_key="pk",
+    range_key="sk",
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+    env_var="TABLE_TENANTS",
+)
+DATA = Table(
+    logical="data",
+    name=f"{APP_NAME}-data",
+    hash_key="pk",
+    range_key="sk",
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
+    ttl_attribute="expires_at",
+    env_var="TABLE_DATA",
+)
+RUNTIME = Table(
+    logical="runtime",
+    name=f"{APP_NAME}-runtime",
+    hash_key="pk",
+    range_key="sk",
+    ttl_attribute="expires_at",
+    env_var="TABLE_RUNTIME",
+)
+TABLES: tuple[Table, ...] = (TENANTS, DATA, RUNTIME)
+
+EVENTS_REALTIME = Queue(
+    logical="events_realtime",
+    name=f"{APP_NAME}-events-realtime",
+    visibility_timeout=30,
+    max_receive_count=5,
+    batch_size=5,
+    max_concurrency=20,
+    env_var="QUEUE_EVENTS_REALTIME",
+)
+EVENTS = Queue(
+    logical="events",
+    name=f"{APP_NAME}-events",
+    visibility_timeout=120,
+    max_receive_count=5,
+    batch_size=10,
+    batching_window=1,
+    max_concurrency=10,
+    env_var="QUEUE_EVENTS",
+)
+SYNC = Queue(
+    logical="sync",
+    name=f"{APP_NAME}-sync",
+    visibility_timeout=900,
+    max_receive_count=3,
+    batch_size=1,
+    max_concurrency=5,
+    env_var="QUEUE_SYNC",
+)
+PLAN = Queue(
+    logical="plan",
+    name=f"{APP_NAME}-plan",
+    visibility_timeout=900,
+    max_receive_count=3,
+    batch_size=1,
+    max_concurrency=5,
+    env_var="QUEUE_PLAN",
+)
+DISPATCH = Queue(
+    logical="dispatch",
+    name=f"{APP_NAME}-dispatch",
+    visibility_timeout=120,
+    max_receive_count=10,
+    batch_size=5,
+    max_concurrency=10,
+    env_var="QUEUE_DISPATCH",
+)
+QUEUES: tuple[Queue, ...] = (EVENTS_REALTIME, EVENTS, SYNC, PLAN, DISPATCH)
+
+
+def find_queue(logical: str) -> Queue:
+    """The declared queue with this logical name."""
+    for queue in QUEUES:
+        if queue.logical == logical:
+            return queue
+    raise KeyError(logical)

@@ -1,0 +1,1 @@
+"""PynamoDB models and tenant-scoped repositories: the only place that knows DynamoDB."""

@@ -1,0 +1,42 @@
+"""Binds PynamoDB models to the tables of the current stage, lazily.
+
+Models declare which table of `chalicelib.resources` they live in with `@on_table(...)`; the physical table name
+and region come from the settings when a repository is opened, not at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from pynamodb.models import Model
+
+from chalicelib import resources
+from chalicelib.config import Settings, get_settings
+
+M = TypeVar("M", bound=type[Model])
+
+_REGISTRY: list[tuple[type[Model], resources.Table]] = []
+
+
+def on_table(table: resources.Table) -> Callable[[M], M]:
+    """Class decorator: this model's items live in `table`."""
+
+    def register(model: M) -> M:
+        model.Meta.table_name = table.name
+        _REGISTRY.append((model, table))
+        return model
+
+    return register
+
+
+def bind_models(settings: Settings | None = None) -> Settings:
+    """Point every registered model at the stage's tables and region; cheap when nothing changed."""
+    settings = settings or get_settings()
+    for model, table in _REGISTRY:
+        name = settings.table(table)
+        if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:
+            model.Meta.table_name = name
+            model.Meta.region = settings.region
+            model._connection = None
+    return settings

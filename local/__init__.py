@@ -1,0 +1,1 @@
+"""The embedded local stack and the WeCom simulator. Never packaged into Lambda."""

@@ -1,0 +1,32 @@
+"""Shared fixtures: an in-process moto with every declared table and queue, and settings pointing at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.store.tables import bind_models
+from local.provision import create_resources
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """moto in-process with the stack's tables and queues; yields the settings that point at them."""
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "cn-north-1")
+    monkeypatch.setenv("AWS_REGION", "cn-north-1")
+    with mock_aws():
+        settings = get_settings()
+        create_resources(boto3.client("dynamodb"), boto3.client("sqs"), settings)
+        bind_models(settings)
+        yield settings
