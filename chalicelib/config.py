@@ -26,6 +26,7 @@ class Settings:
     callback_replay_window_seconds: int
     secrets_prefix: str
     log_level: str
+    ops_key_sha256: str = ""
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -48,4 +49,5 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         callback_replay_window_seconds=int(env.get("CALLBACK_REPLAY_WINDOW_SECONDS", "300")),
         secrets_prefix=env.get("SECRETS_PREFIX", f"/{resources.APP_NAME}/{env.get('STAGE', 'local')}"),
         log_level=env.get("LOG_LEVEL", "INFO"),
+        ops_key_sha256=env.get("OPS_KEY_SHA256", "").strip().lower(),
     )
