@@ -1,0 +1,77 @@
+"""moto's server standing in for AWS: start it on loopback, point boto3 and PynamoDB at it, create the resources.
+
+The app code is not told it runs locally: it reads the standard AWS variables (endpoint, credentials, region),
+so the very same boto3 and PynamoDB calls reach moto instead of AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config as BotoConfig
+from moto.server import ThreadedMotoServer
+
+from chalicelib.config import Settings
+from local.provision import create_resources
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 5000
+FAKE_ACCOUNT_ID = "123456789012"
+FAKE_CREDENTIALS = dict.fromkeys(("aws_access_key_id", "aws_secret_access_key", "aws_session_token"), "testing")
+
+# Service-specific endpoint variables win over AWS_ENDPOINT_URL in botocore, so they are set too: a developer's
+# shell that points one service elsewhere must not leak into the local stack.
+_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_KMS",
+)
+
+
+def start_moto_server(port: int = 0, host: str = LOOPBACK) -> tuple[ThreadedMotoServer, str]:
+    """Start moto's threaded server (port 0 picks a free one); returns it and its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call drowns the app's logs
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    return server, f"http://{bound_host}:{bound_port}"
+
+
+def aws_environment(endpoint: str, region: str) -> dict[str, str]:
+    """The environment variables that send boto3 and PynamoDB to `endpoint` with fake credentials."""
+    env = dict.fromkeys(_ENDPOINT_VARIABLES, endpoint)
+    env.update({name.upper(): value for name, value in FAKE_CREDENTIALS.items()})
+    env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    return env
+
+
+def client(service: str, endpoint: str, region: str, max_pool_connections: int = 10) -> Any:
+    """A boto3 client bound explicitly to `endpoint`, whatever the process environment says."""
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        **FAKE_CREDENTIALS,
+        config=BotoConfig(max_pool_connections=max_pool_connections, retries={"mode": "standard"}),
+    )
+
+
+def reset(endpoint: str) -> None:
+    """Forget every resource and item on the server (moto's state lives in this process, across servers)."""
+    httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+
+
+def provision(endpoint: str, settings: Settings) -> dict[str, str]:
+    """Create every declared table and queue on the server at `endpoint`; returns queue name → URL."""
+    dynamodb = client("dynamodb", endpoint, settings.region)
+    sqs = client("sqs", endpoint, settings.region)
+    try:
+        return create_resources(dynamodb, sqs, settings)
+    finally:
+        dynamodb.close()
+        sqs.close()
