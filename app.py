@@ -5,7 +5,15 @@ Worker bodies are imported inside their handlers so that the API function's cold
 
 from chalice import Chalice
 
+from chalicelib.api.admin_access import admin_access
+from chalicelib.api.auth import auth
 from chalicelib.api.health import health
+from chalicelib.api.openapi import docs
+from chalicelib.api.ops import ops
 
 app = Chalice(app_name="qiwei-reach")
 app.register_blueprint(health)
+app.register_blueprint(auth)
+app.register_blueprint(ops)
+app.register_blueprint(admin_access)
+app.register_blueprint(docs)

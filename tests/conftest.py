@@ -13,6 +13,8 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
 from local.provision import create_resources
 
+pytest_plugins = ["tests.tenancy"]
+
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")

@@ -1,0 +1,334 @@
+"""The SaaS operator's API (`/ops/...`): tenants, their secrets, plans, standing, usage and health.
+
+Deployed, every route needs IAM (SigV4) authorization. Chalice does not enforce IAM locally, so when the setting
+`OPS_KEY_SHA256` is set (the local stack sets it) a request must also carry `X-Ops-Key` whose SHA-256 matches it.
+Secrets are returned only once: generated callback token / EncodingAESKey at creation or rotation, and API key tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import (
+    BadRequestError,
+    Blueprint,
+    ConflictError,
+    IAMAuthorizer,
+    NotFoundError,
+    Response,
+    UnauthorizedError,
+)
+from chalice.app import Request
+
+from chalicelib.api.schema import int_param, parse_body, rule, str_param
+from chalicelib.config import get_settings
+from chalicelib.domain import plans
+from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
+from chalicelib.observability import bind_context, logger
+from chalicelib.store import secrets as tenant_secrets
+from chalicelib.store import tenants, usage
+from chalicelib.store.api_keys import ApiKeys
+from chalicelib.store.keys import TENANT_ID_PATTERN
+
+ops = Blueprint(__name__)
+
+_iam = IAMAuthorizer()
+
+TENANT_ID_RULE = TENANT_ID_PATTERN.pattern
+CORP_ID_RULE = r"^[A-Za-z0-9]{1,64}$"
+APP_SECRET_RULE = r"^[A-Za-z0-9_-]{1,128}$"  # noqa: S105 - a pattern, not a secret
+CALLBACK_TOKEN_RULE = r"^[A-Za-z0-9]{3,32}$"  # noqa: S105
+ENCODING_AES_KEY_RULE = r"^[A-Za-z0-9]{43}$"
+REGION_RULE = r"^[a-z]{2}(-[a-z]+)+-\d$"
+PAID_PLANS = tuple(name for name, plan in plans.PLANS.items() if plan.trial_days is None)
+
+
+def _check_ops_key(request: Request) -> None:
+    """Locally (OPS_KEY_SHA256 set), the ops key stands in for IAM, which Chalice does not enforce there."""
+    expected = get_settings().ops_key_sha256
+    if not expected:
+        return
+    given = (request.headers or {}).get("x-ops-key", "")
+    if not hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), expected):
+        raise UnauthorizedError("a valid X-Ops-Key is required")
+
+
+def ops_route(path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Any]:
+    """An operator route: IAM when deployed, the ops key locally; the handler gets the request and path params."""
+
+    def decorate(handler: Callable[..., Any]) -> Any:
+        @functools.wraps(handler)
+        def view(**params: str) -> Any:
+            request = ops.current_request
+            _check_ops_key(request)
+            if "tenant_id" in params:
+                bind_context(tenant_id=params["tenant_id"])
+            return handler(request, **params)
+
+        return ops.route(path, methods=methods, authorizer=_iam)(view)
+
+    return decorate
+
+
+def _tenant_or_404(tenant_id: str) -> tenants.Tenant:
+    tenant = tenants.get_tenant(tenant_id)
+    if tenant is None:
+        raise NotFoundError("no such tenant")
+    return tenant
+
+
+def _callback_url(request: Request, tenant_id: str) -> str:
+    """Where WeCom must send the tenant's callbacks (the API's own host; the stage when on execute-api)."""
+    context = request.context or {}
+    host = (request.headers or {}).get("host") or context.get("domainName") or "localhost"
+    local = host.startswith(("127.0.0.1", "localhost"))
+    stage = f"/{context['stage']}" if ".execute-api." in host and context.get("stage") else ""
+    return f"{'http' if local else 'https'}://{host}{stage}/wecom/{tenant_id}/callback"
+
+
+@dataclass(frozen=True)
+class CreateTenant:
+    name: str = field(metadata=rule(min_length=1, max_length=100))
+    corp_id: str = field(metadata=rule(pattern=CORP_ID_RULE, description="WeCom corp id"))
+    agent_id: int = field(metadata=rule(minimum=1, maximum=2**31 - 1, description="The self-built app's agent id"))
+    app_secret: str = field(metadata=rule(pattern=APP_SECRET_RULE, description="The self-built app's secret"))
+    tenant_id: str | None = field(default=None, metadata=rule(pattern=TENANT_ID_RULE))
+    callback_token: str | None = field(default=None, metadata=rule(pattern=CALLBACK_TOKEN_RULE))
+    encoding_aes_key: str | None = field(default=None, metadata=rule(pattern=ENCODING_AES_KEY_RULE))
+    region: str | None = field(default=None, metadata=rule(pattern=REGION_RULE))
+    plan: str = field(default=plans.TRIAL, metadata=rule(enum=tuple(plans.PLANS)))
+    paid_days: int | None = field(default=None, metadata=rule(minimum=1, maximum=3660))
+
+
+@ops_route("/ops/tenants", methods=["POST"])
+def create_tenant(request: Request) -> Response:
+    body = parse_body(request, CreateTenant)
+    plan = plans.get_plan(body.plan)
+    now = int(time.time())
+    try:
+        expires_at = plans.first_expiry(plan, now, body.paid_days)
+    except ValueError as error:
+        raise BadRequestError(f"{error} (paid_days)") from None
+    callback = {
+        tenant_secrets.CALLBACK_TOKEN: body.callback_token or tenant_secrets.new_callback_token(),
+        tenant_secrets.ENCODING_AES_KEY: body.encoding_aes_key or tenant_secrets.new_encoding_aes_key(),
+    }
+    tenant = tenants.Tenant(
+        tenant_id=body.tenant_id or tenants.new_tenant_id(),
+        name=body.name,
+        corp_id=body.corp_id,
+        agent_id=body.agent_id,
+        region=body.region or get_settings().region,
+        plan=plan.name,
+        status=plans.ACTIVE_STATUS,
+        status_reason=None,
+        expires_at=expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        tenants.create_tenant(tenant, {tenant_secrets.APP_SECRET: body.app_secret, **callback})
+    except tenants.TenantExists:
+        raise ConflictError(f"tenant {tenant.tenant_id} already exists") from None
+    issued = ApiKeys(tenant.tenant_id).issue(ADMIN, label="first admin key")
+    logger.info("tenant created", extra={"tenant_id": tenant.tenant_id, "plan": plan.name})
+    answer = {
+        "tenant": tenant.as_dict(),
+        "callback": {"url": _callback_url(request, tenant.tenant_id), **callback},
+        "admin_key": {"key": issued.key.as_dict(), "token": issued.token},
+        "shown_once": ["callback.callback_token", "callback.encoding_aes_key", "admin_key.token"],
+    }
+    return Response(answer, status_code=201)
+
+
+def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str, Any]:
+    now_standing = plans.standing(tenant.status, tenant.expires_at, now)
+    return {
+        "tenant": tenant.as_dict(),
+        "standing": now_standing.name.lower(),
+        "usage": counts.as_dict(),
+        "last_callback_at": counts.last_at.get(usage.CALLBACKS),
+        "flags": plans.health_flags(
+            standing_now=now_standing,
+            expires_at=tenant.expires_at,
+            now=now,
+            plan=plans.get_plan(tenant.plan),
+            usage=counts.counts,
+            last_callback_at=counts.last_at.get(usage.CALLBACKS),
+        ),
+    }
+
+
+@ops_route("/ops/tenants", methods=["GET"])
+def list_tenants(request: Request) -> dict[str, Any]:
+    limit = int_param(request, "limit", 50, 1, 100)
+    try:
+        page, next_cursor = tenants.list_tenants(limit, str_param(request, "cursor"))
+    except tenants.InvalidCursor:
+        raise BadRequestError("invalid cursor") from None
+    now = int(time.time())
+    month = usage.month_of(now)
+    counts = usage.usage_of([t.tenant_id for t in page], month)
+    rows = [_overview(t, counts[t.tenant_id], now) for t in page]
+    totals: dict[str, int] = {}
+    for row in rows:
+        for metric, n in row["usage"]["counts"].items():
+            totals[metric] = totals.get(metric, 0) + n
+    summary = {
+        "tenants": len(rows),
+        "by_standing": {s: sum(1 for r in rows if r["standing"] == s) for s in ("active", "expired", "suspended")},
+        "flagged": sum(1 for r in rows if r["flags"]),
+        "usage": totals,
+    }
+    return {"month": month, "tenants": rows, "summary": summary, "next_cursor": next_cursor}
+
+
+@ops_route("/ops/tenants/{tenant_id}", methods=["GET"])
+def get_tenant(request: Request, tenant_id: str) -> dict[str, Any]:
+    tenant = _tenant_or_404(tenant_id)
+    now = int(time.time())
+    month = usage.month_of(now)
+    overview = _overview(tenant, usage.usage_of([tenant_id], month)[tenant_id], now)
+    keys = ApiKeys(tenant_id).list()
+    recent = now - 30 * plans.DAY
+    overview |= {
+        "month": month,
+        "plan": plans.get_plan(tenant.plan).as_dict(),
+        "active_keys": sum(1 for k in keys if k.active),
+        "active_admins": sum(1 for k in keys if k.active and k.last_used_at is not None and k.last_used_at >= recent),
+    }
+    return overview
+
+
+@dataclass(frozen=True)
+class RotateSecrets:
+    app_secret: str | None = field(default=None, metadata=rule(pattern=APP_SECRET_RULE))
+    callback_token: str | None = field(default=None, metadata=rule(pattern=CALLBACK_TOKEN_RULE))
+    encoding_aes_key: str | None = field(default=None, metadata=rule(pattern=ENCODING_AES_KEY_RULE))
+    regenerate_callback: bool = field(
+        default=False, metadata=rule(description="Generate a new callback token and EncodingAESKey (shown once)")
+    )
+
+
+@ops_route("/ops/tenants/{tenant_id}/secrets", methods=["POST"])
+def rotate_secrets(request: Request, tenant_id: str) -> dict[str, Any]:
+    body = parse_body(request, RotateSecrets)
+    given = {
+        name: value
+        for name, value in (
+            (tenant_secrets.APP_SECRET, body.app_secret),
+            (tenant_secrets.CALLBACK_TOKEN, body.callback_token),
+            (tenant_secrets.ENCODING_AES_KEY, body.encoding_aes_key),
+        )
+        if value is not None
+    }
+    generated: dict[str, str] = {}
+    if body.regenerate_callback:
+        if tenant_secrets.CALLBACK_TOKEN in given or tenant_secrets.ENCODING_AES_KEY in given:
+            raise BadRequestError("give callback values or regenerate_callback, not both")
+        generated = {
+            tenant_secrets.CALLBACK_TOKEN: tenant_secrets.new_callback_token(),
+            tenant_secrets.ENCODING_AES_KEY: tenant_secrets.new_encoding_aes_key(),
+        }
+    if not given and not generated:
+        raise BadRequestError("nothing to rotate")
+    try:
+        tenants.rotate_secrets(tenant_id, {**given, **generated})
+    except tenants.TenantNotFound:
+        raise NotFoundError("no such tenant") from None
+    logger.info("tenant secrets rotated", extra={"rotated": sorted({**given, **generated})})
+    answer: dict[str, Any] = {"rotated": sorted({**given, **generated})}
+    if generated:
+        answer["callback"] = {"url": _callback_url(request, tenant_id), **generated}
+    return answer
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    plan: str = field(metadata=rule(enum=PAID_PLANS, description="A paid plan; the trial is only for new tenants"))
+    paid_days: int | None = field(default=None, metadata=rule(minimum=1, maximum=3660))
+
+
+@ops_route("/ops/tenants/{tenant_id}/plan", methods=["POST"])
+def change_plan(request: Request, tenant_id: str) -> dict[str, Any]:
+    body = parse_body(request, ChangePlan)
+    tenant = _tenant_or_404(tenant_id)
+    now = int(time.time())
+    expires_at = tenant.expires_at
+    if body.paid_days:
+        expires_at = plans.renewed_expiry(tenant.expires_at, now, body.paid_days)
+    return {"tenant": _update(tenant_id, now, plan=body.plan, expires_at=expires_at).as_dict()}
+
+
+@dataclass(frozen=True)
+class Renew:
+    days: int = field(metadata=rule(minimum=1, maximum=3660))
+
+
+@ops_route("/ops/tenants/{tenant_id}/renew", methods=["POST"])
+def renew(request: Request, tenant_id: str) -> dict[str, Any]:
+    body = parse_body(request, Renew)
+    tenant = _tenant_or_404(tenant_id)
+    if plans.get_plan(tenant.plan).trial_days is not None:
+        raise ConflictError("a trial is not renewed; change the tenant to a paid plan")
+    now = int(time.time())
+    return {
+        "tenant": _update(tenant_id, now, expires_at=plans.renewed_expiry(tenant.expires_at, now, body.days)).as_dict()
+    }
+
+
+@dataclass(frozen=True)
+class Suspend:
+    reason: str = field(metadata=rule(min_length=1, max_length=200, description="Shown to the tenant's admins"))
+
+
+@ops_route("/ops/tenants/{tenant_id}/suspend", methods=["POST"])
+def suspend(request: Request, tenant_id: str) -> dict[str, Any]:
+    body = parse_body(request, Suspend)
+    now = int(time.time())
+    return {"tenant": _update(tenant_id, now, status=plans.SUSPENDED_STATUS, status_reason=body.reason).as_dict()}
+
+
+@dataclass(frozen=True)
+class Empty:
+    """No fields: a body, if any, must be `{}`."""
+
+
+@ops_route("/ops/tenants/{tenant_id}/resume", methods=["POST"])
+def resume(request: Request, tenant_id: str) -> dict[str, Any]:
+    parse_body(request, Empty)
+    now = int(time.time())
+    return {"tenant": _update(tenant_id, now, status=plans.ACTIVE_STATUS, status_reason=None).as_dict()}
+
+
+@dataclass(frozen=True)
+class CreateKey:
+    role: str = field(default=ADMIN, metadata=rule(enum=ROLES))
+    employee_userid: str | None = field(default=None, metadata=rule(pattern=r"^[A-Za-z0-9_.@-]{1,64}$"))
+    label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100))
+
+
+@ops_route("/ops/tenants/{tenant_id}/api-keys", methods=["POST"])
+def create_key(request: Request, tenant_id: str) -> Response:
+    body = parse_body(request, CreateKey)
+    _tenant_or_404(tenant_id)
+    try:
+        issued = ApiKeys(tenant_id).issue(body.role, body.employee_userid, body.label)
+    except InvalidRole as error:
+        raise BadRequestError(str(error)) from None
+    return Response({"key": issued.key.as_dict(), "token": issued.token}, status_code=201)
+
+
+def _update(tenant_id: str, now: int, **changes: object) -> tenants.Tenant:
+    if not TENANT_ID_PATTERN.match(tenant_id):
+        raise NotFoundError("no such tenant")
+    try:
+        return tenants.update_tenant(tenant_id, now, **changes)
+    except tenants.TenantNotFound:
+        raise NotFoundError("no such tenant") from None
