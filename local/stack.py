@@ -1,0 +1,159 @@
+"""The embedded local stack: moto's server for AWS, the event-source pump for Lambda, Chalice's gateway for the API.
+
+`LocalStack` brings the three up in-process, provisions the declared tables and queues, and points the process
+environment at them so the unchanged app code runs against it; stop() undoes all of it.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any
+
+from chalice.app import Chalice
+from moto.server import ThreadedMotoServer
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.store.tables import bind_models
+from local import aws
+from local.api_server import ApiServer, chalice_config
+from local.pump import EventSourcePump, LambdaLimits
+
+DEFAULT_REGION = "cn-north-1"
+DEFAULT_API_PORT = 8000
+
+
+class LocalStack:
+    """moto server + provisioned resources + HTTP API + event-source pump, in this process."""
+
+    def __init__(
+        self,
+        app: Chalice | None = None,
+        *,
+        aws_port: int = 0,
+        api_port: int = 0,
+        stage: str = "local",
+        region: str = DEFAULT_REGION,
+        speed: float = 1.0,
+        run_pump: bool = True,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        """`app` defaults to the project's app; ports 0 pick free ones; `environment` adds or overrides variables
+        (for example WECOM_BASE_URL pointing at the simulator); `speed` divides schedule periods."""
+        self._app = app
+        self.aws_port = aws_port
+        self.api_port = api_port
+        self.stage = stage
+        self.region = region
+        self.speed = speed
+        self.run_pump = run_pump
+        self.extra_environment = environment or {}
+        self.aws_endpoint = ""
+        self.queue_urls: dict[str, str] = {}
+        self._settings: Settings | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._api: ApiServer | None = None
+        self._pump: EventSourcePump | None = None
+        self._clients: dict[str, Any] = {}
+        self._saved_environment: dict[str, str | None] = {}
+
+    @property
+    def app(self) -> Chalice:
+        if self._app is None:
+            from app import app as project_app
+
+            self._app = project_app
+        return self._app
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("the local stack is not started")
+        return self._settings
+
+    @property
+    def api_url(self) -> str:
+        if self._api is None:
+            raise RuntimeError("the local stack is not started")
+        return self._api.url
+
+    @property
+    def pump(self) -> EventSourcePump | None:
+        return self._pump
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` on the stack's moto server (cached; closed on stop)."""
+        if service not in self._clients:
+            self._clients[service] = aws.client(service, self.aws_endpoint, self.region, max_pool_connections=50)
+        return self._clients[service]
+
+    def start(self) -> LocalStack:
+        """Bring everything up; on failure, whatever was started is stopped again."""
+        try:
+            self._moto, self.aws_endpoint = aws.start_moto_server(self.aws_port)
+            aws.reset(self.aws_endpoint)
+            config = chalice_config(self.app, self.stage)
+            self._set_environment(
+                {
+                    **config.environment_variables,
+                    "STAGE": self.stage,
+                    **aws.aws_environment(self.aws_endpoint, self.region),
+                    **self.extra_environment,
+                }
+            )
+            self._settings = get_settings()
+            self.queue_urls = aws.provision(self.aws_endpoint, self._settings)
+            bind_models(self._settings)
+            self._api = ApiServer(self.app, port=self.api_port, stage=self.stage)
+            self._api.start()
+            if self.run_pump:
+                self._pump = EventSourcePump(
+                    self.app,
+                    self._settings,
+                    self.client("sqs"),
+                    stage=self.stage,
+                    speed=self.speed,
+                    limits=LambdaLimits(config.lambda_timeout or 30, config.lambda_memory_size or 256),
+                )
+                self._pump.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the pump (after its running batches), the API and moto; restore the environment."""
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        self._restore_environment()
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
