@@ -1,0 +1,91 @@
+"""Tenant isolation, proven over every admin route the app registers.
+
+Two tenants share their corp id and, where ids are chosen by us, their resource ids. Tenant A's admin key is sent to
+every admin route with tenant B's resource ids: each answers 404 (or A's own resource where the id overlaps) and no
+answer contains anything of B's. A route added later with a new path parameter fails here until a B-only resource for
+that parameter is listed in B_ONLY_IDS; a route with a new body class fails until SAMPLE_BODIES has a valid body.
+"""
+
+import itertools
+import re
+
+import pytest
+
+from app import app
+from chalicelib.api import openapi
+from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.store import api_keys
+from chalicelib.store.keys import InvalidTenantId
+from tests.tenancy import call, create_tenant
+
+pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
+
+SHARED_KEY_ID = "aaaaaaaaaaaa"
+B_ONLY_KEY_ID = "bbbbbbbbbbbb"
+B_ONLY_IDS = {"key_id": B_ONLY_KEY_ID}
+SAMPLE_BODIES = {CreateApiKey: {"role": "viewer", "label": "made by a"}}
+B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
+
+
+@pytest.fixture
+def two_tenants(api, monkeypatch):
+    ids = itertools.chain([SHARED_KEY_ID, SHARED_KEY_ID, B_ONLY_KEY_ID], (f"{n:012x}" for n in itertools.count(1)))
+    monkeypatch.setattr(api_keys, "new_key_id", lambda: next(ids))
+    a = create_tenant(api, tenant_id="tenant-a", corp_id="wwsamecorp")["admin_key"]["token"]
+    b = create_tenant(api, tenant_id="tenant-b", corp_id="wwsamecorp")["admin_key"]["token"]
+    b_only = call(
+        api, "POST", "/v1/api-keys", b, {"role": "sales", "employee_userid": "userid-of-b", "label": "label-of-b"}
+    )
+    assert b_only.json_body["key"]["key_id"] == B_ONLY_KEY_ID
+    assert a.split(".")[2] == b.split(".")[2] == SHARED_KEY_ID
+    return a, b
+
+
+def admin_routes():
+    return sorted(
+        (method, path) for path, methods in app.routes.items() if path.startswith("/v1/") for method in methods
+    )
+
+
+def b_state(api, b):
+    return call(api, "GET", "/v1/api-keys", b).json_body, call(api, "GET", "/v1/audit?limit=100", b).json_body
+
+
+def test_tenant_a_cannot_reach_or_see_tenant_b_through_any_admin_route(api, two_tenants):
+    a, b = two_tenants
+    before = b_state(api, b)
+    routes = admin_routes()
+    assert len(routes) >= 7
+    for method, path in routes:
+        params = re.findall(r"{(\w+)}", path)
+        missing = [p for p in params if p not in B_ONLY_IDS]
+        assert not missing, f"{method} {path}: list a B-only resource for {missing} in B_ONLY_IDS"
+        body_class = openapi.REGISTRY[(method, path)].body
+        assert body_class is None or body_class in SAMPLE_BODIES, f"{method} {path}: add a SAMPLE_BODIES entry"
+        body = SAMPLE_BODIES.get(body_class)
+        response = call(api, method, path.format(**B_ONLY_IDS), a, body)
+        text = response.body.decode()
+        for marker in B_MARKERS:
+            assert marker not in text, (method, path, marker)
+        if params:
+            assert response.status_code == 404, (method, path, response.status_code)
+            assert response.json_body["Code"] == "NotFoundError"
+        else:
+            assert response.status_code < 400, (method, path, text)
+    after = b_state(api, b)
+    assert after == before
+
+
+def test_overlapping_ids_resolve_inside_the_callers_tenant(api, two_tenants):
+    a, b = two_tenants
+    for token, tenant in ((a, "tenant-a"), (b, "tenant-b")):
+        key = call(api, "GET", f"/v1/api-keys/{SHARED_KEY_ID}", token).json_body["key"]
+        assert key["prefix"] == f"qrk.{tenant}.{SHARED_KEY_ID}"
+    a_secret = a.split(".")[3]
+    assert call(api, "GET", "/v1/me", f"qrk.tenant-b.{SHARED_KEY_ID}.{a_secret}").status_code == 403
+    assert call(api, "GET", "/v1/me", a).json_body["tenant_id"] == "tenant-a"
+
+
+def test_a_repository_is_bound_to_one_well_formed_tenant():
+    with pytest.raises(InvalidTenantId):
+        api_keys.ApiKeys("tenant-b#apikey")
