@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chalice.app import Chalice
 from chalice.config import Config
+from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE
 from chalice.local import LocalChalice, LocalDevServer, create_local_server
 
 from local.aws import LOOPBACK
@@ -20,13 +21,19 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def chalice_config(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) -> Config:
-    """The stage's Chalice configuration from `.chalice/config.json`, for `app`."""
+    """The stage's Chalice configuration from `.chalice/config.json`, for `app`, with the chalice CLI's defaults."""
     config_file = project_dir / ".chalice" / "config.json"
     from_disk = json.loads(config_file.read_text()) if config_file.exists() else {}
     return Config(
         chalice_stage=stage,
-        user_provided_params={"chalice_app": app, "project_dir": str(project_dir)},
+        user_provided_params={"chalice_app": app},
         config_from_disk=from_disk,
+        default_params={
+            "project_dir": str(project_dir),
+            "api_gateway_stage": DEFAULT_APIGATEWAY_STAGE_NAME,
+            "api_gateway_endpoint_type": DEFAULT_ENDPOINT_TYPE,
+            "autogen_policy": True,
+        },
     )
 
 

@@ -1,0 +1,1 @@
+"""Per-region CloudFormation for the stack, synthesized from chalicelib.resources and the Chalice app."""

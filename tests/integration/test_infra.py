@@ -1,0 +1,145 @@
+"""infra/ and local provisioning hold together: both come from chalicelib.resources, and every SQS handler gets a
+declared queue and partial batch failure in the synthesized stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cfnlint.api import lint
+from chalice import Chalice, Rate
+from chalice.app import SQSEventConfig
+
+from app import app as project_app
+from chalicelib import resources
+from infra.build import InfraError, merge_template, queue_id, synthesize, table_id
+
+REGION = "cn-north-1"
+
+
+def sample_app() -> Chalice:
+    """An app shaped like the product: a route, SQS handlers on declared queues, a schedule."""
+    app = Chalice(app_name="qiwei-reach")
+
+    @app.route("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.on_sqs_message(queue=resources.EVENTS.name, batch_size=10, maximum_batching_window_in_seconds=1)
+    def on_wecom_event(event):
+        return {"batchItemFailures": []}
+
+    @app.on_sqs_message(queue=resources.DISPATCH.name, batch_size=5)
+    def dispatch(event):
+        return {"batchItemFailures": []}
+
+    @app.schedule(Rate(1, unit=Rate.MINUTES))
+    def every_minute(event):
+        return None
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return synthesize(sample_app(), "prod", REGION)
+
+
+def sqs_events(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Function logical id → (event logical id, event properties) for every SQS event in a SAM template."""
+    out = {}
+    for name, resource in template["Resources"].items():
+        for event_name, event in resource.get("Properties", {}).get("Events", {}).items():
+            if event["Type"] == "SQS":
+                out[name] = (event_name, event["Properties"])
+    return out
+
+
+def test_synthesized_tables_and_queues_equal_what_local_provisioning_creates(aws, template):
+    dynamodb = boto3.client("dynamodb")
+    for table in resources.TABLES:
+        declared = template["Resources"][table_id(table)]["Properties"]
+        created = dynamodb.describe_table(TableName=aws.table(table))["Table"]
+        assert declared["TableName"] == created["TableName"]
+        assert declared["BillingMode"] == created["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert declared["KeySchema"] == created["KeySchema"]
+        assert sorted(declared["AttributeDefinitions"], key=str) == sorted(created["AttributeDefinitions"], key=str)
+        assert [
+            (i["IndexName"], i["KeySchema"], i["Projection"]) for i in declared.get("GlobalSecondaryIndexes", [])
+        ] == [(i["IndexName"], i["KeySchema"], i["Projection"]) for i in created.get("GlobalSecondaryIndexes", [])]
+        ttl = dynamodb.describe_time_to_live(TableName=aws.table(table))["TimeToLiveDescription"]
+        assert declared.get("TimeToLiveSpecification", {}).get("AttributeName") == ttl.get("AttributeName")
+        assert declared["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+    sqs = boto3.client("sqs")
+    for queue in resources.QUEUES:
+        declared = template["Resources"][queue_id(queue)]["Properties"]
+        url = sqs.get_queue_url(QueueName=aws.queue(queue))["QueueUrl"]
+        created = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert declared["QueueName"] == aws.queue(queue)
+        assert str(declared["VisibilityTimeout"]) == created["VisibilityTimeout"]
+        assert str(declared["MessageRetentionPeriod"]) == created["MessageRetentionPeriod"]
+        redrive = json.loads(created["RedrivePolicy"])
+        assert str(declared["RedrivePolicy"]["maxReceiveCount"]) == str(redrive["maxReceiveCount"])
+        dlq_id = declared["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        dlq_name = template["Resources"][dlq_id]["Properties"]["QueueName"]
+        assert redrive["deadLetterTargetArn"].endswith(f":{dlq_name}")
+
+
+def test_every_sqs_handler_drains_a_declared_queue_and_reports_batch_item_failures(template):
+    events = sqs_events(template)
+    assert set(events) == {"OnWecomEvent", "Dispatch"}
+    for function, queue in (("OnWecomEvent", resources.EVENTS), ("Dispatch", resources.DISPATCH)):
+        _, properties = events[function]
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert properties["ScalingConfig"] == {"MaximumConcurrency": queue.max_concurrency}
+        assert properties["Queue"]["Fn::Sub"].endswith(f":{queue.name}")
+        assert template["Resources"][function]["DependsOn"] == [queue_id(queue)]
+    assert events["OnWecomEvent"][1]["BatchSize"] == 10
+    assert events["OnWecomEvent"][1]["MaximumBatchingWindowInSeconds"] == 1
+
+
+def test_the_project_app_synthesizes_with_every_sqs_handler_complete():
+    app_template = synthesize(project_app, "prod", REGION)
+    handlers = [c for c in project_app.event_sources if isinstance(c, SQSEventConfig)]
+    events = sqs_events(app_template)
+    assert len(events) == len(handlers)
+    declared_names = {q.name for q in resources.QUEUES}
+    for _, properties in events.values():
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert properties["Queue"]["Fn::Sub"].rsplit(":", 1)[-1] in declared_names
+    assert "DefaultRole" in app_template["Resources"]
+
+
+def test_cfn_lint_accepts_the_stack(template):
+    matches = lint(json.dumps(template), regions=[REGION, "ap-southeast-1"])
+    assert [str(m) for m in matches] == []
+
+
+def test_a_handler_on_an_undeclared_queue_is_refused():
+    app = Chalice(app_name="qiwei-reach")
+
+    @app.on_sqs_message(queue="somewhere-else")
+    def stray(event):
+        return None
+
+    with pytest.raises(InfraError, match="somewhere-else"):
+        merge_template(app, "prod")
+
+
+def test_a_queue_whose_visibility_is_below_the_function_timeout_is_refused(tmp_path: Path):
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(
+        json.dumps({"version": "2.0", "app_name": "qiwei-reach", "lambda_timeout": 300, "stages": {"prod": {}}})
+    )
+    app = Chalice(app_name="qiwei-reach")
+
+    @app.on_sqs_message(queue=resources.DISPATCH.name)
+    def dispatch(event):
+        return None
+
+    with pytest.raises(InfraError, match="visibility timeout"):
+        merge_template(app, "prod", tmp_path)
