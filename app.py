@@ -7,6 +7,7 @@ from chalice import Chalice
 
 from chalicelib.api.admin_access import admin_access
 from chalicelib.api.auth import auth
+from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
@@ -17,3 +18,4 @@ app.register_blueprint(auth)
 app.register_blueprint(ops)
 app.register_blueprint(admin_access)
 app.register_blueprint(docs)
+app.register_blueprint(callbacks)
