@@ -1,4 +1,4 @@
-"""Access-token caching rules, on the in-memory store and a fake clock: margin, single flight, old token while refreshing."""
+"""Access-token caching on the in-memory store and a fake clock: margin, single flight, old token while refreshing."""
 
 from __future__ import annotations
 
