@@ -1,0 +1,81 @@
+"""A simulated company (tenant): its credentials and all of its WeCom-side state."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .appmsg import AppMessageCaps
+from .customers import CustomerBook
+from .massmsg import MassMessages
+from .models import Department, Employee, Follow, GroupChat
+from .stats import CorpStats
+from .tags import TagBook
+from .transfers import TransferRecord, Transfers
+from .welcome import WelcomeCodes
+
+
+@dataclass(eq=False)
+class Company:
+    """Credentials (corpid, secret, agent_id, callback token and EncodingAESKey) and the company's data."""
+
+    corpid: str
+    name: str
+    agent_id: int
+    secret: str = field(repr=False)
+    token: str = field(repr=False)
+    aes_key: str = field(repr=False)
+    callback_url: str | None
+    rng: random.Random = field(repr=False)
+    tags: TagBook = field(repr=False)
+    welcome: WelcomeCodes = field(repr=False)
+    mass: MassMessages = field(repr=False)
+    transfers: Transfers = field(repr=False)
+    app_messages: AppMessageCaps = field(repr=False)
+    departments: dict[int, Department] = field(default_factory=dict, repr=False)
+    employees: dict[str, Employee] = field(default_factory=dict, repr=False)
+    book: CustomerBook = field(default_factory=CustomerBook, repr=False)
+    chats: dict[str, GroupChat] = field(default_factory=dict, repr=False)
+    contact_ways: dict[str, dict] = field(default_factory=dict, repr=False)
+    unassigned: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+
+    def active_userids(self) -> set[str]:
+        return {userid for userid, employee in self.employees.items() if employee.active}
+
+    def active_employee(self, userid: str) -> Employee | None:
+        employee = self.employees.get(userid)
+        return employee if employee is not None and employee.active else None
+
+    def settle(self, now: float, stats: CorpStats) -> None:
+        """Bring time-driven state up to ``now``: mass-message confirmations and transfer takeovers."""
+        self.mass.settle(now, self._reachable, lambda receiver: stats.mass_received.update((receiver,)))
+        self.transfers.settle(now, self._take_over)
+
+    def _reachable(self, userid: str, receiver: str) -> bool:
+        if receiver in self.chats:
+            return self.chats[receiver].owner == userid and self.chats[receiver].status == 0
+        return self.book.is_friend(userid, receiver)
+
+    def _take_over(self, record: TransferRecord) -> bool:
+        old = self.book.remove_follow(record.handover, record.external_userid)
+        if old is None or self.active_employee(record.takeover) is None:
+            if old is not None:
+                self.book.add_follow(old)
+            return False
+        self.book.add_follow(
+            Follow(
+                userid=record.takeover,
+                external_userid=record.external_userid,
+                createtime=int(record.takeover_at),
+                add_way=old.add_way,
+                state=old.state,
+                remark=old.remark,
+                description=old.description,
+                remark_corp_name=old.remark_corp_name,
+                remark_mobiles=list(old.remark_mobiles),
+                tag_ids=list(old.tag_ids),
+                oper_userid=record.takeover,
+            )
+        )
+        self.unassigned.pop((record.handover, record.external_userid), None)
+        return True

@@ -1,0 +1,76 @@
+"""message/send: app messages to employees, with per-member caps whose excess WeCom drops silently."""
+
+from __future__ import annotations
+
+from local.wecom_sim import errors
+from local.wecom_sim.errors import WeComError
+
+from .common import POST, Call, Route, integer
+
+MSGTYPES = frozenset(
+    {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice"}
+)
+
+
+def _split(value: object) -> list[str]:
+    return [part for part in str(value or "").split("|") if part]
+
+
+def send(call: Call) -> dict:
+    body = call.body
+    company = call.company
+    if "agentid" not in body:
+        raise WeComError(errors.AGENTID_MISSING)
+    if integer(body, "agentid") != company.agent_id:
+        raise WeComError(errors.INVALID_AGENTID)
+    msgtype = body.get("msgtype")
+    if msgtype not in MSGTYPES:
+        raise WeComError(errors.INVALID_MSGTYPE)
+    if msgtype == "text":
+        content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
+        if not content or not isinstance(content, str):
+            raise WeComError(errors.CONTENT_EMPTY)
+    users, parties, tags = _split(body.get("touser")), _split(body.get("toparty")), _split(body.get("totag"))
+    if not users and not parties and not tags:
+        raise WeComError(errors.NO_RECIPIENTS)
+    if len(users) > 1000:
+        raise WeComError(errors.INVALID_USERID_LIST_SIZE)
+    if len(parties) > 100:
+        raise WeComError(errors.PARTY_LIST_SIZE)
+    if len(tags) > 100:
+        raise WeComError(errors.TAG_LIST_SIZE)
+    active = company.active_userids()
+    recipients: dict[str, None] = {}
+    invalid_users = []
+    for userid in users:
+        if userid == "@all":
+            recipients.update(dict.fromkeys(sorted(active)))
+        elif userid in active:
+            recipients[userid] = None
+        else:
+            invalid_users.append(userid)
+    invalid_parties = []
+    for party in parties:
+        if not party.isdigit() or int(party) not in company.departments:
+            invalid_parties.append(party)
+            continue
+        members = (e.userid for e in company.employees.values() if e.active and int(party) in e.departments)
+        recipients.update(dict.fromkeys(members))
+    if not recipients:
+        raise WeComError(errors.ALL_RECIPIENTS_INVALID)
+    for userid in recipients:
+        if company.app_messages.deliver(userid, call.now):
+            call.stats.app_delivered += 1
+        else:
+            call.stats.app_dropped += 1
+    return {
+        "invaliduser": "|".join(invalid_users),
+        "invalidparty": "|".join(invalid_parties),
+        "invalidtag": "|".join(tags),
+        "unlicenseduser": "",
+        "msgid": company.rng.getrandbits(48).__format__("x"),
+        "response_code": "",
+    }
+
+
+ROUTES = {"message/send": Route(POST, send)}

@@ -1,0 +1,18 @@
+"""send_welcome_msg: a welcome code used once, within 20 seconds of the new-friend event."""
+
+from __future__ import annotations
+
+from local.wecom_sim import errors
+
+from .common import POST, Call, Route, check_content, text
+
+
+def send_welcome_msg(call: Call) -> dict:
+    code = text(call.body, "welcome_code", errors.WELCOME_CODE_MISSING)
+    check_content(call.body)
+    issued = call.company.welcome.consume(code, call.now)
+    call.stats.welcome_delays.append(call.now - issued.issued_at)
+    return {}
+
+
+ROUTES = {"externalcontact/send_welcome_msg": Route(POST, send_welcome_msg)}
