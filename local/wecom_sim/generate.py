@@ -18,6 +18,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 ADD_WAYS = (0, 1, 1, 1, 2, 3, 3, 5, 6, 8, 201)
 YEAR = 365 * 86_400
+TAGS_PER_GROUP = 10
 
 
 def person_name(rng: random.Random) -> str:
@@ -36,13 +37,13 @@ def generate_company(
     employees: int,
     customers: int,
     departments: int,
-    tag_groups: int,
-    tags_per_group: int,
+    tags: int,
     group_chats: int,
     callback_url: str | None,
     name: str | None,
 ) -> Company:
-    """Build a company: departments, employees, tag groups, customers with 1–3 follow relations, group chats."""
+    """Build a company: departments, employees, ``tags`` corp tags in groups of ten, customers with 1–3 follow
+    relations, group chats."""
     rng = random.Random(seed)
     corpid = "ww" + ids.alnum(rng, 16).lower()
     company = Company(
@@ -75,8 +76,8 @@ def generate_company(
             position=rng.choice(("销售", "客户经理", "店长", "顾问")),
             gender=rng.choice((1, 2)),
         )
-    for g in range(tag_groups):
-        names = [(f"标签{g}-{t}", t) for t in range(tags_per_group)]
+    for g, first in enumerate(range(0, tags, TAGS_PER_GROUP)):
+        names = [(f"标签{g}-{t}", t) for t in range(min(TAGS_PER_GROUP, tags - first))]
         company.tags.add("", f"标签组{g}", g, names, start - YEAR)
     tag_ids = list(company.tags.tags)
     userids = list(company.employees)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,8 +20,6 @@ from .limits import ApiLimits
 from .server import HttpServer, Request
 from .stats import CorpStats, Stats
 from .tokens import TokenStore
-
-TAGS_PER_GROUP = 10
 
 
 class Simulator:
@@ -67,7 +64,6 @@ class Simulator:
     ) -> Company:
         """Generate a company deterministically from ``seed`` (default: derived from the simulator's seed)."""
         index = len(self._companies)
-        groups = math.ceil(tags / TAGS_PER_GROUP)
         with self.lock:
             company = generate_company(
                 self.config,
@@ -77,8 +73,7 @@ class Simulator:
                 employees=employees,
                 customers=customers,
                 departments=max(1, employees // 20) if departments is None else departments,
-                tag_groups=groups,
-                tags_per_group=min(TAGS_PER_GROUP, tags),
+                tags=tags,
                 group_chats=max(1, employees // 2) if group_chats is None else group_chats,
                 callback_url=callback_url,
                 name=name,
