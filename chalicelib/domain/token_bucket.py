@@ -20,6 +20,8 @@ WECOM_API_LIMITS: tuple[tuple[int, float], ...] = ((10_000, 60.0), (150_000, 360
 """Per corp, per API: calls per window in seconds (path/90454, 2023/08/28)."""
 DEFAULT_MARGIN = 0.8
 DEFAULT_BURST_SHARE = 0.05
+_EPSILON = 1e-9
+"""Float slack, so that waiting exactly `wait_seconds` is always enough."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,6 @@ class TokenBucket:
             raise ValueError(f"cannot take {n} tokens from a bucket of {self.capacity}")
         available = self.level(state, now)
         stamp = max(now, state.at)
-        if available >= n:
-            return Take(True, 0.0, BucketState(available - n, stamp))
+        if available >= n - _EPSILON:
+            return Take(True, 0.0, BucketState(max(0.0, available - n), stamp))
         return Take(False, (n - available) / self.refill_per_second, BucketState(available, stamp))
