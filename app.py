@@ -11,8 +11,10 @@ from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
+from chalicelib.observability import invocation_context_middleware
 
 app = Chalice(app_name="qiwei-reach")
+app.register_middleware(invocation_context_middleware())
 app.register_blueprint(health)
 app.register_blueprint(auth)
 app.register_blueprint(ops)

@@ -6,16 +6,25 @@ never request bodies, tokens or keys.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger
+from chalice import ConvertToMiddleware
 
 SERVICE = "qiwei-reach"
 
 logger = Logger(service=SERVICE)
 
 
+_bound_keys: set[str] = set()
+
+
 def bind_context(*, tenant_id: str | None = None, correlation_id: str | None = None, **extra: str) -> None:
-    """Attach ids to every log line of the current unit of work."""
+    """Attach ids to every log line of the current unit of work (until the next invocation begins)."""
     keys = {k: v for k, v in {"tenant_id": tenant_id, "correlation_id": correlation_id, **extra}.items() if v}
+    _bound_keys.update(keys)
     logger.append_keys(**keys)
 
 
@@ -23,23 +32,20 @@ def clear_context() -> None:
     logger.clear_state()
 
 
-METRICS_NAMESPACE = "QiweiReach"
+def _fresh_invocation(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    with_lambda_context = logger.inject_lambda_context(handler)
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        logger.remove_keys(sorted(_bound_keys))
+        _bound_keys.clear()
+        return handler(event, context) if context is None else with_lambda_context(event, context)
+
+    return run
 
 
-def record_wecom_call(*, api: str, errcode: str, duration_ms: float, attempt: int) -> None:
-    """One EMF line per HTTP exchange with WeCom: calls, errors and latency by API, and calls by API and errcode.
-
-    `errcode` is WeCom's code as text, or "transport" when no answer came. The line is written at once (not at the end
-    of the invocation), so no handler has to remember to flush, and each API keeps its own dimensions. Powertools'
-    metrics module is imported here, on the first call, so functions that never call WeCom do not load it.
-    """
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    metrics.add_dimension(name="api", value=api)
-    metrics.add_dimensions(api=api, errcode=errcode)
-    metrics.add_metric(name="WeComCalls", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="WeComErrors", unit=MetricUnit.Count, value=0 if errcode == "0" else 1)
-    metrics.add_metric(name="WeComLatency", unit=MetricUnit.Milliseconds, value=duration_ms)
-    metrics.add_metadata(key="attempt", value=attempt)
-    metrics.flush_metrics()
+def invocation_context_middleware() -> ConvertToMiddleware:
+    """Chalice middleware for every handler: the ids bound by the previous invocation are dropped first, so a warm
+    Lambda never logs one tenant's id on another's lines, and the Lambda context (function, request id, cold start)
+    is added to each line. Keys appended per thread (the local pump's correlation id) are left alone."""
+    return ConvertToMiddleware(_fresh_invocation)
