@@ -49,3 +49,25 @@ def invocation_context_middleware() -> ConvertToMiddleware:
     Lambda never logs one tenant's id on another's lines, and the Lambda context (function, request id, cold start)
     is added to each line. Keys appended per thread (the local pump's correlation id) are left alone."""
     return ConvertToMiddleware(_fresh_invocation)
+
+
+METRICS_NAMESPACE = "QiweiReach"
+
+
+def record_wecom_call(*, api: str, errcode: str, duration_ms: float, attempt: int) -> None:
+    """One EMF line per HTTP exchange with WeCom: calls, errors and latency by API, and calls by API and errcode.
+
+    `errcode` is WeCom's code as text, or "transport" when no answer came. The line is written at once (not at the end
+    of the invocation), so no handler has to remember to flush, and each API keeps its own dimensions. Powertools'
+    metrics module is imported here, on the first call, so functions that never call WeCom do not load it.
+    """
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    metrics.add_dimension(name="api", value=api)
+    metrics.add_dimensions(api=api, errcode=errcode)
+    metrics.add_metric(name="WeComCalls", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="WeComErrors", unit=MetricUnit.Count, value=0 if errcode == "0" else 1)
+    metrics.add_metric(name="WeComLatency", unit=MetricUnit.Milliseconds, value=duration_ms)
+    metrics.add_metadata(key="attempt", value=attempt)
+    metrics.flush_metrics()
