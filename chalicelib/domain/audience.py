@@ -26,7 +26,7 @@ class SkipReason(StrEnum):
     """Why an audience row is not sent to; the preview counts each."""
 
     NO_ACTIVE_FOLLOW = "no_active_follow"
-    """No active relation of the customer matches the audience (lost, departed employee, stale membership)."""
+    """The customer's matching relations are all with departed employees, or a listed customer has no relation."""
     RECEIVING_QUOTA = "receiving_quota_reached"
     """WeCom's per-customer receiving quota for the period is used up."""
     QUIET_RULE = "quiet_rule"
@@ -35,6 +35,9 @@ class SkipReason(StrEnum):
     """The customer is on the tenant's do-not-disturb list."""
     CHOSEN_BY_ANOTHER_SENDER = "chosen_by_another_sender"
     """This relation is not used: the customer is reached (or judged) through another employee's relation."""
+    NOT_IN_AUDIENCE = "not_in_audience"
+    """A candidate the card shows is outside the audience (other tags in all-mode, tag removed, relation lost).
+    Not a skip: the preview does not count it among the skipped."""
 
 
 class TagMatch(StrEnum):
@@ -72,10 +75,14 @@ class CustomerCard:
 
 @dataclass(frozen=True)
 class Employee:
+    """A member of the corp who may own customer relations; a departed one can no longer send."""
+
     userid: str
     name: str = ""
     department_ids: tuple[int, ...] = ()
     active: bool = True
+    leader_in_departments: tuple[int, ...] = ()
+    direct_leaders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from chalicelib.domain.audience import (
@@ -51,6 +52,11 @@ class PlanContext:
     frequency: FrequencyPolicy = field(default_factory=FrequencyPolicy)
     inactive_senders: frozenset[str] = frozenset()
     max_per_batch: int = WECOM_MAX_RECIPIENTS
+
+    @cached_property
+    def listed(self) -> frozenset[str]:
+        """The explicit list as a set."""
+        return frozenset(self.audience.external_userids)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_per_batch <= WECOM_MAX_RECIPIENTS:
@@ -95,6 +101,8 @@ class PlanTotals:
     senders: int = 0
     batches: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
+    discarded: int = 0
+    """Candidate rows outside the audience (`SkipReason.NOT_IN_AUDIENCE`): a cost figure, not a skip."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,7 @@ class PlanTotals:
             "senders": self.senders,
             "batches": self.batches,
             "skipped": dict(self.skipped),
+            "discarded": self.discarded,
         }
 
 
@@ -135,7 +144,9 @@ class PlanState:
             fill=int(data["fill"]),
             parts=int(data["parts"]),
             last_row=tuple(data["last_row"]) if data["last_row"] else None,  # type: ignore[arg-type]
-            totals=PlanTotals(totals["recipients"], totals["senders"], totals["batches"], dict(totals["skipped"])),
+            totals=PlanTotals(
+                totals["recipients"], totals["senders"], totals["batches"], dict(totals["skipped"]), totals["discarded"]
+            ),
         )
 
     def dumps(self) -> str:
@@ -158,8 +169,11 @@ class PageResult:
 def judge(ctx: PlanContext, row: AudienceRow, card: CustomerCard | None) -> SkipReason | None:
     """The verdict on one row, from the customer's card alone."""
     card = card or CustomerCard(row.external_userid)
-    if ctx.audience.external_userids and row.external_userid not in ctx.audience.external_userids:
-        return SkipReason.NO_ACTIVE_FOLLOW
+    explicit = ctx.audience.external_userids
+    if explicit and row.external_userid not in ctx.listed:
+        return SkipReason.NOT_IN_AUDIENCE
+    if not any(ctx.audience.matches(r) for r in card.relations):
+        return SkipReason.NO_ACTIVE_FOLLOW if explicit and not card.relations else SkipReason.NOT_IN_AUDIENCE
     chosen = choose_sender(card, ctx.audience, ctx.inactive_senders)
     if not chosen:
         return SkipReason.NO_ACTIVE_FOLLOW
@@ -220,6 +234,7 @@ def plan_page(
     batcher = _Batcher(ctx, state)
     decisions: list[Decision] = []
     skipped = Counter(state.totals.skipped)
+    discarded = state.totals.discarded
     last_row = state.last_row
     for row in rows:
         key = (row.userid, row.external_userid)
@@ -230,6 +245,8 @@ def plan_page(
         decisions.append(Decision(row, skip))
         if skip is None:
             batcher.add(row.userid, row.external_userid)
+        elif skip is SkipReason.NOT_IN_AUDIENCE:
+            discarded += 1
         else:
             skipped[skip.value] += 1
     if last_page:
@@ -241,6 +258,7 @@ def plan_page(
         senders=state.totals.senders + batcher.new_senders,
         batches=state.totals.batches + len(batcher.closed),
         skipped=dict(sorted(skipped.items())),
+        discarded=discarded,
     )
     next_state = replace(
         state,

@@ -149,7 +149,7 @@ def test_planner_properties(cards, audience, max_per_batch, cuts, quota, stale_u
     final = results[-1].state.totals
     assert final.recipients == len(planned)
     assert final.batches == len(closed)
-    assert sum(final.skipped.values()) == len(decisions) - len(planned)
+    assert sum(final.skipped.values()) + final.discarded == len(decisions) - len(planned)
 
     # resuming from any cut gives the batches of one uninterrupted run
     assert batches_of(run(ctx, rows, cards, [])) == batches
@@ -192,3 +192,16 @@ def test_explicit_list_rows_are_grouped_by_chosen_sender_and_planned_once():
     assert result.planned == ("c2", "c1")
     assert result.state.totals.skipped == {"no_active_follow": 1}
     assert result.state.totals.senders == 2
+
+
+def test_departed_senders_skip_and_rows_outside_the_audience_are_discarded_not_skipped():
+    cards = {
+        "c1": CustomerCard("c1", (Relation("amy", 1, frozenset({"vip"})),)),
+        "c2": CustomerCard("c2", (Relation("bob", 1, frozenset({"sh"})),)),
+    }
+    ctx = PlanContext("b", AudienceFilter(tags=frozenset({"vip"})), SEND_AT, inactive_senders=frozenset({"amy"}))
+    rows = [AudienceRow("c1", "amy"), AudienceRow("c2", "bob")]
+    result = plan_page(ctx, PlanState(), rows, cards, last_page=True)
+    assert [d.skip for d in result.decisions] == [SkipReason.NO_ACTIVE_FOLLOW, SkipReason.NOT_IN_AUDIENCE]
+    assert result.state.totals.skipped == {"no_active_follow": 1}
+    assert result.state.totals.discarded == 1
