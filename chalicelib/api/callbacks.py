@@ -25,7 +25,7 @@ from chalice import BadRequestError, Blueprint, ChaliceViewError, NotFoundError,
 
 from chalicelib import queues, resources
 from chalicelib.config import get_settings
-from chalicelib.observability import logger
+from chalicelib.observability import bind_context, logger
 from chalicelib.store import tenants, usage
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.wecom.crypto import (
@@ -67,6 +67,7 @@ def receive_callback(tenant_id: str) -> Response:
 def answer_url_verification(tenant_id: str, query: Mapping[str, str]) -> str:
     """The echostr's plaintext, after the tenant, the timestamp and the signature have been checked."""
     crypto = _crypto_for(tenant_id)
+    bind_context(tenant_id=tenant_id)
     msg_signature, timestamp, nonce = _signed_params(query)
     echostr = query.get("echostr")
     if not echostr:
@@ -75,31 +76,29 @@ def answer_url_verification(tenant_id: str, query: Mapping[str, str]) -> str:
         # Query decoding may turn an unencoded '+' of the base64 echostr into a space; base64 has no spaces.
         plaintext = crypto.verify_url(msg_signature, timestamp, nonce, echostr.replace(" ", "+"))
     except CallbackCryptoError as error:
-        raise _rejection(tenant_id, error) from None
+        raise _rejection(error) from None
     _note_callback(tenant_id)
-    logger.info("wecom url verified", extra={"tenant_id": tenant_id})
+    logger.info("wecom url verified")
     return plaintext
 
 
 def accept_callback(tenant_id: str, query: Mapping[str, str], body: bytes | str, request_id: str | None) -> WeComEvent:
     """Check, decrypt and parse one POSTed callback and enqueue its event; returns the event."""
+    correlation_id = request_id or str(uuid.uuid4())
     crypto = _crypto_for(tenant_id)
+    bind_context(tenant_id=tenant_id, correlation_id=correlation_id)
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"callback bodies are limited to {MAX_BODY_BYTES} bytes")
     msg_signature, timestamp, nonce = _signed_params(query)
     try:
         event = parse_event(crypto.decrypt_message(body, msg_signature, timestamp, nonce))
     except CallbackCryptoError as error:
-        raise _rejection(tenant_id, error) from None
+        raise _rejection(error) from None
     queue = resources.EVENTS_REALTIME if event.is_realtime else resources.EVENTS
-    correlation_id = request_id or str(uuid.uuid4())
     message = {**event.to_message(), "tenant_id": tenant_id, "received_at": int(time.time())}
     queues.publish(queue, message, tenant_id=tenant_id, correlation_id=correlation_id)
     _note_callback(tenant_id)
-    logger.info(
-        "wecom callback queued",
-        extra={"tenant_id": tenant_id, "correlation_id": correlation_id, "kind": event.kind, "queue": queue.logical},
-    )
+    logger.info("wecom callback queued", extra={"kind": event.kind, "queue": queue.logical})
     return event
 
 
@@ -122,11 +121,9 @@ def _signed_params(query: Mapping[str, str]) -> tuple[str, str, str]:
     return msg_signature, timestamp, nonce
 
 
-def _rejection(tenant_id: str, error: CallbackCryptoError) -> ChaliceViewError:
+def _rejection(error: CallbackCryptoError) -> ChaliceViewError:
     """The HTTP error for a callback that failed verification, decryption or parsing (logged without content)."""
-    logger.warning(
-        "wecom callback rejected", extra={"tenant_id": tenant_id, "reason": type(error).__name__, "code": error.code}
-    )
+    logger.warning("wecom callback rejected", extra={"reason": type(error).__name__, "code": error.code})
     if isinstance(error, InvalidSignature | InvalidReceiveId):
         return UnauthorizedError("signature verification failed")
     if isinstance(error, MalformedXml):
@@ -152,6 +149,6 @@ def _note_callback(tenant_id: str) -> None:
     try:
         usage.record_usage(tenant_id, usage.CALLBACKS, count)
     except (BotoCoreError, ClientError):
-        logger.exception("usage write failed; kept for the next flush", extra={"tenant_id": tenant_id})
+        logger.exception("usage write failed; kept for the next flush")
         with _usage_lock:
             _unrecorded[tenant_id] = _unrecorded.get(tenant_id, 0) + count

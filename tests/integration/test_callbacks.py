@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from app import app
 from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain import plans
+from chalicelib.observability import logger
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store import tenants, usage
 from chalicelib.wecom.crypto import WeComCrypto, signature
@@ -279,6 +282,25 @@ def test_unsafe_or_broken_inner_xml_is_400(client: Client, tenant_id: str, aws: 
     answer = post_event(client, tenant_id, xml)
     assert answer.status_code == 400
     assert nothing_queued(aws)
+
+
+def test_logs_carry_ids_but_no_secret_or_payload(client: Client, tenant_id: str, aws: Settings) -> None:
+    encrypt = WeComCrypto(TOKEN, AES_KEY, CORP).encrypt(inner_xml(welcome_code="WELCOME-SECRET"))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        assert post(client, tenant_id, envelope(encrypt), signed(encrypt)).status_code == 200
+        assert post(client, tenant_id, envelope(encrypt), signed(encrypt) | {"nonce": "other"}).status_code == 401
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["wecom callback queued", "wecom callback rejected"]
+    assert all(line["tenant_id"] == tenant_id and line["correlation_id"] for line in lines)
+    logged = json.dumps(lines)
+    for secret in (TOKEN, AES_KEY, "WELCOME-SECRET", encrypt[:40], "zhangsan"):
+        assert secret not in logged
 
 
 def test_callbacks_stamp_usage_at_most_once_a_minute(client: Client, aws: Settings) -> None:
