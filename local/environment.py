@@ -1,0 +1,125 @@
+"""The demo environment: the WeCom simulator, the local stack pointed at it, and a tenant provisioned for its
+demo company through the ops API, exactly as an operator would onboard one."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+from local.stack import LocalStack
+from local.wecom_sim import Company, SimConfig, Simulator
+
+LOCAL_OPS_KEY = "local-ops-key"
+DEMO_TENANT_ID = "demo"
+
+
+@dataclass
+class DemoTenant:
+    """The provisioned tenant: its id and the admin key shown once at creation."""
+
+    tenant_id: str
+    admin_key: str
+
+
+class DemoEnvironment:
+    """Simulator + local stack + a demo tenant; ports 0 pick free ones."""
+
+    def __init__(
+        self,
+        *,
+        api_port: int = 0,
+        wecom_port: int = 0,
+        aws_port: int = 0,
+        employees: int = 50,
+        customers: int = 2_000,
+        sim_config: SimConfig | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.sim = Simulator(sim_config or SimConfig())
+        self.company: Company = self.sim.add_company(employees=employees, customers=customers, name="Demo Fruit Co.")
+        self._wecom_port = wecom_port
+        self._stack_args = {"api_port": api_port, "aws_port": aws_port}
+        self._environment = environment or {}
+        self.stack: LocalStack | None = None
+        self.tenant: DemoTenant | None = None
+        self.http = httpx.Client(timeout=httpx.Timeout(30.0))
+
+    def start(self) -> DemoEnvironment:
+        try:
+            wecom_url = self.sim.start(port=self._wecom_port)
+            self.stack = LocalStack(
+                **self._stack_args,
+                environment={
+                    "WECOM_BASE_URL": wecom_url,
+                    "OPS_KEY_SHA256": hashlib.sha256(LOCAL_OPS_KEY.encode()).hexdigest(),
+                    **self._environment,
+                },
+            ).start()
+            self.tenant = self.provision_tenant()
+            self.company.callback_url = f"{self.stack.api_url}/wecom/{self.tenant.tenant_id}/callback"
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def provision_tenant(self) -> DemoTenant:
+        """Create the demo tenant with the simulator company's corp id, app secret and callback keys."""
+        response = self.http.post(
+            f"{self.api_url}/ops/tenants",
+            headers={"X-Ops-Key": LOCAL_OPS_KEY},
+            json={
+                "tenant_id": DEMO_TENANT_ID,
+                "name": self.company.name,
+                "corp_id": self.company.corpid,
+                "agent_id": self.company.agent_id,
+                "app_secret": self.company.secret,
+                "callback_token": self.company.token,
+                "encoding_aes_key": self.company.aes_key,
+                "plan": "pro",
+                "paid_days": 365,
+            },
+        )
+        response.raise_for_status()
+        created = response.json()
+        return DemoTenant(tenant_id=created["tenant"]["tenant_id"], admin_key=created["admin_key"]["token"])
+
+    @property
+    def api_url(self) -> str:
+        assert self.stack is not None
+        return self.stack.api_url
+
+    def admin(self) -> httpx.Client:
+        """An HTTP client for the demo tenant's admin API."""
+        assert self.tenant is not None
+        return httpx.Client(
+            base_url=self.api_url,
+            headers={"Authorization": f"Bearer {self.tenant.admin_key}"},
+            timeout=httpx.Timeout(30.0),
+        )
+
+    def credentials_line(self) -> str:
+        """The one line `make serve` prints so a person can point tools at the demo company."""
+        assert self.tenant is not None
+        c = self.company
+        return (
+            f"demo corp tenant={self.tenant.tenant_id} corpid={c.corpid} secret={c.secret} "
+            f"token={c.token} aeskey={c.aes_key}"
+        )
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+        self.sim.stop()
+        self.http.close()
+
+    def __enter__(self) -> DemoEnvironment:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
