@@ -35,6 +35,7 @@ import hashlib
 import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -68,6 +69,7 @@ from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
 SHARDS = 16
+RECEIPT_WORKERS = 8
 MAX_TRANSACTION_ATTEMPTS = 5
 ACTIVE, LOST = "active", "lost"
 
@@ -580,14 +582,20 @@ class CustomerStore:
             cards[ext] = CustomerCard(ext, relations.get(pk, ()), receipts, bool(item and item.do_not_disturb))
         return cards
 
-    def record_receipts(self, broadcast_id: str, at: datetime, external_userids: Iterable[str]) -> int:
-        """Note that these customers get `broadcast_id` at `at`; idempotent (a set ADD), one UpdateItem each."""
+    def record_receipts(
+        self, broadcast_id: str, at: datetime, external_userids: Iterable[str], workers: int = RECEIPT_WORKERS
+    ) -> int:
+        """Note that these customers get `broadcast_id` at `at`: one idempotent UpdateItem (a set ADD) each, run on
+        `workers` threads because UpdateItem cannot be batched."""
         token = _receipt_token(Receipt(broadcast_id, at))
-        count = 0
-        for ext in external_userids:
+
+        def record(ext: str) -> None:
             ReachItem(self._cust(ext), "reach").update(actions=[ReachItem.receipts.add({token})])
-            count += 1
-        return count
+
+        wanted = list(dict.fromkeys(external_userids))
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
+            list(pool.map(record, wanted))
+        return len(wanted)
 
     def forget_receipts(self, external_userid: str, receipts: Iterable[Receipt]) -> None:
         """Delete receipts that can no longer matter (see `frequency.expired_receipts`)."""

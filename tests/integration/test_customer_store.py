@@ -217,3 +217,15 @@ def test_bulk_write_throughput(aws, record_property):
     record_property("bulk_items_per_second", round(items_per_second))
     print(f"\nbulk write: {stats.items} items in {elapsed:.2f}s = {items_per_second:.0f} items/s")
     assert TagMemberItem.count(store.keys.key("tag", VIP, "00")) > 0
+    customers = [r.external_userid for r in relations]
+    started = time.perf_counter()
+    store.record_receipts("bc1", datetime.now(UTC), customers)
+    receipts_per_second = len(customers) / (time.perf_counter() - started)
+    record_property("receipts_per_second", round(receipts_per_second))
+    print(f"receipts: {len(customers)} recorded at {receipts_per_second:.0f}/s")
+    started = time.perf_counter()
+    cards = store.get_cards(customers)
+    cards_per_second = len(cards) / (time.perf_counter() - started)
+    record_property("cards_read_per_second", round(cards_per_second))
+    print(f"cards with receipts: {len(cards)} read in bulk at {cards_per_second:.0f} customers/s")
+    assert all(len(c.receipts) == 1 and len(c.relations) == 1 for c in cards.values())
