@@ -229,3 +229,21 @@ def test_bulk_write_throughput(aws, record_property):
     record_property("cards_read_per_second", round(cards_per_second))
     print(f"cards with receipts: {len(cards)} read in bulk at {cards_per_second:.0f} customers/s")
     assert all(len(c.receipts) == 1 and len(c.relations) == 1 for c in cards.values())
+
+
+def test_a_concurrent_card_change_is_retried_not_lost(store, monkeypatch):
+    store.apply_follow(rel("wm1", "amy", t=1))
+    original = CustomerStore._get_card_item
+    interfered = []
+
+    def read_then_race(self, external_userid):
+        card = original(self, external_userid)
+        if not interfered:
+            interfered.append(True)
+            assert store.apply_follow(rel("wm1", "bob", t=1))
+        return card
+
+    monkeypatch.setattr(CustomerStore, "_get_card_item", read_then_race)
+    assert store.apply_follow(rel("wm1", "cat", t=1, tags=(VIP,)))
+    assert {r.userid for r in store.get_cards(["wm1"])["wm1"].relations} == {"amy", "bob", "cat"}
+    assert rows_of(store, AudienceSource(SourceKind.TAGS, (VIP,))) == [("cat", "wm1")]
