@@ -12,6 +12,8 @@ import boto3
 import httpx
 import pytest
 from chalice import Chalice, Response
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.models import Model
 
 from chalicelib import resources
 from local.api_server import ApiServer
@@ -36,6 +38,16 @@ def settle(threads_before: set[threading.Thread], timeout: float = 3.0) -> set[s
         time.sleep(0.05)
 
 
+class ProbeItem(Model):
+    """A PynamoDB model with no endpoint of its own: it must find the stack through the environment."""
+
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 def test_the_stack_serves_the_app_on_provisioned_resources_and_stops_cleanly():
     threads_before = set(threading.enumerate())
     endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
@@ -49,6 +61,10 @@ def test_the_stack_serves_the_app_on_provisioned_resources_and_stops_cleanly():
         assert os.environ["STAGE"] == "local"
         # Unchanged app code (a default boto3 client, no endpoint given) reaches the stack's moto server.
         tables = boto3.client("dynamodb").list_tables()["TableNames"]
+        ProbeItem.Meta.table_name = stack.settings.table(resources.RUNTIME)
+        ProbeItem.Meta.region = stack.settings.region
+        ProbeItem(pk="probe", sk="1").save()
+        assert ProbeItem.get("probe", "1").pk == "probe"
         assert sorted(tables) == sorted(stack.settings.table(t) for t in resources.TABLES)
         ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.settings.table(resources.DATA))
         assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
