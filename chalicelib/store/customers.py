@@ -34,10 +34,14 @@ import base64
 import hashlib
 import heapq
 import json
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -69,6 +73,7 @@ from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
 SHARDS = 16
+BATCH_WRITE_MAX = 25
 RECEIPT_WORKERS = 8
 MAX_TRANSACTION_ATTEMPTS = 5
 ACTIVE, LOST = "active", "lost"
@@ -280,11 +285,13 @@ class AudiencePage:
 
 @dataclass
 class WriteStats:
-    """What a bulk write did: relations written, skipped as older than stored, and items written in all."""
+    """What a bulk write did: relations written or skipped as older than stored; items, requests and retries."""
 
     written: int = 0
     skipped_older: int = 0
     items: int = 0
+    requests: int = 0
+    retries: int = 0
     customers: set[str] = field(default_factory=set)
 
 
@@ -314,6 +321,68 @@ def _receipt_from_token(token: str) -> Receipt:
     return Receipt(broadcast_id, datetime.fromtimestamp(int(at), UTC))
 
 
+@lru_cache(maxsize=8)
+def _connection(region: str) -> Connection:
+    """One PynamoDB connection (and botocore client, which is thread-safe) per region for the process."""
+    return Connection(region=region)
+
+
+class BatchWriter:
+    """Puts and deletes of any item kind on the data table, sent 25 per BatchWriteItem.
+
+    Unprocessed items (DynamoDB's answer to a hot partition) are sent again after an exponential backoff with jitter;
+    after `max_attempts` the writer raises, and since every write is a put or delete of a deterministic key the caller
+    can simply run the whole page again.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        max_attempts: int = 8,
+        base_delay: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client, self.table_name = client, table_name
+        self.max_attempts, self.base_delay, self.sleep = max_attempts, base_delay, sleep
+        self.pending: list[dict[str, Any]] = []
+        self.requests = self.retries = self.written = 0
+
+    def put(self, item: Model) -> None:
+        self._add({"PutRequest": {"Item": item.serialize()}})
+
+    def delete(self, item: Model) -> None:
+        self._add({"DeleteRequest": {"Key": {"pk": {"S": item.pk}, "sk": {"S": item.sk}}}})
+
+    def _add(self, request: dict[str, Any]) -> None:
+        self.pending.append(request)
+        if len(self.pending) == BATCH_WRITE_MAX:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for attempt in range(self.max_attempts):
+            if not batch:
+                return
+            if attempt:
+                self.retries += 1
+                self.sleep(random.uniform(0, self.base_delay * 2**attempt))
+            self.requests += 1
+            answer = self.client.batch_write_item(RequestItems={self.table_name: batch})
+            unprocessed = answer.get("UnprocessedItems", {}).get(self.table_name, [])
+            self.written += len(batch) - len(unprocessed)
+            batch = unprocessed
+        if batch:
+            raise RuntimeError(f"{len(batch)} items still unprocessed after {self.max_attempts} attempts")
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.flush()
+
+
 class CustomerStore:
     """The customer data of one tenant; every key it builds begins with that tenant's id."""
 
@@ -321,6 +390,10 @@ class CustomerStore:
         self.keys = TenantKeys(tenant_id)
         self.settings = bind_models(settings)
         self.shards = shards
+
+    def writer(self) -> BatchWriter:
+        """A batch writer on this stage's data table (use it as a context manager)."""
+        return BatchWriter(_connection(self.settings.region).client, self.settings.table(resources.DATA))
 
     # keys
 
@@ -456,9 +529,8 @@ class CustomerStore:
             if relation.active:
                 relations.append(relation.as_relation())
             old_tags, new_tags = self._member_tags(old), self._member_tags(relation)
-            connection = Connection(region=self.settings.region)
             try:
-                with TransactWrite(connection=connection) as tx:
+                with TransactWrite(connection=_connection(self.settings.region)) as tx:
                     condition = (
                         FollowItem.pk.does_not_exist() if old is None else FollowItem.event_time == old.event_time
                     )
@@ -512,21 +584,17 @@ class CustomerStore:
             else:
                 fresh.append((old, relation))
         by_customer: dict[str, dict[str, Relation | None]] = {}
-        with FollowItem.batch_write() as follows, TagMemberItem.batch_write() as members:
+        with self.writer() as writer:
             for old, relation in fresh:
-                follows.save(self._follow_item(relation))
+                writer.put(self._follow_item(relation))
                 old_tags, new_tags = self._member_tags(old), self._member_tags(relation)
                 for tag in old_tags - new_tags:
-                    members.delete(TagMemberItem(*self._member_key(tag, relation)))
+                    writer.delete(TagMemberItem(*self._member_key(tag, relation)))
                 for tag in new_tags - old_tags:
                     pk, sk = self._member_key(tag, relation)
-                    members.save(
-                        TagMemberItem(pk, sk, external_userid=relation.external_userid, userid=relation.userid)
-                    )
-                stats.items += 1 + len(old_tags ^ new_tags)
+                    writer.put(TagMemberItem(pk, sk, external_userid=relation.external_userid, userid=relation.userid))
                 change = relation.as_relation() if relation.active else None
                 by_customer.setdefault(relation.external_userid, {})[relation.userid] = change
-        with CardItem.batch_write() as card_writer:
             for ext, changes in by_customer.items():
                 card = cards.get(self._cust(ext))
                 current = {r.userid: r for r in (_card_from_json(card.relations) if card else ())}
@@ -535,10 +603,10 @@ class CustomerStore:
                     if change is not None:
                         current[userid] = change
                 version = int(card.version) + 1 if card else 1
-                card_writer.save(
+                writer.put(
                     CardItem(self._cust(ext), "card", relations=_card_to_json(current.values()), version=version)
                 )
-                stats.items += 1
+        stats.items, stats.requests, stats.retries = writer.written, writer.requests, writer.retries
         stats.written = len(fresh)
         stats.customers = set(by_customer)
         return stats
@@ -610,9 +678,9 @@ class CustomerStore:
 
     def put_employees(self, employees: Iterable[Employee]) -> int:
         count = 0
-        with EmployeeItem.batch_write() as batch:
+        with self.writer() as batch:
             for e in employees:
-                batch.save(
+                batch.put(
                     EmployeeItem(
                         self.keys.key("emp"),
                         e.userid,
@@ -640,9 +708,9 @@ class CustomerStore:
         ]
 
     def put_departments(self, departments: Iterable[Department]) -> None:
-        with DepartmentItem.batch_write() as batch:
+        with self.writer() as batch:
             for d in departments:
-                batch.save(
+                batch.put(
                     DepartmentItem(
                         self.keys.key("dept"), f"{d.id:010d}", name=d.name or None, parent_id=d.parent_id, order=d.order
                     )
@@ -658,12 +726,12 @@ class CustomerStore:
         """Replace the tag catalogue with `tags` (tags no longer listed are deleted)."""
         tags = list(tags)
         keep = {f"{t.group_id}#{t.tag_id}" for t in tags}
-        with TagItem.batch_write() as batch:
+        with self.writer() as batch:
             for old in TagItem.query(self.keys.key("tags")):
                 if old.sk not in keep:
                     batch.delete(old)
             for t in tags:
-                batch.save(
+                batch.put(
                     TagItem(
                         self.keys.key("tags"),
                         f"{t.group_id}#{t.tag_id}",

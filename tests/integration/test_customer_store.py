@@ -21,6 +21,7 @@ from chalicelib.domain.audience import (
 )
 from chalicelib.domain.planning import PlanContext, PlanState, plan_page
 from chalicelib.store.customers import (
+    BatchWriter,
     CatalogueTag,
     CustomerProfile,
     CustomerStore,
@@ -247,3 +248,32 @@ def test_a_concurrent_card_change_is_retried_not_lost(store, monkeypatch):
     assert store.apply_follow(rel("wm1", "cat", t=1, tags=(VIP,)))
     assert {r.userid for r in store.get_cards(["wm1"])["wm1"].relations} == {"amy", "bob", "cat"}
     assert rows_of(store, AudienceSource(SourceKind.TAGS, (VIP,))) == [("cat", "wm1")]
+
+
+class FlakyClient:
+    """A DynamoDB client that leaves the last item of each request unprocessed, `flakes` times."""
+
+    def __init__(self, flakes: int) -> None:
+        self.flakes, self.calls = flakes, []
+
+    def batch_write_item(self, RequestItems):
+        [(table, requests)] = RequestItems.items()
+        self.calls.append(len(requests))
+        if self.flakes:
+            self.flakes -= 1
+            return {"UnprocessedItems": {table: requests[-1:]}}
+        return {"UnprocessedItems": {}}
+
+
+def test_batch_writer_sends_25_per_request_and_retries_unprocessed_items_with_backoff():
+    client, sleeps = FlakyClient(flakes=1), []
+    with BatchWriter(client, "t", sleep=sleeps.append) as writer:
+        for i in range(30):
+            writer.put(TagMemberItem("p", f"s{i}", external_userid="e", userid="u"))
+    assert client.calls == [25, 1, 5]
+    assert (writer.written, writer.requests, writer.retries, len(sleeps)) == (30, 3, 1, 1)
+    stuck = BatchWriter(FlakyClient(flakes=99), "t", max_attempts=3, sleep=sleeps.append)
+    stuck.put(TagMemberItem("p", "a", external_userid="e", userid="u"))
+    stuck.put(TagMemberItem("p", "b", external_userid="e", userid="u"))
+    with pytest.raises(RuntimeError, match="unprocessed after 3 attempts"):
+        stuck.flush()
