@@ -7,6 +7,7 @@ never request bodies, tokens or keys.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,18 +19,29 @@ SERVICE = "qiwei-reach"
 logger = Logger(service=SERVICE)
 
 
-_bound_keys: set[str] = set()
+_bound = threading.local()
+
+
+def _bound_keys() -> set[str]:
+    if not hasattr(_bound, "keys"):
+        _bound.keys = set()
+    return _bound.keys
 
 
 def bind_context(*, tenant_id: str | None = None, correlation_id: str | None = None, **extra: str) -> None:
-    """Attach ids to every log line of the current unit of work (until the next invocation begins)."""
+    """Attach ids to every log line of the current unit of work (until the next invocation begins).
+
+    Keys are per thread: on Lambda one invocation runs at a time, but the local pump runs handlers concurrently in
+    threads of one process, and a process-wide key would put one tenant's id on another's lines."""
     keys = {k: v for k, v in {"tenant_id": tenant_id, "correlation_id": correlation_id, **extra}.items() if v}
-    _bound_keys.update(keys)
-    logger.append_keys(**keys)
+    _bound_keys().update(keys)
+    logger.thread_safe_append_keys(**keys)
 
 
 def clear_context() -> None:
     logger.clear_state()
+    logger.thread_safe_clear_keys()
+    _bound_keys().clear()
 
 
 def _fresh_invocation(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -37,15 +49,18 @@ def _fresh_invocation(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any]
 
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
-        logger.remove_keys(sorted(_bound_keys))
-        _bound_keys.clear()
-        return handler(event, context) if context is None else with_lambda_context(event, context)
+        try:
+            return handler(event, context) if context is None else with_lambda_context(event, context)
+        finally:
+            bound = _bound_keys()
+            logger.thread_safe_remove_keys(sorted(bound))
+            bound.clear()
 
     return run
 
 
 def invocation_context_middleware() -> ConvertToMiddleware:
-    """Chalice middleware for every handler: the ids bound by the previous invocation are dropped first, so a warm
+    """Chalice middleware for every handler: the ids an invocation binds are dropped when it ends, so a warm
     Lambda never logs one tenant's id on another's lines, and the Lambda context (function, request id, cold start)
     is added to each line. Keys appended per thread (the local pump's correlation id) are left alone."""
     return ConvertToMiddleware(_fresh_invocation)
