@@ -4,8 +4,8 @@ Two kinds of rule. WeCom's receiving quota (path/92135): a customer receives at 
 month where N = the days in that month (the default), or the admin's choice of 7 per natural week or 1 per natural
 day; corps on the older rule get 4 per natural month. "Natural" periods are taken in the tenant's timezone
 (Asia/Shanghai unless configured); weeks run Monday to Sunday. Every receipt we know of counts, whichever broadcast
-or sender it came from. Then the tenant's own quiet rules: at most N messages in the K days up to the send time,
-or none within H hours (either side) of another one.
+or sender it came from. Then the tenant's own quiet rules: at most N messages in any K days (future planned messages
+count too), or none within H hours (either side) of another one.
 
 Receipts of the broadcast being planned are ignored, so re-planning after a crash (when its own receipts are
 already written) reaches the same decision.
@@ -39,7 +39,7 @@ class WeComQuota(StrEnum):
 
 @dataclass(frozen=True)
 class AtMostPerDays:
-    """Tenant rule: at most `count` messages in the `days` days up to and including the send time."""
+    """Tenant rule: at most `count` messages in any window of `days` days (planned future messages included)."""
 
     count: int
     days: int
@@ -102,12 +102,20 @@ def check_frequency(
         return SkipReason.RECEIVING_QUOTA
     for rule in policy.quiet_rules:
         if isinstance(rule, AtMostPerDays):
-            since = send_at - timedelta(days=rule.days)
-            if sum(1 for at in others if since < at <= send_at) >= rule.count:
+            if _window_full(rule, others, send_at):
                 return SkipReason.QUIET_RULE
         elif any(abs(at - send_at) < timedelta(hours=rule.hours) for at in others):
             return SkipReason.QUIET_RULE
     return None
+
+
+def _window_full(rule: AtMostPerDays, others: list[datetime], send_at: datetime) -> bool:
+    """Whether some `days`-long window (end - days, end] containing `send_at` already holds `count` messages.
+
+    Only windows ending at `send_at` or at a later message can be the fullest, so those are the ones checked."""
+    span = timedelta(days=rule.days)
+    ends = [send_at, *(at for at in others if send_at < at < send_at + span)]
+    return any(sum(1 for at in others if end - span < at <= end) >= rule.count for end in ends)
 
 
 def expired_receipts(receipts: Iterable[Receipt], now: datetime) -> list[Receipt]:

@@ -79,6 +79,15 @@ def test_quiet_rule_at_most_n_per_k_days():
     assert check_frequency(policy, one_aged_out, send, "b") is None
 
 
+def test_quiet_rule_sees_messages_already_planned_for_later():
+    policy = FrequencyPolicy(quiet_rules=(AtMostPerDays(count=2, days=7),))
+    send = at(2026, 3, 20, 10)
+    around = receipts(send - timedelta(days=3), send + timedelta(days=3))
+    assert check_frequency(policy, around, send, "b") is SkipReason.QUIET_RULE
+    apart = receipts(send - timedelta(days=8), send + timedelta(days=3), send + timedelta(days=9))
+    assert check_frequency(policy, apart, send, "b") is None
+
+
 def test_quiet_rule_minimum_gap_applies_both_sides():
     policy = FrequencyPolicy(quiet_rules=(MinimumGap(hours=24),))
     send = at(2026, 3, 20, 10)
