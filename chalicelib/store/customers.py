@@ -15,7 +15,8 @@ Item layout (every partition key starts with the tenant id, through `TenantKeys`
 | tag catalogue | `<t>#tags` | `<group_id>#<tag_id>` | |
 
 Every active relation is a member of its tags and of the pseudo tag `_all`, sharded by a hash of the external userid,
-so a tag's audience (or everyone) is read as 16 parallel Queries already sorted by sender. The card holds a customer's
+so a tag's audience (or everyone) is 16 Queries merged by sort key: rows arrive sorted by sender, and no partition
+of a 10 M-customer tenant gets hot. The card holds a customer's
 active relations (userid, createtime, tags, state) and the reach item what mass messages they got and whether they
 asked not to be disturbed: the planner reads both for a page of customers with BatchGet (two keys per customer), never a
 Query per customer. Cards are written by the customer side (events, sync), reach items only by the mass-message side,
@@ -24,8 +25,8 @@ so neither overwrites the other.
 Out-of-order events: a follow relation or profile carries the WeCom event time; a write with an older event time never
 overwrites newer data (conditional writes; equal times rewrite, so a redelivered event is harmless). An event's
 relation, membership changes and card are one TransactWrite. The full sync writes with BatchWriteItem (25 per request,
-unprocessed items retried), after reading the stored relations and cards in bulk to skip older data and to remove
-memberships of tags that went away.
+unprocessed items retried with backoff), after reading the stored relations and cards in bulk to skip older data and
+to remove memberships of tags that went away.
 """
 
 from __future__ import annotations
