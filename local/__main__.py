@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 
-from local.environment import DemoEnvironment
-
 
 def serve(args: argparse.Namespace) -> int:
     """API on :8000, WeCom simulator on :8001 until SIGTERM or Ctrl-C; prints the demo credentials, then `ready`."""
+    from local.environment import DemoEnvironment
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -28,6 +29,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The main job shows progress bars and a report: the app's INFO lines and metrics would drown them. Set before
+    # the app's logger is created.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from local.demo import run_demo
 
     return run_demo(customers=args.customers, new_friends=args.new_friends)

@@ -6,18 +6,24 @@ thread-local, so concurrent requests do not see each other's request.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+import warnings
 from pathlib import Path
 
 from chalice.app import Chalice
 from chalice.config import Config
 from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE
-from chalice.local import LocalChalice, LocalDevServer, create_local_server
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from local.aws import LOOPBACK
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+# The ops routes use IAM when deployed; locally Chalice cannot enforce IAM and says so on every request. The local
+# stack stands in with the ops key (OPS_KEY_SHA256), so the warning is noise here.
+warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
 
 
 def chalice_config(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) -> Config:
@@ -37,11 +43,21 @@ def chalice_config(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) ->
     )
 
 
+class QuietRequestHandler(ChaliceRequestHandler):
+    """Chalice's request handler without its access log line per request (for `make run`'s progress bars)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
 class ApiServer:
     """Serves `app`'s routes over HTTP in a background thread."""
 
-    def __init__(self, app: Chalice, *, port: int = 0, host: str = LOOPBACK, stage: str = "local") -> None:
+    def __init__(
+        self, app: Chalice, *, port: int = 0, host: str = LOOPBACK, stage: str = "local", access_log: bool = True
+    ) -> None:
         self.app = app
+        self.access_log = access_log
         self.host = host
         self.port = port
         self.stage = stage
@@ -65,6 +81,9 @@ class ApiServer:
             self._server = LocalDevServer(self.app, config, self.host, self.port)
         else:
             self._server = create_local_server(self.app, config, self.host, self.port)
+        if not self.access_log:
+            handler = self._server.server.RequestHandlerClass
+            self._server.server.RequestHandlerClass = functools.partial(QuietRequestHandler, **handler.keywords)
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api-server", daemon=True)
         self._thread.start()
 

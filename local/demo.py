@@ -30,12 +30,12 @@ class Report:
     def print(self, wecom_calls: dict[str, int]) -> None:
         print("\n== Qiwei Reach: main job report")
         for name, seconds in self.timings.items():
-            print(f"  {name:<40} {seconds:8.2f} s")
+            print(f"  {name:<48} {seconds:8.2f} s")
         for name, value in self.counts.items():
-            print(f"  {name:<40} {value:8d}")
+            print(f"  {name:<48} {value:8d}")
         print("  WeCom calls seen by the simulator:")
         for api, n in sorted(wecom_calls.items()):
-            print(f"    {api:<50} {n:6d}")
+            print(f"    {api:<46} {n:6d}")
 
 
 def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) -> None:
@@ -55,7 +55,7 @@ def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) ->
 def run_demo(*, customers: int, new_friends: int) -> int:
     report = Report()
     with report.step("start simulator + local stack, onboard tenant"):
-        env = DemoEnvironment(customers=customers).start()
+        env = DemoEnvironment(customers=customers, access_log=False).start()
     try:
         report.counts["customers in the demo company"] = customers
         with report.step(f"receive {new_friends} new-friend callbacks"):

@@ -37,11 +37,12 @@ class DemoEnvironment:
         customers: int = 2_000,
         sim_config: SimConfig | None = None,
         environment: dict[str, str] | None = None,
+        access_log: bool = True,
     ) -> None:
         self.sim = Simulator(sim_config or SimConfig())
         self.company: Company = self.sim.add_company(employees=employees, customers=customers, name="Demo Fruit Co.")
         self._wecom_port = wecom_port
-        self._stack_args = {"api_port": api_port, "aws_port": aws_port}
+        self._stack_args = {"api_port": api_port, "aws_port": aws_port, "access_log": access_log}
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None

@@ -36,6 +36,7 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         speed: float = 1.0,
         run_pump: bool = True,
+        access_log: bool = True,
         environment: dict[str, str] | None = None,
     ) -> None:
         """`app` defaults to the project's app; ports 0 pick free ones; `environment` adds or overrides variables
@@ -47,6 +48,7 @@ class LocalStack:
         self.region = region
         self.speed = speed
         self.run_pump = run_pump
+        self.access_log = access_log
         self.extra_environment = environment or {}
         self.aws_endpoint = ""
         self.queue_urls: dict[str, str] = {}
@@ -104,7 +106,7 @@ class LocalStack:
             self._settings = get_settings()
             self.queue_urls = aws.provision(self.aws_endpoint, self._settings)
             bind_models(self._settings)
-            self._api = ApiServer(self.app, port=self.api_port, stage=self.stage)
+            self._api = ApiServer(self.app, port=self.api_port, stage=self.stage, access_log=self.access_log)
             self._api.start()
             if self.run_pump:
                 self._pump = EventSourcePump(
