@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "pip<26.3"
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	@touch $(STAMP)
 
