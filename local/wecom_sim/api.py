@@ -120,6 +120,8 @@ class WeComApi:
             return {}
         if request.method != POST:
             raise WeComError(errors.INVALID_PARAMETER, "POST required")
+        if route.parse is not None:
+            return route.parse(request)
         try:
             body = json.loads(request.body or b"null")
         except (ValueError, UnicodeDecodeError) as exc:

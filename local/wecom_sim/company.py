@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
+from .media import MediaStore
 from .models import Department, Employee, Follow, GroupChat
 from .stats import CorpStats
 from .tags import TagBook
@@ -38,6 +39,7 @@ class Company:
     chats: dict[str, GroupChat] = field(default_factory=dict, repr=False)
     contact_ways: dict[str, dict] = field(default_factory=dict, repr=False)
     unassigned: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    media: MediaStore = field(default_factory=MediaStore, repr=False)
 
     def active_userids(self) -> set[str]:
         return {userid for userid, employee in self.employees.items() if employee.active}

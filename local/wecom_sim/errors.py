@@ -60,6 +60,15 @@ INVALID_DEPARTMENT = 60123
 USERID_NOT_FOUND = 60111
 ALL_RECIPIENTS_INVALID = 81013
 NO_RELATIONSHIP = 84061
+INVALID_MEDIA_TYPE = 40004
+INVALID_FILE_TYPE = 40005
+INVALID_FILE_SIZE = 40006
+INVALID_MEDIA_ID = 40007
+INVALID_IMAGE_SIZE = 40009
+INVALID_VOICE_SIZE = 40010
+INVALID_VIDEO_SIZE = 40011
+MEDIA_DATA_MISSING = 41005
+EMPTY_MEDIA = 44001
 
 MESSAGES: dict[int, str] = {
     SYSTEM_BUSY: "system busy",
@@ -120,6 +129,15 @@ MESSAGES: dict[int, str] = {
     USERID_NOT_FOUND: "userid not found",
     ALL_RECIPIENTS_INVALID: "all touser & toparty & totag invalid",
     NO_RELATIONSHIP: "no external contact relationship",
+    INVALID_MEDIA_TYPE: "invalid media type",
+    INVALID_FILE_TYPE: "invalid file type",
+    INVALID_FILE_SIZE: "invalid file size",
+    INVALID_MEDIA_ID: "invalid media_id",
+    INVALID_IMAGE_SIZE: "invalid image size",
+    INVALID_VOICE_SIZE: "invalid voice size",
+    INVALID_VIDEO_SIZE: "invalid video size",
+    MEDIA_DATA_MISSING: "media data missing",
+    EMPTY_MEDIA: "empty media data",
 }
 
 

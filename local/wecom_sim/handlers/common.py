@@ -10,6 +10,7 @@ from typing import Any
 from local.wecom_sim import errors
 from local.wecom_sim.company import Company
 from local.wecom_sim.errors import WeComError
+from local.wecom_sim.server import Request
 from local.wecom_sim.stats import CorpStats
 
 GET, POST = "GET", "POST"
@@ -37,8 +38,11 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """An API: its method, its handler, and how to read its body when it is not JSON (e.g. a multipart upload)."""
+
     method: str
     handler: Callable[[Call], dict]
+    parse: Callable[[Request], dict] | None = None
 
 
 def text(body: dict, key: str, missing: int = errors.INVALID_PARAMETER, required: bool = True) -> str:

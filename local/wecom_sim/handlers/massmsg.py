@@ -9,6 +9,7 @@ from local.wecom_sim.errors import WeComError
 from local.wecom_sim.massmsg import MassMessage
 
 from .common import POST, Call, Route, check_content, integer, page, page_limit, string_list, text
+from .media import check_media_ids
 
 MAX_CUSTOMERS = 10_000
 MAX_CHATS = 2_000
@@ -78,6 +79,7 @@ def add_msg_template(call: Call) -> dict:
     if sender and call.company.active_employee(sender) is None:
         raise WeComError(errors.INVALID_USERID)
     text_value, attachments = check_content(call.body)
+    check_media_ids(call, attachments)
     if chat_type == "single":
         by_sender, fail = _single_receivers(call, sender)
     else:
