@@ -151,8 +151,22 @@ class WeComClient:
         """POST `body` as JSON to `cgi-bin/<api>`; say whether repeating it could create something twice."""
         return self._call("POST", api, {}, dict(body), retry_safe)
 
+    def upload(
+        self, api: str, params: Mapping[str, Any], files: Mapping[str, tuple[str, bytes, str]]
+    ) -> dict[str, Any]:
+        """POST a multipart form to `cgi-bin/<api>` (`media/upload`: field `media` = (filename, bytes, type)).
+
+        Retry-safe: a repeated upload only makes one more media id, which nothing else refers to."""
+        return self._call("POST", api, dict(params), None, True, dict(files))
+
     def _call(
-        self, method: str, api: str, params: dict[str, Any], body: dict[str, Any] | None, retry_safe: bool
+        self,
+        method: str,
+        api: str,
+        params: dict[str, Any],
+        body: dict[str, Any] | None,
+        retry_safe: bool,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         refreshed = False
         while True:
@@ -164,7 +178,7 @@ class WeComClient:
                 refreshed = True
                 self._credentials = self._read_credentials()
                 continue
-            answer = self._exchange(method, api, {**params, "access_token": token.value}, body, retry_safe)
+            answer = self._exchange(method, api, {**params, "access_token": token.value}, body, retry_safe, files)
             errcode = int(answer.get("errcode", 0))
             if errcode == 0:
                 return answer
@@ -187,7 +201,13 @@ class WeComClient:
         return AccessToken(value=str(answer["access_token"]), issued_at=issued_at, expires_at=issued_at + lifetime)
 
     def _exchange(
-        self, method: str, api: str, query: dict[str, Any], body: dict[str, Any] | None, retry_safe: bool
+        self,
+        method: str,
+        api: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None,
+        retry_safe: bool,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One call with its retries: the decoded answer, whatever its errcode (except -1 on retry-safe calls)."""
         attempt = 0
@@ -195,7 +215,7 @@ class WeComClient:
             attempt += 1
             may_retry = attempt < self._max_attempts
             try:
-                answer = self._send_once(method, api, query, body, attempt)
+                answer = self._send_once(method, api, query, body, attempt, files)
             except _NotSent as failure:
                 if may_retry:
                     self._backoff(attempt)
@@ -214,14 +234,20 @@ class WeComClient:
             return answer
 
     def _send_once(
-        self, method: str, api: str, query: dict[str, Any], body: dict[str, Any] | None, attempt: int
+        self,
+        method: str,
+        api: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None,
+        attempt: int,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         outcome = "transport"
         try:
             with _api_semaphore(self.corp_id, api, self._max_concurrency):
                 try:
-                    response = self._http.request(method, f"/cgi-bin/{api}", params=query, json=body)
+                    response = self._http.request(method, f"/cgi-bin/{api}", params=query, json=body, files=files)
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                     raise _NotSent(type(error).__name__) from None
                 except httpx.TransportError as error:
