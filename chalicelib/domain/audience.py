@@ -242,3 +242,76 @@ def explicit_rows(
 def is_sender_grouped(rows: Sequence[AudienceRow]) -> bool:
     """Whether rows are sorted by sender (what every source guarantees and the planner relies on)."""
     return all(a.userid <= b.userid for a, b in itertools.pairwise(rows))
+
+
+def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
+    """The filter from its JSON form (what the admin API accepts and the broadcast stores); unknown keys are refused."""
+    known = {
+        "all_customers",
+        "tags",
+        "tag_match",
+        "excluded_tags",
+        "senders",
+        "departments",
+        "added_from",
+        "added_to",
+        "states",
+        "external_userids",
+    }
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidAudience(f"audience: unknown fields {sorted(unknown)}")
+
+    def strings(name: str) -> frozenset[str]:
+        value = data.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise InvalidAudience(f"audience.{name}: must be a list of strings")
+        return frozenset(value)
+
+    def optional_int(name: str) -> int | None:
+        value = data.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidAudience(f"audience.{name}: must be an integer (epoch seconds)")
+        return value
+
+    departments = data.get("departments") or []
+    if not isinstance(departments, list) or not all(isinstance(d, int) for d in departments):
+        raise InvalidAudience("audience.departments: must be a list of department ids")
+    try:
+        match = TagMatch(data.get("tag_match") or TagMatch.ANY.value)
+    except ValueError:
+        raise InvalidAudience("audience.tag_match: must be any or all") from None
+    explicit = data.get("external_userids") or []
+    if not isinstance(explicit, list) or not all(isinstance(e, str) and e for e in explicit):
+        raise InvalidAudience("audience.external_userids: must be a list of strings")
+    audience = AudienceFilter(
+        all_customers=bool(data.get("all_customers")),
+        tags=strings("tags"),
+        tag_match=match,
+        excluded_tags=strings("excluded_tags"),
+        senders=strings("senders"),
+        departments=frozenset(departments),
+        added_from=optional_int("added_from"),
+        added_to=optional_int("added_to"),
+        states=strings("states"),
+        external_userids=tuple(dict.fromkeys(explicit)),
+    )
+    audience.validate()
+    return audience
+
+
+def audience_to_json(audience: AudienceFilter) -> dict[str, object]:
+    """The JSON form of a filter, with only the criteria that are set."""
+    data: dict[str, object] = {
+        "all_customers": audience.all_customers or None,
+        "tags": sorted(audience.tags) or None,
+        "tag_match": audience.tag_match.value if audience.tags else None,
+        "excluded_tags": sorted(audience.excluded_tags) or None,
+        "senders": sorted(audience.senders) or None,
+        "departments": sorted(audience.departments) or None,
+        "added_from": audience.added_from,
+        "added_to": audience.added_to,
+        "states": sorted(audience.states) or None,
+        "external_userids": list(audience.external_userids) or None,
+    }
+    return {k: v for k, v in data.items() if v is not None}

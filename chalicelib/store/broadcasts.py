@@ -564,9 +564,17 @@ class BroadcastStore:
         return Page(items, _encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
 
     def set_status(
-        self, broadcast_id: str, status: str, *, expect: Iterable[str], reason: str = "", now: float | None = None
+        self,
+        broadcast_id: str,
+        status: str,
+        *,
+        expect: Iterable[str],
+        reason: str = "",
+        counts: Mapping[str, int] | None = None,
+        now: float | None = None,
     ) -> Broadcast:
-        """Move to `status` if the broadcast is in one of `expect`; raises Conflict otherwise."""
+        """Move to `status` if the broadcast is in one of `expect` (setting `counts` with it); raises Conflict
+        otherwise."""
         item = BroadcastItem(self._pk(broadcast_id), "meta")
         expected = list(expect)
         actions = [
@@ -576,6 +584,7 @@ class BroadcastStore:
         ]
         if reason:
             actions.append(BroadcastItem.reason.set(reason))
+        actions.extend(getattr(BroadcastItem, name).set(int(v)) for name, v in (counts or {}).items())
         try:
             item.update(actions=actions, condition=BroadcastItem.status.is_in(*expected))
         except UpdateError as error:
@@ -595,6 +604,16 @@ class BroadcastStore:
         actions = [getattr(BroadcastItem, name).add(v) for name, v in deltas.items() if v]
         if actions:
             BroadcastItem(self._pk(broadcast_id), "meta").update(actions=actions)
+
+    def set_counts(self, broadcast_id: str, counts: Mapping[str, int]) -> None:
+        """Overwrite counters recomputed from their source (idempotent, unlike `add_counts`)."""
+        unknown = set(counts) - set(COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown counters {sorted(unknown)}")
+        if counts:
+            BroadcastItem(self._pk(broadcast_id), "meta").update(
+                actions=[getattr(BroadcastItem, name).set(int(v)) for name, v in counts.items()]
+            )
 
     # ---- planning checkpoint ----
 
