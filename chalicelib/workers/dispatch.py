@@ -26,6 +26,7 @@ claim is older than the client timeout plus `SETTLE_SECONDS`, so a request still
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import secrets
@@ -39,7 +40,7 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
-from chalicelib.observability import logger
+from chalicelib.observability import bind_context, logger
 from chalicelib.store.broadcasts import (
     FOLLOW,
     Batch,
@@ -455,3 +456,21 @@ def requeue(body: dict[str, Any], outcome: Outcome, settings: Settings | None = 
         delay_seconds=outcome.delay,
         settings=settings,
     )
+
+
+def handle_dispatch_event(event: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """The `dispatch` SQS handler: each record handled; a wait is a re-publish with a delay and an acknowledgement;
+    an unexpected error leaves the record to SQS (retried, then the DLQ) and is reported per record."""
+    settings = settings or get_settings()
+    failures = []
+    for record in event.get("Records", []):
+        body = json.loads(record["body"])
+        try:
+            bind_context(tenant_id=body.get("tenant_id"), broadcast_id=body.get("broadcast_id", ""))
+            outcome = handle_dispatch_message(body, settings)
+            if outcome.retry:
+                requeue(body, outcome, settings)
+        except Exception:
+            logger.exception("dispatch message failed", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

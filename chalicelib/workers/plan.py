@@ -277,3 +277,15 @@ def handle_plan_message(body: dict[str, Any], remaining_seconds: Callable[[], fl
     if broadcast is not None and int(body.get("page", 0)) < broadcast.plan_page:
         return "stale"
     return worker.run(body["broadcast_id"])
+
+
+def handle_plan_event(event: dict[str, Any], remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
+    """The `plan` SQS handler: each record planned from its checkpoint; failures reported per record."""
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            handle_plan_message(json.loads(record["body"]), remaining_seconds)
+        except Exception:
+            logger.exception("plan message failed", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
