@@ -9,6 +9,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.auth import auth
 from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
@@ -22,6 +23,7 @@ app.register_blueprint(health)
 app.register_blueprint(auth)
 app.register_blueprint(ops)
 app.register_blueprint(admin_access)
+app.register_blueprint(admin_materials)
 app.register_blueprint(docs)
 app.register_blueprint(callbacks)
 

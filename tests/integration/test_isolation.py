@@ -14,6 +14,7 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
 from tests.tenancy import call, create_tenant
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported
 
 SHARED_KEY_ID = "aaaaaaaaaaaa"
 B_ONLY_KEY_ID = "bbbbbbbbbbbb"
-B_ONLY_IDS = {"key_id": B_ONLY_KEY_ID}
-SAMPLE_BODIES = {CreateApiKey: {"role": "viewer", "label": "made by a"}}
+B_ONLY_IDS = {"key_id": B_ONLY_KEY_ID, "material_id": "0000000000bb00000000"}
+SAMPLE_BODIES = {
+    CreateApiKey: {"role": "viewer", "label": "made by a"},
+    CreateMaterial: {"type": "link", "title": "made by a", "url": "https://a.example.com"},
+    UpdateMaterial: {"title": "edited by a"},
+}
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
 

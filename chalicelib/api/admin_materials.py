@@ -1,0 +1,175 @@
+"""The tenant's material library (`/v1/materials`): images, links, mini-programs, videos and files for mass and
+welcome messages. Writers create, retitle and delete; readers list and read. Creating a material with bytes fetches
+its https `source_url` and uploads it to WeCom at once, so a bad source or a WeCom refusal is reported here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import (
+    BadRequestError,
+    Blueprint,
+    ChaliceViewError,
+    ConflictError,
+    NotFoundError,
+    Response,
+    UnprocessableEntityError,
+)
+
+from chalicelib.api.auth import AdminCall, admin_route
+from chalicelib.api.schema import int_param, rule, str_param
+from chalicelib.domain import materials as rules
+from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.store.materials import MaterialLibrary, NoWeComApp, SourceUnavailable
+from chalicelib.wecom import errors as wecom_errors
+
+admin_materials = Blueprint(__name__)
+
+TAG = "materials"
+HTTPS_URL = r"^https://"
+PAGE_MAX = 100
+
+
+class BadGatewayError(ChaliceViewError):
+    STATUS_CODE = 502
+
+
+class ServiceUnavailableError(ChaliceViewError):
+    STATUS_CODE = 503
+
+
+@dataclass(frozen=True)
+class CreateMaterial:
+    type: str = field(metadata=rule(enum=rules.TYPES, description="image, link, miniprogram, video or file"))
+    title: str = field(
+        metadata=rule(min_length=1, max_length=128, description="Link title ≤128 bytes, mini-program ≤64")
+    )
+    desc: str | None = field(default=None, metadata=rule(max_length=512, description="Shown under a link"))
+    url: str | None = field(default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link only"))
+    picurl: str | None = field(
+        default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link cover (optional)")
+    )
+    source_url: str | None = field(
+        default=None,
+        metadata=rule(
+            pattern=HTTPS_URL,
+            max_length=2048,
+            description="Where the bytes are (image JPG/PNG ≤10 MB, video MP4 ≤10 MB, file ≤20 MB, mini-program "
+            "cover image); fetched now and again every ~2.5 days to renew WeCom's 3-day media id",
+        ),
+    )
+    appid: str | None = field(default=None, metadata=rule(pattern=r"^wx[0-9a-f]{16}$", description="mini-program"))
+    page: str | None = field(default=None, metadata=rule(max_length=2048, description="mini-program page (.html)"))
+
+
+@dataclass(frozen=True)
+class UpdateMaterial:
+    title: str | None = field(default=None, metadata=rule(min_length=1, max_length=128))
+    desc: str | None = field(default=None, metadata=rule(max_length=512, description="empty string removes it"))
+
+
+@admin_route(
+    admin_materials,
+    "/v1/materials",
+    methods=["POST"],
+    roles=WRITERS,
+    summary="Add a material (bytes are fetched from source_url and uploaded to WeCom now)",
+    tag=TAG,
+    body=CreateMaterial,
+    audit="material.create",
+    success_status=201,
+)
+def create_material(call: AdminCall) -> Response:
+    body: CreateMaterial = call.body
+    spec = rules.MaterialSpec(**body.__dict__)
+    try:
+        material = MaterialLibrary(call.principal.tenant_id).create(spec)
+    except rules.InvalidMaterial as error:
+        raise BadRequestError(str(error)) from None
+    except SourceUnavailable as error:
+        raise UnprocessableEntityError(str(error)) from None
+    except NoWeComApp:
+        raise ConflictError("the tenant has no WeCom app configured; nothing can be uploaded") from None
+    except (wecom_errors.RateLimited, wecom_errors.ConcurrencyLimited, wecom_errors.SystemBusy) as error:
+        raise ServiceUnavailableError(f"WeCom is busy (errcode {error.errcode}); try again shortly") from None
+    except wecom_errors.WeComUnavailable:
+        raise ServiceUnavailableError("WeCom could not be reached; try again shortly") from None
+    except wecom_errors.WeComError as error:
+        raise BadGatewayError(f"WeCom refused the upload: errcode {error.errcode}") from None
+    call.target = material.material_id
+    return Response({"material": material.as_dict()}, status_code=201)
+
+
+@admin_route(
+    admin_materials,
+    "/v1/materials",
+    methods=["GET"],
+    roles=READERS,
+    summary="List materials, newest first, optionally of one type",
+    tag=TAG,
+    query=(
+        ("type", "string", "image, link, miniprogram, video or file"),
+        ("limit", "integer", f"1 to {PAGE_MAX}, default 20"),
+        ("cursor", "string", "next_cursor of the previous page"),
+    ),
+)
+def list_materials(call: AdminCall) -> dict[str, Any]:
+    kind = str_param(call.request, "type", max_length=16)
+    if kind is not None and kind not in rules.TYPES:
+        raise BadRequestError(f"query parameter 'type' must be one of {', '.join(rules.TYPES)}")
+    limit = int_param(call.request, "limit", 20, 1, PAGE_MAX)
+    cursor = str_param(call.request, "cursor", max_length=64)
+    try:
+        materials, next_cursor = MaterialLibrary(call.principal.tenant_id).page(kind, limit, cursor)
+    except ValueError:
+        raise BadRequestError("invalid cursor") from None
+    return {"materials": [m.as_dict() for m in materials], "next_cursor": next_cursor}
+
+
+@admin_route(
+    admin_materials, "/v1/materials/{material_id}", methods=["GET"], roles=READERS, summary="One material", tag=TAG
+)
+def get_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    material = MaterialLibrary(call.principal.tenant_id).get(material_id)
+    if material is None:
+        raise NotFoundError("no such material")
+    return {"material": material.as_dict()}
+
+
+@admin_route(
+    admin_materials,
+    "/v1/materials/{material_id}",
+    methods=["PATCH"],
+    roles=WRITERS,
+    summary="Change a material's title or description",
+    tag=TAG,
+    body=UpdateMaterial,
+    audit="material.update",
+)
+def update_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    body: UpdateMaterial = call.body
+    try:
+        material = MaterialLibrary(call.principal.tenant_id).update(material_id, body.title, body.desc)
+    except rules.InvalidMaterial as error:
+        raise BadRequestError(str(error)) from None
+    if material is None:
+        raise NotFoundError("no such material")
+    call.target = material_id
+    return {"material": material.as_dict()}
+
+
+@admin_route(
+    admin_materials,
+    "/v1/materials/{material_id}",
+    methods=["DELETE"],
+    roles=WRITERS,
+    summary="Delete a material (messages already sent keep their attachments)",
+    tag=TAG,
+    audit="material.delete",
+)
+def delete_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    if not MaterialLibrary(call.principal.tenant_id).delete(material_id):
+        raise NotFoundError("no such material")
+    call.target = material_id
+    return {"deleted": material_id}
