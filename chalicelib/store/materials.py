@@ -24,10 +24,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
@@ -45,7 +44,11 @@ from chalicelib.store.tables import bind_models, on_table
 from chalicelib.store.tenants import get_app_credentials
 from chalicelib.store.tokens import process_access_tokens
 from chalicelib.wecom import errors as wecom_errors
-from chalicelib.wecom.client import WeComClient
+
+if TYPE_CHECKING:
+    import httpx
+
+    from chalicelib.wecom.client import WeComClient
 
 MATERIAL_ID_PATTERN = re.compile(r"^[0-9a-f]{20}$")
 MEDIA_UPLOAD_API = "media/upload"
@@ -203,6 +206,8 @@ _source_http_mutex = threading.Lock()
 def source_http() -> httpx.Client:
     """The process's client for fetching source URLs: no redirects followed, bounded timeouts."""
     global _source_http
+    import httpx  # imported on first use: listing materials or resolving fresh ones never pays for it
+
     with _source_http_mutex:
         if _source_http is None:
             _source_http = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(FETCH_TIMEOUT_SECONDS))
@@ -211,6 +216,8 @@ def source_http() -> httpx.Client:
 
 def fetch_source(http: httpx.Client, url: str, max_bytes: int) -> tuple[bytes, str]:
     """The bytes at `url` (an https URL already checked) and a file name for them; at most `max_bytes`."""
+    import httpx
+
     try:
         with http.stream("GET", url) as response:
             if response.is_redirect:
@@ -232,6 +239,8 @@ def fetch_source(http: httpx.Client, url: str, max_bytes: int) -> tuple[bytes, s
 
 def tenant_wecom(tenant_id: str) -> WeComClient:
     """A WeCom client acting as the tenant's app, sharing the process's access tokens."""
+    from chalicelib.wecom.client import WeComClient
+
     if get_app_credentials(tenant_id) is None:
         raise NoWeComApp(tenant_id)
     settings = get_settings()
