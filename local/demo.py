@@ -52,6 +52,19 @@ def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) ->
     report.counts["callback attempts (incl. retries)"] = sum(e.attempts for e in scenario.emitted)
 
 
+def build_material_library(env: DemoEnvironment, report: Report) -> None:
+    """Links for the mass and welcome messages, through the admin API (media kinds need an https source to fetch)."""
+    links = [
+        {"type": "link", "title": "本周特价", "url": "https://shop.example.com/weekly", "desc": "水果八折"},
+        {"type": "link", "title": "会员中心", "url": "https://shop.example.com/member"},
+    ]
+    with env.admin() as admin:
+        for link in links:
+            admin.post("/v1/materials", json=link).raise_for_status()
+        listed = admin.get("/v1/materials", params={"type": "link"}).raise_for_status().json()
+    report.counts["link materials in the library"] = len(listed["materials"])
+
+
 def run_demo(*, customers: int, new_friends: int) -> int:
     report = Report()
     with report.step("start simulator + local stack, onboard tenant"):
@@ -60,6 +73,8 @@ def run_demo(*, customers: int, new_friends: int) -> int:
         report.counts["customers in the demo company"] = customers
         with report.step(f"receive {new_friends} new-friend callbacks"):
             receive_callbacks(env, report, new_friends)
+        with report.step("build the material library"):
+            build_material_library(env, report)
         stats = env.sim.stats(env.company.corpid)
         report.print(stats["calls"])
     finally:
