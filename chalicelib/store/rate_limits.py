@@ -139,6 +139,8 @@ class RateLimiter:
         if wait:
             return Permit(False, wait, reason="corp_bucket")
         slot = self._occupy(f"rl#inflight#{corp_id}#{api}")
+        if slot is None:
+            return Permit(False, 0.5, reason="contention")
         if not slot:
             return Permit(False, 1.0, reason="in_flight")
         return Permit(True, slot=f"{corp_id}#{api}#{slot}")
@@ -198,8 +200,8 @@ class RateLimiter:
                 raise
             return False
 
-    def _occupy(self, pk: str) -> str:
-        """A new slot id, or "" when the cap is reached by live leases."""
+    def _occupy(self, pk: str) -> str | None:
+        """A new slot id; "" when the cap is reached by live leases; None when other writers kept winning."""
         for _ in range(MAX_CONFLICTS):
             now = self.now()
             item = self._slots(pk)
@@ -210,4 +212,4 @@ class RateLimiter:
             holders[slot] = now + SLOT_LEASE_SECONDS
             if self._save_slots(pk, holders, int(item.version) if item else 0):
                 return slot
-        return ""
+        return None

@@ -37,7 +37,12 @@ from chalicelib.store.broadcasts import (
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
-from chalicelib.wecom.limits import GROUPMSG_REMINDS_PER_24H, GROUPMSG_SEND_RESULT_MAX_LIMIT, GROUPMSG_TASK_MAX_LIMIT
+from chalicelib.wecom.limits import (
+    BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
+    GROUPMSG_REMINDS_PER_24H,
+    GROUPMSG_SEND_RESULT_MAX_LIMIT,
+    GROUPMSG_TASK_MAX_LIMIT,
+)
 from chalicelib.workers.dispatch import MASS_DISPATCHING, Outcome, Throttled, limited_post, wecom_client
 
 TASK = "externalcontact/get_groupmsg_task"
@@ -98,6 +103,10 @@ class Follower:
                     self._follow_employee(broadcast, employee, closing)
                 except Throttled as throttled:
                     return Outcome("throttled", max(1, int(throttled.wait) + 1), cursor=cursor)
+                except errors.RateLimited:
+                    return Outcome("retry:RateLimited", BLOCK_SECONDS_AFTER_MINUTE_LIMIT, cursor=cursor)
+                except (errors.ConcurrencyLimited, errors.SystemBusy, errors.WeComUnavailable) as error:
+                    return Outcome(f"retry:{type(error).__name__}", 5, cursor=cursor)
                 if policy.auto_remind_after_hours and now >= remind_from:
                     self._remind_employee(broadcast_id, self.store.employee_result(broadcast_id, employee.userid))
             cursor = employee.userid

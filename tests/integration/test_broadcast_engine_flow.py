@@ -1,0 +1,199 @@
+"""The engine against the WeCom simulator (moto in-process, workers driven in-process): plan → dispatch → follow,
+with -1 answers, lost responses (reconciled, never resent blindly), worker crashes after the claim and after the call
+(lease expiry → reconcile), and 45009 (released and retried later). Every planned customer receives exactly once."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import resources
+from chalicelib.domain.audience import Employee
+from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
+from chalicelib.store.broadcasts import BroadcastStore, Status
+from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.rate_limits import Limits, RateLimiter
+from chalicelib.store.tenants import invalidate_credentials
+from chalicelib.workers.dispatch import Dispatcher
+from chalicelib.workers.plan import handle_plan_message
+from chalicelib.workers.results import Follower
+from local.wecom_sim import SimConfig, Simulator
+from tests.tenancy import create_tenant
+
+TENANT = "bc-corp"
+ADD = "externalcontact/add_msg_template"
+
+
+class Clock:
+    """Real time plus an offset the test advances (lease expiry, settling) without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def start(api: Any, monkeypatch: pytest.MonkeyPatch, config: SimConfig) -> tuple[Simulator, Any]:
+    sim = Simulator(config)
+    company = sim.add_company(employees=8, customers=160, tags=6)
+    monkeypatch.setenv("WECOM_BASE_URL", sim.start(port=0))
+    monkeypatch.setenv("WECOM_TIMEOUT_SECONDS", "2")
+    invalidate_credentials(TENANT)
+    create_tenant(
+        api,
+        tenant_id=TENANT,
+        corp_id=company.corpid,
+        agent_id=company.agent_id,
+        app_secret=company.secret,
+        plan="pro",
+        paid_days=30,
+    )
+    customers = CustomerStore(TENANT)
+    customers.put_employees(Employee(u, active=e.active) for u, e in company.employees.items())
+    now = int(time.time())
+    customers.put_follows(
+        FollowRelation(f.external_userid, f.userid, f.createtime, now, tag_ids=frozenset(f.tag_ids))
+        for ext in company.book.customers
+        for f in company.book.follows_of_customer(ext)
+        if not f.deleted_by_customer
+    )
+    return sim, company
+
+
+def receive_all(queue: resources.Queue) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for message in got:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run(broadcast_id: str, clock: Clock, crash_at: dict[str, int], sim: Simulator, limiter: RateLimiter) -> list[str]:
+    """Plan, then dispatch until every message is acknowledged; a crash leaves its message to be redelivered
+    after the lease (as SQS would after the visibility timeout). Returns the outcomes."""
+    while plan := receive_all(resources.PLAN):
+        for body in plan:
+            handle_plan_message(body)
+    pending = deque(receive_all(resources.DISPATCH))
+    outcomes = []
+
+    def checkpoint(point: str) -> None:
+        if crash_at.get(point, 0) > 0:
+            crash_at[point] -= 1
+            raise RuntimeError(f"worker killed {point}")
+
+    for _ in range(500):
+        if not pending:
+            return outcomes
+        body = pending.popleft()
+        dispatcher = Dispatcher(TENANT, clock=clock, checkpoint=checkpoint, limiter=limiter)
+        try:
+            outcome = dispatcher.handle(body["broadcast_id"], body["batch_id"])
+        except RuntimeError as crash:
+            outcomes.append(str(crash))
+            clock.offset += 61
+            pending.append(body)
+            continue
+        outcomes.append(outcome.result)
+        if outcome.retry:
+            if outcome.result == "retry:RateLimited":
+                sim.clock.advance(outcome.delay)
+            clock.offset += min(outcome.delay, 20)
+            pending.append(body)
+    raise AssertionError(f"dispatch did not settle: {outcomes[-10:]}")
+
+
+def follow(broadcast_id: str, sim: Simulator) -> list[str]:
+    """Follow passes until done (a pass WeCom throttles ends early and continues after the block)."""
+    sim.clock.advance(120)
+    outcomes: list[str] = []
+    cursor = ""
+    for _ in range(20):
+        outcome = Follower(TENANT).follow(broadcast_id, cursor)
+        outcomes.append(outcome.result)
+        if outcome.result == "done":
+            return outcomes
+        sim.clock.advance(outcome.delay)
+        cursor = outcome.cursor
+    raise AssertionError(f"following did not settle: {outcomes}")
+
+
+def check_exactly_once(sim: Simulator, company: Any, store: BroadcastStore, broadcast_id: str) -> dict[str, Any]:
+    broadcast = store.get(broadcast_id)
+    stats = sim.stats(company.corpid, detail=True)
+    received = stats["mass_received"]["per_receiver"]
+    assert broadcast.status == Status.DONE
+    assert max(received.values()) == 1
+    assert broadcast.counts["sent"] == len(received)
+    assert (
+        broadcast.counts["sent"] + broadcast.counts["rejected"] + broadcast.counts["not_friend"]
+        == broadcast.counts["recipients"] - broadcast.counts["over_quota"]
+    )
+    return stats
+
+
+@pytest.fixture
+def limiter(aws: Any) -> RateLimiter:
+    return RateLimiter(aws, Limits(inflight=4))
+
+
+def test_busy_lost_and_crashes_deliver_exactly_once(
+    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, limiter: RateLimiter
+) -> None:
+    config = SimConfig(
+        seed=5, fault_error_share=0.25, fault_lost_share=0.25, fault_paths=frozenset({ADD}), dispatch_seconds=0
+    )
+    sim, company = start(api, monkeypatch, config)
+    try:
+        tag = sorted(company.tags.tags)[0]
+        expected = preview_broadcast(TENANT, {"tags": [tag]})
+        broadcast = create_broadcast(
+            TENANT, content={"text": {"content": "spring sale"}}, audience={"tags": [tag]}, start=True
+        )
+        clock = Clock()
+        outcomes = run(broadcast.broadcast_id, clock, {"claimed": 1, "called": 1}, sim, limiter)
+        store = BroadcastStore(TENANT)
+        assert store.get(broadcast.broadcast_id).counts["recipients"] == expected["recipients"] > 0
+        assert "worker killed claimed" in outcomes
+        assert "worker killed called" in outcomes
+        assert "unknown" in outcomes
+        assert any(o.startswith("retry:SystemBusy") for o in outcomes)
+        faults = sim.stats(company.corpid)
+        assert faults["codes"][ADD].get("-1", 0) > 0
+        follow(broadcast.broadcast_id, sim)
+        check_exactly_once(sim, company, store, broadcast.broadcast_id)
+        created = sum(1 for b in store.batches(broadcast.broadcast_id).items if b.state.msgid)
+        assert created == len(company.mass.messages)
+    finally:
+        invalidate_credentials(TENANT)
+        sim.stop()
+
+
+def test_throttled_batches_are_released_and_retried(
+    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, limiter: RateLimiter
+) -> None:
+    sim, company = start(api, monkeypatch, SimConfig(seed=9, corp_api_per_minute=3, dispatch_seconds=0))
+    try:
+        broadcast = create_broadcast(
+            TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
+        )
+        outcomes = run(broadcast.broadcast_id, Clock(), {}, sim, limiter)
+        assert "retry:RateLimited" in outcomes
+        store = BroadcastStore(TENANT)
+        assert all(b.state.status.value == "sent" for b in store.batches(broadcast.broadcast_id).items)
+        follow(broadcast.broadcast_id, sim)
+        check_exactly_once(sim, company, store, broadcast.broadcast_id)
+    finally:
+        invalidate_credentials(TENANT)
+        sim.stop()
