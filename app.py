@@ -9,6 +9,8 @@ from chalice import Chalice, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_channels import admin_channels
+from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.auth import auth
 from chalicelib.api.callbacks import callbacks
@@ -26,6 +28,39 @@ app.register_blueprint(admin_access)
 app.register_blueprint(admin_materials)
 app.register_blueprint(docs)
 app.register_blueprint(callbacks)
+app.register_blueprint(admin_channels)
+app.register_blueprint(admin_lifecycle)
+
+
+@app.on_sqs_message(
+    queue=resources.EVENTS_REALTIME.name,
+    batch_size=resources.EVENTS_REALTIME.batch_size,
+    maximum_batching_window_in_seconds=resources.EVENTS_REALTIME.batching_window,
+    maximum_concurrency=resources.EVENTS_REALTIME.max_concurrency,
+)
+def on_wecom_new_friend(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.events import handle_events
+
+    return handle_events(event.to_dict(), resources.EVENTS_REALTIME)
+
+
+@app.on_sqs_message(
+    queue=resources.EVENTS.name,
+    batch_size=resources.EVENTS.batch_size,
+    maximum_batching_window_in_seconds=resources.EVENTS.batching_window,
+    maximum_concurrency=resources.EVENTS.max_concurrency,
+)
+def on_wecom_event(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.events import handle_events
+
+    return handle_events(event.to_dict(), resources.EVENTS)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def check_customer_transfers(event: Any) -> None:
+    from chalicelib.workers.events import handle_transfer_schedule
+
+    handle_transfer_schedule()
 
 
 @app.on_sqs_message(

@@ -1,9 +1,10 @@
 """Typed request bodies: a frozen dataclass per endpoint, validated here and described in OpenAPI from the same class.
 
-Declare a body as a dataclass whose fields are `str`, `int`, `bool` or `list[str]` (optionally `| None` with a
-default) and whose constraints sit in `field(metadata=rule(...))`; `parse_body(request, Body)` answers precise 4xx
-errors for bad JSON, wrong types, unknown fields and bodies over MAX_BODY_BYTES, and `json_schema(Body)` is what the
-OpenAPI document shows, so the two cannot drift. Plain dataclasses cost nothing at cold start.
+Declare a body as a dataclass whose fields are `str`, `int`, `bool`, `list[str]` or `list[dict[str, Any]]` (objects
+whose inner shape the handler checks), optionally `| None` with a default, and whose constraints sit in
+`field(metadata=rule(...))`; `parse_body(request, Body)` answers precise 4xx errors for bad JSON, wrong types, unknown
+fields and bodies over MAX_BODY_BYTES, and `json_schema(Body)` is what the OpenAPI document shows, so the two cannot
+drift. Plain dataclasses cost nothing at cold start.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def rule(
     return {"schema": {k: v for k, v in schema.items() if v is not None}}
 
 
-_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", bool: "boolean"}
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", bool: "boolean", dict: "object"}
+_ARRAY_OF = {str: "strings", int: "integers", bool: "booleans", dict: "objects"}
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -68,9 +70,15 @@ def _fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any, bool]]:
     return [(f, *_unwrap(hints[f.name])) for f in dataclasses.fields(cls)]
 
 
+def _item_type(list_type: Any) -> Any:
+    """The element type of `list[X]`; `list[dict[str, Any]]` counts as objects (checked further by the handler)."""
+    item = typing.get_args(list_type)[0]
+    return typing.get_origin(item) or item
+
+
 def _type_schema(base: Any) -> dict[str, Any]:
     if typing.get_origin(base) is list:
-        return {"type": "array", "items": {"type": _JSON_TYPES[typing.get_args(base)[0]]}}
+        return {"type": "array", "items": {"type": _JSON_TYPES[_item_type(base)]}}
     return {"type": _JSON_TYPES[base]}
 
 
@@ -96,15 +104,19 @@ def json_schema(cls: type) -> dict[str, Any]:
 def _check_value(name: str, value: Any, base: Any, constraints: dict[str, Any]) -> str | None:
     """The error for one field's value, or None when it is valid."""
     if typing.get_origin(base) is list:
+        item_type = _item_type(base)
         if not isinstance(value, list):
-            return f"field '{name}' must be an array of strings"
+            return f"field '{name}' must be an array of {_ARRAY_OF[item_type]}"
         if len(value) > constraints.get("maxItems", len(value)):
             return f"field '{name}' has more than {constraints['maxItems']} items"
         for item in value:
-            problem = _check_value(f"{name}[]", item, str, {k: v for k, v in constraints.items() if k != "maxItems"})
+            item_constraints = {k: v for k, v in constraints.items() if k != "maxItems"}
+            problem = _check_value(f"{name}[]", item, item_type, item_constraints)
             if problem:
                 return problem
         return None
+    if base is dict:
+        return None if isinstance(value, dict) else f"field '{name}' must be an object"
     if base is bool and not isinstance(value, bool):
         return f"field '{name}' must be a boolean"
     if base is int and (isinstance(value, bool) or not isinstance(value, int)):

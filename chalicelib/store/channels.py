@@ -1,0 +1,373 @@
+"""Channels (「联系我」 QR codes) of one tenant, their friends and the welcome messages of employees (data table).
+
+| item | pk | sk |
+|---|---|---|
+| channel | `<t>#channel` | `<config_id>` |
+| State reservation | `<t>#channel-state` | `<state>` (→ config_id; one channel per State) |
+| channel friend | `<t>#channel-friend#<config_id>` | `<userid>#<external_userid>` |
+| welcome of an employee / the tenant's default | `<t>#welcome` | `<userid>` / `_default` |
+
+A new friend carries the State of the QR code they scanned; `by_state` finds its channel. The channel item keeps two
+counters, friends added and friends lost, moved together with the friend item in one TransactWrite by conditional
+transitions (absent → active: added + 1; active → lost: lost + 1; lost → active again: added + 1), each guarded by the
+WeCom event time, so a redelivered or older event never counts twice. "Still friends" is added − lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import resources
+from chalicelib.config import Settings
+from chalicelib.domain.lifecycle import WelcomeContent
+from chalicelib.store.keys import TenantKeys
+from chalicelib.store.tables import bind_models, on_table
+
+DEFAULT_WELCOME = "_default"
+ACTIVE, LOST = "active", "lost"
+MAX_ATTEMPTS = 5
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+@on_table(resources.DATA)
+class ChannelItem(Model):
+    class Meta:
+        table_name = resources.DATA.name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    state = UnicodeAttribute()
+    userids = ListAttribute(of=UnicodeAttribute)
+    skip_verify = BooleanAttribute()
+    auto_tag_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    welcome = UnicodeAttribute(null=True)
+    qr_code = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    friends_added = NumberAttribute(null=True)
+    friends_lost = NumberAttribute(null=True)
+
+
+@on_table(resources.DATA)
+class StateItem(Model):
+    class Meta:
+        table_name = resources.DATA.name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    config_id = UnicodeAttribute()
+
+
+@on_table(resources.DATA)
+class ChannelFriendItem(Model):
+    class Meta:
+        table_name = resources.DATA.name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute()
+    event_time = NumberAttribute()
+    added_at = NumberAttribute()
+    lost_at = NumberAttribute(null=True)
+
+
+@on_table(resources.DATA)
+class WelcomeItem(Model):
+    class Meta:
+        table_name = resources.DATA.name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    welcome = UnicodeAttribute()
+    updated_at = NumberAttribute()
+
+
+def welcome_to_json(content: WelcomeContent) -> str:
+    return json.dumps(
+        {"text": content.text, "attachments": [dict(a) for a in content.attachments]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def welcome_from_json(text: str | None) -> WelcomeContent | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return WelcomeContent(data.get("text", ""), tuple(data.get("attachments", ())))
+
+
+def welcome_as_dict(content: WelcomeContent | None) -> dict[str, Any] | None:
+    if content is None:
+        return None
+    return {"text": content.text, "attachments": [dict(a) for a in content.attachments]}
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A 「联系我」 QR code and what happens to the friends it brings: auto-tags and a welcome message."""
+
+    config_id: str
+    name: str
+    state: str
+    userids: tuple[str, ...]
+    skip_verify: bool = True
+    auto_tag_ids: tuple[str, ...] = ()
+    welcome: WelcomeContent | None = None
+    qr_code: str = ""
+    created_at: int = 0
+    updated_at: int = 0
+    friends_added: int = 0
+    friends_lost: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channel_id": self.config_id,
+            "name": self.name,
+            "state": self.state,
+            "userids": list(self.userids),
+            "skip_verify": self.skip_verify,
+            "auto_tag_ids": list(self.auto_tag_ids),
+            "welcome": welcome_as_dict(self.welcome),
+            "qr_code": self.qr_code,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "figures": {
+                "friends_added": self.friends_added,
+                "friends_lost": self.friends_lost,
+                "still_friends": max(0, self.friends_added - self.friends_lost),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ChannelChanges:
+    """What an update may change; None leaves a field as it is."""
+
+    name: str | None = None
+    userids: tuple[str, ...] | None = None
+    skip_verify: bool | None = None
+    auto_tag_ids: tuple[str, ...] | None = None
+    welcome: WelcomeContent | None = field(default=None)
+    clear_welcome: bool = False
+
+    def applied_to(self, channel: Channel, now: int) -> Channel:
+        welcome = None if self.clear_welcome else (self.welcome or channel.welcome)
+        return replace(
+            channel,
+            name=self.name if self.name is not None else channel.name,
+            userids=self.userids if self.userids is not None else channel.userids,
+            skip_verify=self.skip_verify if self.skip_verify is not None else channel.skip_verify,
+            auto_tag_ids=self.auto_tag_ids if self.auto_tag_ids is not None else channel.auto_tag_ids,
+            welcome=welcome,
+            updated_at=now,
+        )
+
+
+class StateTaken(Exception):
+    """Another channel of the tenant already uses this State."""
+
+
+class ChannelStore:
+    """Channels, channel friends and welcome messages of one tenant."""
+
+    def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
+        self.keys = TenantKeys(tenant_id)
+        self.settings = bind_models(settings)
+
+    def _channel_pk(self) -> str:
+        return self.keys.key("channel")
+
+    def _state_pk(self) -> str:
+        return self.keys.key("channel-state")
+
+    def _friend_pk(self, config_id: str) -> str:
+        return self.keys.key("channel-friend", config_id)
+
+    @staticmethod
+    def _channel_of(item: ChannelItem) -> Channel:
+        return Channel(
+            config_id=item.sk,
+            name=item.name,
+            state=item.state,
+            userids=tuple(item.userids or ()),
+            skip_verify=bool(item.skip_verify),
+            auto_tag_ids=tuple(item.auto_tag_ids or ()),
+            welcome=welcome_from_json(item.welcome),
+            qr_code=item.qr_code or "",
+            created_at=int(item.created_at),
+            updated_at=int(item.updated_at),
+            friends_added=int(item.friends_added or 0),
+            friends_lost=int(item.friends_lost or 0),
+        )
+
+    # State reservations: a State is taken before WeCom is asked for the QR code that carries it.
+
+    def reserve_state(self, state: str, config_id: str) -> None:
+        """Take `state` for a channel; StateTaken when another channel has it."""
+        try:
+            StateItem(self._state_pk(), state, config_id=config_id).save(condition=StateItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == CONDITION_FAILED:
+                raise StateTaken(state) from None
+            raise
+
+    def assign_state(self, state: str, reserved_for: str, config_id: str) -> None:
+        """Point a reservation made for `reserved_for` at the channel WeCom created."""
+        StateItem(self._state_pk(), state).update(
+            actions=[StateItem.config_id.set(config_id)], condition=StateItem.config_id == reserved_for
+        )
+
+    def release_state(self, state: str) -> None:
+        try:
+            StateItem(self._state_pk(), state).delete()
+        except DeleteError as error:
+            if error.cause_response_code != CONDITION_FAILED:
+                raise
+
+    # channels
+
+    def put(self, channel: Channel) -> Channel:
+        """Write a channel's configuration (its figures are kept: they only move with friends)."""
+        item = ChannelItem(
+            self._channel_pk(),
+            channel.config_id,
+            name=channel.name,
+            state=channel.state,
+            userids=list(channel.userids),
+            skip_verify=channel.skip_verify,
+            auto_tag_ids=list(channel.auto_tag_ids) or None,
+            welcome=welcome_to_json(channel.welcome) if channel.welcome else None,
+            qr_code=channel.qr_code or None,
+            created_at=channel.created_at,
+            updated_at=channel.updated_at,
+        )
+        actions = [
+            ChannelItem.name.set(item.name),
+            ChannelItem.state.set(item.state),
+            ChannelItem.userids.set(item.userids),
+            ChannelItem.skip_verify.set(item.skip_verify),
+            ChannelItem.created_at.set(item.created_at),
+            ChannelItem.updated_at.set(item.updated_at),
+        ]
+        for attribute, value in (
+            (ChannelItem.auto_tag_ids, item.auto_tag_ids),
+            (ChannelItem.welcome, item.welcome),
+            (ChannelItem.qr_code, item.qr_code),
+        ):
+            actions.append(attribute.set(value) if value else attribute.remove())
+        item.update(actions=actions)
+        return self._channel_of(item)
+
+    def get(self, config_id: str) -> Channel | None:
+        try:
+            return self._channel_of(ChannelItem.get(self._channel_pk(), config_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def list(self) -> list[Channel]:
+        return [self._channel_of(i) for i in ChannelItem.query(self._channel_pk())]
+
+    def by_state(self, state: str) -> Channel | None:
+        """The channel whose QR code carries `state`, if any."""
+        if not state:
+            return None
+        try:
+            reservation = StateItem.get(self._state_pk(), state)
+        except DoesNotExist:
+            return None
+        return self.get(reservation.config_id)
+
+    def delete(self, channel: Channel) -> None:
+        ChannelItem(self._channel_pk(), channel.config_id).delete()
+        self.release_state(channel.state)
+
+    # friends and figures
+
+    def _friend(self, config_id: str, userid: str, external_userid: str) -> ChannelFriendItem | None:
+        try:
+            return ChannelFriendItem.get(
+                self._friend_pk(config_id), f"{userid}#{external_userid}", consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+
+    def friend_added(self, config_id: str, userid: str, external_userid: str, event_time: int) -> bool:
+        """Count a new friend of a channel once; False when it was counted already or a newer event is stored."""
+        return self._transition(config_id, userid, external_userid, event_time, ACTIVE)
+
+    def friend_lost(self, config_id: str, userid: str, external_userid: str, event_time: int) -> bool:
+        """Count a lost friend of a channel once; False when not an active friend of it (or a newer event is)."""
+        return self._transition(config_id, userid, external_userid, event_time, LOST)
+
+    def _transition(self, config_id: str, userid: str, external_userid: str, event_time: int, to: str) -> bool:
+        for _ in range(MAX_ATTEMPTS):
+            old = self._friend(config_id, userid, external_userid)
+            if old is not None and (old.status == to or int(old.event_time) > event_time):
+                return False
+            if old is None and to == LOST:
+                return False
+            friend = ChannelFriendItem(
+                self._friend_pk(config_id),
+                f"{userid}#{external_userid}",
+                status=to,
+                event_time=event_time,
+                added_at=event_time if to == ACTIVE else int(old.added_at),
+                lost_at=event_time if to == LOST else None,
+            )
+            counter = ChannelItem.friends_added if to == ACTIVE else ChannelItem.friends_lost
+            try:
+                with TransactWrite(connection=Connection(region=self.settings.region)) as tx:
+                    tx.save(
+                        friend,
+                        condition=(
+                            ChannelFriendItem.pk.does_not_exist()
+                            if old is None
+                            else ChannelFriendItem.event_time == old.event_time
+                        ),
+                    )
+                    tx.update(
+                        ChannelItem(self._channel_pk(), config_id),
+                        actions=[counter.add(1)],
+                        condition=ChannelItem.pk.exists(),
+                    )
+            except TransactWriteError as error:
+                codes = [r.code if r is not None else None for r in (error.cancellation_reasons or [])]
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    return False
+                if "ConditionalCheckFailed" in codes:
+                    continue
+                raise
+            return True
+        raise RuntimeError(f"channel friend {config_id}/{userid}/{external_userid}: too much contention")
+
+    # welcome messages of employees and the tenant's default
+
+    def set_welcome(self, userid: str, content: WelcomeContent, now: int | None = None) -> None:
+        WelcomeItem(
+            self.keys.key("welcome"), userid, welcome=welcome_to_json(content), updated_at=now or int(time.time())
+        ).save()
+
+    def clear_welcome(self, userid: str) -> None:
+        WelcomeItem(self.keys.key("welcome"), userid).delete()
+
+    def welcomes(self, userids: tuple[str, ...]) -> Mapping[str, WelcomeContent]:
+        """The stored welcomes among `userids` (use DEFAULT_WELCOME for the tenant's default)."""
+        keys = [(self.keys.key("welcome"), u) for u in dict.fromkeys(userids)]
+        found = {}
+        for item in WelcomeItem.batch_get(keys):
+            content = welcome_from_json(item.welcome)
+            if content is not None:
+                found[item.sk] = content
+        return found

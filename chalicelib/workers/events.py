@@ -1,0 +1,302 @@
+"""The WeCom event worker: the body of the `events_realtime` and `events` SQS handlers.
+
+Per record: decode the queued event, claim its dedupe key (`store.event_log`), apply it, mark it done. The answer is
+SQS's partial batch failure, so one bad record never fails the others:
+
+- a message that cannot be decoded (or names no valid tenant) is poison: reported failed every time, so SQS moves it
+  to the DLQ after the queue's max receives; the reason is logged each time;
+- RateLimited, ConcurrencyLimited, SystemBusy, WeComUnavailable, OutcomeUnknown, a token or credentials problem, or an
+  unexpected exception: the claim is released and the record reported failed, so it comes back (no sleeping here);
+- a permanent WeComError, an event kind the worker does not apply (unknown events, transfer_fail, ...): recorded in
+  the event log with the reason and marked done. Nothing is dropped silently;
+- an event whose claim is done already (WeCom's retry, SQS's redelivery) has no second effect; one another worker is
+  applying right now is reported failed and comes back after the visibility timeout.
+
+New friends first get their welcome message, all of a batch's in parallel, before any slower work of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import resources
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.lifecycle import WelcomeOutcome
+from chalicelib.observability import bind_context, logger
+from chalicelib.queues import CORRELATION_ATTRIBUTE
+from chalicelib.store.event_log import ClaimState
+from chalicelib.store.keys import TENANT_ID_PATTERN
+from chalicelib.wecom.errors import (
+    ConcurrencyLimited,
+    CredentialsInvalid,
+    OutcomeUnknown,
+    RateLimited,
+    SystemBusy,
+    TokenInvalid,
+    WeComError,
+    WeComUnavailable,
+)
+from chalicelib.wecom.events import (
+    NEW_FRIEND_CHANGE_TYPES,
+    ContactEvent,
+    ExternalChatEvent,
+    ExternalContactEvent,
+    ExternalTagEvent,
+    WeComEvent,
+)
+from chalicelib.workers import relations, transfers
+from chalicelib.workers.group_chats import apply_chat_event
+from chalicelib.workers.tag_catalogue import apply_tag_event
+from chalicelib.workers.tenant_context import NoCredentials, TenantContext
+from chalicelib.workers.welcome import WelcomeResult, send_welcome, store_new_friend
+
+RETRYABLE = (
+    RateLimited,
+    ConcurrencyLimited,
+    SystemBusy,
+    WeComUnavailable,
+    OutcomeUnknown,
+    TokenInvalid,
+    CredentialsInvalid,
+)
+
+
+class NotApplied(Exception):
+    """The worker does not apply this event; it is recorded with the reason instead."""
+
+
+class PoisonMessage(ValueError):
+    """A record that can never be applied, whatever the retries."""
+
+
+@dataclass
+class Job:
+    """One record of the batch on its way through."""
+
+    message_id: str
+    receive_count: int
+    tenant_id: str
+    correlation_id: str
+    event: WeComEvent
+    message: dict[str, Any]
+    ctx: TenantContext
+    owner: str
+    welcome: WelcomeResult | None = None
+    failed: bool = False
+
+    @property
+    def wants_welcome(self) -> bool:
+        event = self.event
+        return (
+            isinstance(event, ExternalContactEvent)
+            and event.change_type in NEW_FRIEND_CHANGE_TYPES
+            and bool(event.welcome_code)
+        )
+
+
+def _decode(record: dict[str, Any], settings: Settings) -> Job:
+    try:
+        message = json.loads(record["body"])
+    except (KeyError, TypeError, ValueError):
+        raise PoisonMessage("body is not JSON") from None
+    if not isinstance(message, dict):
+        raise PoisonMessage("body is not a JSON object")
+    tenant_id = message.get("tenant_id")
+    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.match(tenant_id):
+        raise PoisonMessage("no valid tenant_id")
+    try:
+        event = WeComEvent.from_message(message)
+    except ValueError as error:
+        raise PoisonMessage(str(error)) from None
+    attributes = record.get("messageAttributes") or {}
+    correlation = (attributes.get(CORRELATION_ATTRIBUTE) or {}).get("stringValue") or record["messageId"]
+    return Job(
+        message_id=record["messageId"],
+        receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+        tenant_id=tenant_id,
+        correlation_id=correlation,
+        event=event,
+        message=message,
+        ctx=TenantContext(tenant_id, settings),
+        owner=f"{record['messageId']}/{uuid.uuid4().hex[:8]}",
+    )
+
+
+def apply_event(job: Job) -> None:
+    """Apply one claimed event (its welcome, if any, already sent); NotApplied for kinds the worker leaves alone."""
+    ctx, event = job.ctx, job.event
+    if isinstance(event, ExternalContactEvent):
+        change = event.change_type
+        if change in NEW_FRIEND_CHANGE_TYPES:
+            channel = job.welcome.channel if job.welcome else ctx.channels.by_state(event.state)
+            store_new_friend(ctx, event, channel)
+        elif change == "edit_external_contact":
+            relations.refresh_relation(ctx, event)
+        elif change == "del_external_contact":
+            relations.mark_lost(ctx, event)
+        elif change == "del_follow_user":
+            relations.mark_lost(ctx, event)
+            relations.alert_lost_customer(ctx, event)
+        elif change == "transfer_fail":
+            raise NotApplied(f"transfer_fail: {event.fail_reason or 'no reason given'}")
+        else:
+            raise NotApplied(f"{event.kind} is not applied")
+    elif isinstance(event, ExternalTagEvent):
+        apply_tag_event(ctx, event)
+    elif isinstance(event, ExternalChatEvent):
+        apply_chat_event(ctx, event)
+    elif isinstance(event, ContactEvent) and event.change_type == "delete_user":
+        transfers.employee_left(ctx, event.user_id, event.create_time)
+    else:
+        raise NotApplied(f"{event.kind} is not applied")
+
+
+class EventWorker:
+    """Applies one SQS batch of queued WeCom events; `run` returns the partial batch failure answer."""
+
+    def __init__(
+        self,
+        queue: resources.Queue,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue = queue
+        self.settings = settings or get_settings()
+        self.clock = clock
+
+    def run(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+        failures: list[str] = []
+        jobs: list[Job] = []
+        for record in records:
+            job, failed = self._claim(record)
+            if failed:
+                failures.append(record.get("messageId", ""))
+            elif job is not None:
+                jobs.append(job)
+        self._send_welcomes([j for j in jobs if j.wants_welcome])
+        for job in jobs:
+            if not job.failed:
+                self._apply(job)
+            if job.failed:
+                failures.append(job.message_id)
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+    def _claim(self, record: dict[str, Any]) -> tuple[Job | None, bool]:
+        """(the job, False) when this worker should apply the record; (None, False) when it was applied already;
+        (None, True) when the record is to be reported failed."""
+        try:
+            job = _decode(record, self.settings)
+        except PoisonMessage as error:
+            receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+            logger.error(
+                "poison message",
+                extra={
+                    "reason": str(error),
+                    "message_id": record.get("messageId"),
+                    "receive_count": receives,
+                    "to_dlq": receives >= self.queue.max_receive_count,
+                },
+            )
+            return None, True
+        bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
+        state = job.ctx.event_log.claim(
+            job.event.dedupe_key, job.owner, self.clock(), float(self.queue.visibility_timeout)
+        )
+        if state is ClaimState.DONE:
+            logger.info("duplicate event skipped", extra={"kind": job.event.kind})
+            return None, False
+        if state is ClaimState.BUSY:
+            logger.info("event being applied by another worker; retried later", extra={"kind": job.event.kind})
+            return None, True
+        return job, False
+
+    def _send_welcomes(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+
+        def send(job: Job) -> None:
+            bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
+            try:
+                assert isinstance(job.event, ExternalContactEvent)
+                job.welcome = send_welcome(job.ctx, job.event, clock=self.clock)
+            except Exception as error:
+                self._fail(job, error)
+                return
+            outcome = job.welcome.outcome
+            if outcome in (WelcomeOutcome.EXPIRED, WelcomeOutcome.FAILED):
+                self._record(job, f"welcome_{outcome.value}", job.welcome.detail)
+            logger.info(
+                "welcome",
+                extra={
+                    "outcome": outcome.value if outcome else "none",
+                    "age_s": round(self.clock() - job.event.create_time, 3),
+                },
+            )
+
+        if len(jobs) == 1:
+            send(jobs[0])
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="welcome") as pool:
+            list(pool.map(send, jobs))
+
+    def _apply(self, job: Job) -> None:
+        bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
+        started = time.perf_counter()
+        try:
+            apply_event(job)
+        except NotApplied as reason:
+            self._record(job, "not_applied", str(reason))
+        except NoCredentials:
+            self._record(job, "no_credentials", "the tenant has no app credentials")
+        except RETRYABLE as error:
+            self._fail(job, error)
+            return
+        except WeComError as error:
+            self._record(job, "wecom_error", str(error))
+        except Exception as error:
+            self._fail(job, error)
+            return
+        job.ctx.event_log.done(job.event.dedupe_key, job.owner, self.clock())
+        logger.info(
+            "event applied",
+            extra={"kind": job.event.kind, "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+
+    def _record(self, job: Job, reason: str, detail: str) -> None:
+        job.ctx.event_log.record(job.event.dedupe_key, job.event.kind, reason, job.message, self.clock(), detail)
+        logger.warning(
+            "event recorded, not applied", extra={"kind": job.event.kind, "reason": reason, "detail": detail}
+        )
+
+    def _fail(self, job: Job, error: Exception) -> None:
+        job.failed = True
+        final = job.receive_count >= self.queue.max_receive_count
+        log = logger.exception if not isinstance(error, RETRYABLE) else logger.warning
+        log(
+            "event failed; it comes back" if not final else "event failed for the last time; it goes to the DLQ",
+            extra={
+                "kind": job.event.kind,
+                "reason": f"{type(error).__name__}: {error}",
+                "receive_count": job.receive_count,
+            },
+        )
+        try:
+            job.ctx.event_log.release(job.event.dedupe_key, job.owner)
+        except Exception:
+            logger.exception("claim release failed; its lease expires instead")
+
+
+def handle_events(event: dict[str, Any], queue: resources.Queue) -> dict[str, list[dict[str, str]]]:
+    """The SQS handler body for `queue` (events_realtime or events), on Lambda's raw event."""
+    return EventWorker(queue).run(event.get("Records", []))
+
+
+def handle_transfer_schedule() -> int:
+    """The schedule handler body: check the transfers that are due."""
+    return transfers.poll_due_transfers()

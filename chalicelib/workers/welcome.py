@@ -1,0 +1,107 @@
+"""New friends: the welcome message first (its code lives 20 s), then the customer, the channel and its auto-tags.
+
+`send_welcome` runs before anything slow, for every new friend of a batch at once. It picks the channel's welcome
+(by the State the friend scanned), else the employee's, else the tenant's default, and sends it with the event's
+WelcomeCode. A code that another app is using (41096), or a call WeCom was too busy for, is tried again within the
+code's life, in process: a redelivery would come after the queue's visibility timeout, too late for any code. 41051
+means it was delivered already (e.g. by an earlier attempt whose answer was lost): never repeated. 41050 means the code
+expired: recorded.
+
+`store_new_friend` then stores the customer and relation, counts the friend for the channel, and applies the
+channel's auto-tags with mark_tag. WeCom sends no callback for changes made through its API, so the stored relation
+gets those tags here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from chalicelib.domain.lifecycle import WelcomeOutcome, choose_welcome, welcome_outcome
+from chalicelib.observability import logger
+from chalicelib.store.channels import DEFAULT_WELCOME, Channel
+from chalicelib.wecom.errors import (
+    ConcurrencyLimited,
+    OutcomeUnknown,
+    RateLimited,
+    SystemBusy,
+    WeComError,
+    WeComUnavailable,
+)
+from chalicelib.wecom.events import ExternalContactEvent
+from chalicelib.wecom.limits import WELCOME_CODE_TTL_SECONDS
+from chalicelib.workers.relations import fetch_customer
+from chalicelib.workers.tenant_context import TenantContext
+
+SEND_WELCOME_API = "externalcontact/send_welcome_msg"
+MARK_TAG_API = "externalcontact/mark_tag"
+RETRY_PAUSE_SECONDS = 0.5
+DEADLINE_MARGIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class WelcomeResult:
+    """What became of a new friend's welcome, and the channel the friend came through (if any)."""
+
+    outcome: WelcomeOutcome | None
+    channel: Channel | None
+    detail: str = ""
+
+
+def send_welcome(
+    ctx: TenantContext,
+    event: ExternalContactEvent,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WelcomeResult:
+    """Send the new friend's welcome; outcome None when there is no code or no welcome configured."""
+    channel = ctx.channels.by_state(event.state)
+    if not event.welcome_code:
+        return WelcomeResult(None, channel)
+    welcomes = ctx.channels.welcomes((event.user_id, DEFAULT_WELCOME))
+    content = choose_welcome(
+        channel.welcome if channel else None, welcomes.get(event.user_id), welcomes.get(DEFAULT_WELCOME)
+    )
+    if content is None:
+        return WelcomeResult(None, channel, "no welcome message configured")
+    deadline = event.create_time + WELCOME_CODE_TTL_SECONDS - DEADLINE_MARGIN_SECONDS
+    while True:
+        try:
+            ctx.wecom.post(SEND_WELCOME_API, content.request_body(event.welcome_code), retry_safe=False)
+            return WelcomeResult(WelcomeOutcome.SENT, channel)
+        except (RateLimited, ConcurrencyLimited, SystemBusy, WeComUnavailable, OutcomeUnknown) as error:
+            outcome, detail = WelcomeOutcome.RETRY, str(error)
+        except WeComError as error:
+            outcome, detail = welcome_outcome(error.errcode), str(error)
+        if outcome is not WelcomeOutcome.RETRY:
+            return WelcomeResult(outcome, channel, detail)
+        if clock() + RETRY_PAUSE_SECONDS >= deadline:
+            return WelcomeResult(WelcomeOutcome.EXPIRED, channel, f"window closed while retrying: {detail}")
+        logger.info("welcome retried within its window", extra={"reason": detail})
+        sleep(RETRY_PAUSE_SECONDS)
+
+
+def store_new_friend(ctx: TenantContext, event: ExternalContactEvent, channel: Channel | None) -> bool:
+    """Store the customer and relation, count the friend for its channel and apply the channel's auto-tags.
+
+    False when WeCom no longer lists the relation (deleted before we read it) or a newer event is stored.
+    """
+    relation = fetch_customer(ctx, event.external_user_id, event.user_id, event.create_time)
+    if relation is None:
+        logger.info("new friend no longer listed by WeCom", extra={"userid": event.user_id})
+        return False
+    if channel is not None:
+        missing = sorted(set(channel.auto_tag_ids) - relation.tag_ids)
+        if missing:
+            ctx.wecom.post(
+                MARK_TAG_API,
+                {"userid": event.user_id, "external_userid": event.external_user_id, "add_tag": missing},
+                retry_safe=True,
+            )
+            relation = replace(relation, tag_ids=relation.tag_ids | frozenset(missing))
+    applied = ctx.customers.apply_follow(relation)
+    if channel is not None:
+        ctx.channels.friend_added(channel.config_id, event.user_id, event.external_user_id, event.create_time)
+    return applied
