@@ -14,30 +14,62 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
+from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
+from chalicelib.config import get_settings
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
+from chalicelib.wecom import client as wecom_client
+from local.wecom_sim import SimConfig, Simulator
 from tests.tenancy import call, create_tenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
 SHARED_KEY_ID = "aaaaaaaaaaaa"
 B_ONLY_KEY_ID = "bbbbbbbbbbbb"
-B_ONLY_IDS = {"key_id": B_ONLY_KEY_ID, "material_id": "0000000000bb00000000"}
+B_ONLY_IDS = {
+    "key_id": B_ONLY_KEY_ID,
+    "material_id": "0000000000bb00000000",
+    "channel_id": "channel-of-b",
+    "employee_userid": "userid-of-b",
+}
 SAMPLE_BODIES = {
     CreateApiKey: {"role": "viewer", "label": "made by a"},
     CreateMaterial: {"type": "link", "title": "made by a", "url": "https://a.example.com"},
     UpdateMaterial: {"title": "edited by a"},
+    CreateChannel: {"name": "made by a", "userids": ["emp00001"], "welcome_text": "hello from a"},
+    UpdateChannel: {"name": "edited by a"},
+    WelcomeBody: {"text": "hello from a"},
+    PolicyBody: {"successor_rule": "round_robin"},
+    TransferBody: {"handover_userid": "emp00001", "takeover_userid": "emp00002", "external_userids": ["wmNOBODY"]},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
 
 @pytest.fixture
-def two_tenants(api, monkeypatch):
+def wecom(api, monkeypatch):
+    """A simulated WeCom for routes that call it: the test client's stage points WECOM_BASE_URL at a fixed local
+    port, so the pooled client for that URL is replaced by one that reaches the simulator's ephemeral port."""
+    sim = Simulator(SimConfig(seed=11))
+    company = sim.add_company(employees=4, customers=10, tags=2)
+    sim_url = sim.start(port=0)
+    stage_settings = get_settings({"WECOM_BASE_URL": "http://127.0.0.1:8001"})
+    key = (stage_settings.wecom_base_url, stage_settings.wecom_timeout_seconds)
+    pool = wecom_client.httpx.Client(base_url=sim_url, timeout=5.0)
+    monkeypatch.setitem(wecom_client._pools, key, pool)
+    yield company
+    pool.close()
+    sim.stop()
+
+
+@pytest.fixture
+def two_tenants(api, monkeypatch, wecom):
     ids = itertools.chain([SHARED_KEY_ID, SHARED_KEY_ID, B_ONLY_KEY_ID], (f"{n:012x}" for n in itertools.count(1)))
     monkeypatch.setattr(api_keys, "new_key_id", lambda: next(ids))
-    a = create_tenant(api, tenant_id="tenant-a", corp_id="wwsamecorp")["admin_key"]["token"]
-    b = create_tenant(api, tenant_id="tenant-b", corp_id="wwsamecorp")["admin_key"]["token"]
+    corp = {"corp_id": wecom.corpid, "agent_id": wecom.agent_id, "app_secret": wecom.secret}
+    a = create_tenant(api, tenant_id="tenant-a", **corp)["admin_key"]["token"]
+    b = create_tenant(api, tenant_id="tenant-b", **corp)["admin_key"]["token"]
     b_only = call(
         api, "POST", "/v1/api-keys", b, {"role": "sales", "employee_userid": "userid-of-b", "label": "label-of-b"}
     )
