@@ -7,12 +7,16 @@ so the very same boto3 and PynamoDB calls reach moto instead of AWS.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
 import httpx
 from botocore.config import Config as BotoConfig
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from chalicelib.config import Settings
 from local.provision import create_resources
@@ -33,10 +37,41 @@ _ENDPOINT_VARIABLES = (
 )
 
 
+class SerialDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time.
+
+    DynamoDB applies a conditional write atomically. moto's DynamoDB backend takes no lock between evaluating a
+    condition and applying the write, so behind its threaded server that atomicity rests on when the interpreter
+    happens to switch threads. Batch claims, token-refresh locks and dedupe markers all rely on "exactly one winner",
+    so DynamoDB calls are serialised here to make it a guarantee. Other services stay concurrent (an SQS long poll
+    must not block the rest).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    """moto's threaded server with DynamoDB's write atomicity restored (see `SerialDynamoDB`)."""
+
+    def _server_entry(self) -> None:
+        app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def start_moto_server(port: int = 0, host: str = LOOPBACK) -> tuple[ThreadedMotoServer, str]:
     """Start moto's threaded server (port 0 picks a free one); returns it and its endpoint URL."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call drowns the app's logs
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = AtomicMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
