@@ -9,6 +9,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
 from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
@@ -30,6 +31,7 @@ app.register_blueprint(docs)
 app.register_blueprint(callbacks)
 app.register_blueprint(admin_channels)
 app.register_blueprint(admin_lifecycle)
+app.register_blueprint(admin_broadcasts)
 
 
 @app.on_sqs_message(

@@ -14,6 +14,7 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.api.admin_broadcasts import BroadcastPolicyBody, CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
@@ -33,6 +34,8 @@ B_ONLY_IDS = {
     "material_id": "0000000000bb00000000",
     "channel_id": "channel-of-b",
     "employee_userid": "userid-of-b",
+    "broadcast_id": "bc0000000000000bbbbbbbb",
+    "customer_id": "wm-customer-of-b",
 }
 SAMPLE_BODIES = {
     CreateApiKey: {"role": "viewer", "label": "made by a"},
@@ -42,6 +45,9 @@ SAMPLE_BODIES = {
     UpdateChannel: {"name": "edited by a"},
     WelcomeBody: {"text": "hello from a"},
     PolicyBody: {"successor_rule": "round_robin"},
+    CreateBroadcast: {"text": "made by a", "audience": {"all_customers": True}, "draft": True},
+    PreviewBody: {"audience": {"all_customers": True}},
+    BroadcastPolicyBody: {"follow_hours": 48},
     TransferBody: {"handover_userid": "emp00001", "takeover_userid": "emp00002", "external_userids": ["wmNOBODY"]},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")

@@ -1,0 +1,218 @@
+"""What the mass-message admin API adds around the engine (`chalicelib.services.broadcasts`): the plan's monthly
+quota of mass messages, the group-chat preview, the tenant's policy as an admin writes it, the sales key's view and
+cursors that cannot leave the caller's tenant.
+
+Quota: a mass message counts when it is sent (or scheduled), once: `send` checks this month's usage against the
+plan's `mass_messages_per_month` before starting, and records one `mass_messages` use after the start's conditional
+write succeeded (a second send of the same draft loses that write and counts nothing). Two different broadcasts sent
+at the same instant may both pass the check; the overshoot is at most the number of concurrent sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.domain import plans
+from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
+from chalicelib.services.broadcasts import (
+    BroadcastConflict,
+    BroadcastNotFound,
+    InvalidBroadcast,
+    create_broadcast,
+    preview_broadcast,
+    start_broadcast,
+)
+from chalicelib.store import usage
+from chalicelib.store.broadcasts import Broadcast, BroadcastStore, EmployeeResult, Policy, Status
+from chalicelib.store.tenants import get_tenant_cached
+from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
+
+FOLLOW_HOURS_MAX = 30 * 24
+"""How long results are followed at most: WeCom's records of a mass message are read back for up to 30 days."""
+QUIET_RULES_MAX = 5
+
+
+class QuotaExceeded(Exception):
+    """The plan's monthly mass messages are used up (a 402 with this reason)."""
+
+
+class InvalidPolicy(ValueError):
+    """A policy field the admin got wrong; the message names it."""
+
+
+def quota_status(tenant_id: str, now: float | None = None) -> dict[str, Any]:
+    """This month's mass messages: `{"month", "used", "allowed"}` (allowed from the tenant's plan)."""
+    now = time.time() if now is None else now
+    month = usage.month_of(now)
+    tenant = get_tenant_cached(tenant_id)
+    allowed = plans.get_plan(tenant.plan).quotas[plans.MASS_MESSAGES_PER_MONTH] if tenant else 0
+    used = usage.usage_of([tenant_id], month)[tenant_id].counts.get(usage.MASS_MESSAGES, 0)
+    return {"month": month, "used": used, "allowed": allowed}
+
+
+def check_quota(tenant_id: str, now: float | None = None) -> None:
+    """Raise QuotaExceeded when one more mass message would exceed the plan's monthly quota."""
+    status = quota_status(tenant_id, now)
+    if status["used"] >= status["allowed"]:
+        tenant = get_tenant_cached(tenant_id)
+        raise QuotaExceeded(
+            f"the {tenant.plan if tenant else 'current'} plan allows {status['allowed']} mass messages a month and "
+            f"{status['used']} were sent in {status['month']} (UTC); upgrade the plan or wait for next month"
+        )
+
+
+def _start_counted(tenant_id: str, broadcast_id: str) -> Broadcast:
+    started = start_broadcast(tenant_id, broadcast_id)
+    usage.record_usage(tenant_id, usage.MASS_MESSAGES, 1)
+    return started
+
+
+def create(tenant_id: str, *, draft: bool, **fields: Any) -> Broadcast:
+    """Create a broadcast (`fields` as `create_broadcast` takes them); unless `draft`, send it within the quota. An
+    over-quota send creates nothing."""
+    if not draft:
+        check_quota(tenant_id)
+    broadcast = create_broadcast(tenant_id, start=False, **fields)
+    return broadcast if draft else _start_counted(tenant_id, broadcast.broadcast_id)
+
+
+def send(tenant_id: str, broadcast_id: str) -> Broadcast:
+    """Send a draft now (or schedule it for its send_at) within the plan's quota."""
+    broadcast = BroadcastStore(tenant_id).get(broadcast_id)
+    if broadcast is None:
+        raise BroadcastNotFound(broadcast_id)
+    if broadcast.status != Status.DRAFT:
+        raise BroadcastConflict(f"broadcast is {broadcast.status}; only a draft can be sent")
+    check_quota(tenant_id)
+    return _start_counted(tenant_id, broadcast_id)
+
+
+def preview(
+    tenant_id: str, *, chat_type: str, audience: Mapping[str, Any], sender: str = "", send_at: int | None = None
+) -> dict[str, Any]:
+    """Who a message would reach: customers and employees (senders), batches, skipped by reason. A group-chat
+    message reaches the listed chats, or every live chat the sender owns when none are listed."""
+    if chat_type != "group":
+        return preview_broadcast(tenant_id, audience, send_at=send_at)
+    if not sender:
+        raise InvalidBroadcast("sender: required when chat_type is group")
+    if set(audience) - {"chat_ids"}:
+        raise InvalidBroadcast("audience: a group broadcast takes only chat_ids")
+    chat_ids = audience.get("chat_ids") or []
+    if not isinstance(chat_ids, list) or not all(isinstance(c, str) and c for c in chat_ids):
+        raise InvalidBroadcast("audience.chat_ids: must be a list of chat ids")
+    if not chat_ids:
+        from chalicelib.store.groups import GroupStore
+
+        chat_ids = GroupStore(tenant_id).chats_owned_by(sender)
+    chats = len(set(chat_ids))
+    return {
+        "recipients": chats,
+        "senders": 1 if chats else 0,
+        "batches": max(1, math.ceil(chats / MSG_TEMPLATE_MAX_CHAT_IDS)),
+        "skipped": {},
+        "exact": True,
+    }
+
+
+def preview_stored(tenant_id: str, broadcast_id: str) -> dict[str, Any]:
+    """The preview of a stored broadcast's audience at its send time (what planning it now would give)."""
+    broadcast = BroadcastStore(tenant_id).get(broadcast_id)
+    if broadcast is None:
+        raise BroadcastNotFound(broadcast_id)
+    send_at = max(broadcast.send_at, int(time.time()))
+    return preview(
+        tenant_id,
+        chat_type=broadcast.chat_type,
+        audience=broadcast.audience,
+        sender=broadcast.sender,
+        send_at=send_at,
+    )
+
+
+# ---- policy ----
+
+
+def _quiet_rule(index: int, rule: Mapping[str, Any]) -> dict[str, Any]:
+    where = f"quiet_rules[{index}]"
+    if set(rule) == {"at_most", "days"}:
+        count, days = rule["at_most"], rule["days"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, days)):
+            raise InvalidPolicy(f"{where}: at_most and days must be integers")
+        try:
+            AtMostPerDays(count, days)
+        except ValueError as error:
+            raise InvalidPolicy(f"{where}: {error}") from None
+        return {"at_most": count, "days": days}
+    if set(rule) == {"gap_hours"}:
+        hours = rule["gap_hours"]
+        if isinstance(hours, bool) or not isinstance(hours, int | float):
+            raise InvalidPolicy(f"{where}.gap_hours: must be a number")
+        try:
+            MinimumGap(float(hours))
+        except ValueError as error:
+            raise InvalidPolicy(f"{where}.gap_hours: {error}") from None
+        return {"gap_hours": hours}
+    raise InvalidPolicy(f"{where}: give {{'at_most': n, 'days': k}} or {{'gap_hours': h}}")
+
+
+def update_policy(tenant_id: str, changes: Mapping[str, Any]) -> Policy:
+    """Apply the admin's changes (fields left out keep their value) after checking each field; store the policy."""
+    store = BroadcastStore(tenant_id)
+    current = store.get_policy().to_json()
+    merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
+    if merged["quota"] not in {q.value for q in WeComQuota}:
+        raise InvalidPolicy(f"quota: must be one of {', '.join(q.value for q in WeComQuota)}")
+    if "quiet_rules" in changes and changes["quiet_rules"] is not None:
+        if len(changes["quiet_rules"]) > QUIET_RULES_MAX:
+            raise InvalidPolicy(f"quiet_rules: at most {QUIET_RULES_MAX} rules")
+        merged["quiet_rules"] = [_quiet_rule(i, r) for i, r in enumerate(changes["quiet_rules"])]
+    try:
+        zoneinfo.ZoneInfo(merged["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidPolicy(f"timezone: unknown time zone {merged['timezone']!r}") from None
+    if merged["auto_remind_after_hours"] >= merged["follow_hours"]:
+        raise InvalidPolicy("auto_remind_after_hours: must be less than follow_hours (0 turns reminders off)")
+    policy = Policy.from_json(merged)
+    store.put_policy(policy)
+    return policy
+
+
+# ---- the sales key's view ----
+
+
+def sales_view(broadcast: Broadcast, mine: EmployeeResult) -> dict[str, Any]:
+    """A broadcast as a sales key sees it: what was sent and its own part, not the company's audience or figures."""
+    view = {k: v for k, v in broadcast.to_json().items() if k not in ("audience", "counts", "skipped")}
+    return {**view, "mine": mine.to_json()}
+
+
+# ---- cursors ----
+
+
+def cursor_of_tenant(tenant_id: str, cursor: str | None) -> str | None:
+    """The cursor if it is a well-formed store cursor whose partition keys all belong to this tenant, else ValueError
+    (a cursor is opaque to callers; a forged one must not reach another tenant's partition)."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise ValueError("invalid cursor") from None
+    if not isinstance(key, dict) or not key:
+        raise ValueError("invalid cursor")
+    prefix = f"{tenant_id}#"
+    for name in ("pk", "gsi1pk"):
+        if name in key:
+            value = key[name].get("S") if isinstance(key[name], dict) else None
+            if not isinstance(value, str) or not value.startswith(prefix):
+                raise ValueError("invalid cursor")
+    if "pk" not in key:
+        raise ValueError("invalid cursor")
+    return cursor
