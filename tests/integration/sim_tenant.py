@@ -31,10 +31,16 @@ class SimTenant:
 
 @pytest.fixture(name="sim_tenant")
 def sim_tenant_fixture(api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimTenant]:
-    """A simulator on an ephemeral port with 12 employees, 300 customers and 20 tags; tenant `sim-corp` for it."""
+    """A simulator on an ephemeral port with 12 employees, 300 customers and 20 tags; tenant `sim-corp` for it.
+
+    The test client applies the stage's environment (.chalice/config.json) during each request, so the simulator's
+    URL replaces the stage's WECOM_BASE_URL there too."""
     sim = Simulator(SimConfig(seed=23))
     company = sim.add_company(employees=12, customers=300, tags=20)
-    monkeypatch.setenv("WECOM_BASE_URL", sim.start(port=0))
+    wecom_url = sim.start(port=0)
+    monkeypatch.setenv("WECOM_BASE_URL", wecom_url)
+    stage_environment = api._config._config_from_disk["stages"]["local"]["environment_variables"]
+    monkeypatch.setitem(stage_environment, "WECOM_BASE_URL", wecom_url)
     invalidate_credentials("sim-corp")
     created = create_tenant(
         api,
