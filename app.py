@@ -5,14 +5,18 @@ Worker bodies are imported inside their handlers so that the API function's cold
 
 from typing import Any
 
-from chalice import Chalice, Rate
+from chalice import Chalice, Cron, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
 from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
+from chalicelib.api.admin_customers import admin_customers
+from chalicelib.api.admin_employees import admin_employees
 from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
+from chalicelib.api.admin_sync import admin_sync
+from chalicelib.api.admin_tags import admin_tags
 from chalicelib.api.auth import auth
 from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
@@ -32,6 +36,10 @@ app.register_blueprint(callbacks)
 app.register_blueprint(admin_channels)
 app.register_blueprint(admin_lifecycle)
 app.register_blueprint(admin_broadcasts)
+app.register_blueprint(admin_customers)
+app.register_blueprint(admin_tags)
+app.register_blueprint(admin_employees)
+app.register_blueprint(admin_sync)
 
 
 @app.on_sqs_message(
@@ -96,3 +104,23 @@ def broadcast_schedule(event: Any) -> None:
     from chalicelib.workers.schedule import run_schedule
 
     run_schedule()
+
+
+@app.on_sqs_message(
+    queue=resources.SYNC.name,
+    batch_size=resources.SYNC.batch_size,
+    maximum_batching_window_in_seconds=resources.SYNC.batching_window,
+    maximum_concurrency=resources.SYNC.max_concurrency,
+)
+def on_sync(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.sync import handle_sqs
+
+    return handle_sqs(event, event.context.get_remaining_time_in_millis)
+
+
+@app.schedule(Cron(0, 18, "*", "*", "?", "*"))
+def nightly_sync(event: Any) -> None:
+    """02:00 in Asia/Shanghai: reconcile every tenant's customers with WeCom."""
+    from chalicelib.workers.sync import request_nightly
+
+    request_nightly()

@@ -16,8 +16,10 @@ from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
 from chalicelib.api.admin_broadcasts import BroadcastPolicyBody, CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
+from chalicelib.api.admin_customers import ChangeTags, EditRemark
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
+from chalicelib.api.admin_tags import CreateTags, EditTag
 from chalicelib.config import get_settings
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
@@ -36,6 +38,9 @@ B_ONLY_IDS = {
     "employee_userid": "userid-of-b",
     "broadcast_id": "bc0000000000000bbbbbbbb",
     "customer_id": "wm-customer-of-b",
+    "tag_id": "tag-of-b",
+    "group_id": "group-of-b",
+    "userid": "userid-of-b",
 }
 SAMPLE_BODIES = {
     CreateApiKey: {"role": "viewer", "label": "made by a"},
@@ -49,6 +54,10 @@ SAMPLE_BODIES = {
     PreviewBody: {"audience": {"all_customers": True}},
     BroadcastPolicyBody: {"follow_hours": 48},
     TransferBody: {"handover_userid": "emp00001", "takeover_userid": "emp00002", "external_userids": ["wmNOBODY"]},
+    ChangeTags: {"add": ["tag-of-a"]},
+    EditRemark: {"remark": "edited by a"},
+    CreateTags: {"group_name": "made by a", "tags": ["a1"]},
+    EditTag: {"name": "edited by a"},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
