@@ -82,8 +82,8 @@ def https_url_problem(url: str) -> str | None:
         return "not a valid URL"
     if parts.scheme != "https":
         return "must be an https URL"
-    if not host or any(c.isspace() for c in url):
-        return "must be an https URL with a host"
+    if not host or not url.isprintable() or any(c.isspace() for c in url):
+        return "must be an https URL with a host and no spaces or control characters"
     if parts.username or parts.password:
         return "may not carry credentials"
     if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):

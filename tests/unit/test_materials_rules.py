@@ -49,6 +49,8 @@ def test_valid_specs_pass(fields):
         ({"source_url": "https://[::1]/x.png"}, "source_url: must name a public host"),
         ({"source_url": "https://localhost/x.png"}, "source_url: must name a public host"),
         ({"source_url": "https://u:p@cdn.a.cn/x.png"}, "source_url: may not carry credentials"),
+        ({"source_url": "https://cdn.a\x16.cn/x.png"}, "source_url: must be an https URL with a host and no spaces"),
+        ({"source_url": "https://cdn.a.cn/x .png"}, "source_url: must be an https URL with a host and no spaces"),
         ({"source_url": "https://cdn.a.cn/" + "x" * rules.URL_MAX_BYTES}, "source_url: longer than 2048 bytes"),
         ({"source_url": None}, "source_url: required for a image material"),
         ({"type": "link", "source_url": None}, "url: required for a link material"),
