@@ -16,6 +16,8 @@ WeCom event time, so a redelivered or older event never counts twice. "Still fri
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +36,8 @@ from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
 DEFAULT_WELCOME = "_default"
+_connections: dict[tuple[str, str], Connection] = {}
+_connections_lock = threading.Lock()
 ACTIVE, LOST = "active", "lost"
 MAX_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -173,6 +177,17 @@ class ChannelChanges:
             welcome=welcome,
             updated_at=now,
         )
+
+
+def transaction_connection(region: str) -> Connection:
+    """One PynamoDB connection per region and endpoint for TransactWrite: a new one would build a new botocore
+    client (tens of milliseconds of CPU) for every transaction."""
+    key = (region, os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or "")
+    with _connections_lock:
+        connection = _connections.get(key)
+        if connection is None:
+            connection = _connections[key] = Connection(region=region)
+        return connection
 
 
 class StateTaken(Exception):
@@ -328,7 +343,7 @@ class ChannelStore:
             )
             counter = ChannelItem.friends_added if to == ACTIVE else ChannelItem.friends_lost
             try:
-                with TransactWrite(connection=Connection(region=self.settings.region)) as tx:
+                with TransactWrite(connection=transaction_connection(self.settings.region)) as tx:
                     tx.save(
                         friend,
                         condition=(

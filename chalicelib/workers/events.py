@@ -12,7 +12,9 @@ SQS's partial batch failure, so one bad record never fails the others:
 - an event whose claim is done already (WeCom's retry, SQS's redelivery) has no second effect; one another worker is
   applying right now is reported failed and comes back after the visibility timeout.
 
-New friends first get their welcome message, all of a batch's in parallel, before any slower work of the batch.
+New friends have their own path (`RealtimeWorker`, the `events_realtime` queue): their welcome messages, all of a
+batch's in parallel, and nothing else; the event then moves on to the `events` queue, where the slower fetch, store
+and tag work happens. So a welcome never waits behind bulk work, and its 20 s WelcomeCode is spent on the send.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import resources
+from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.lifecycle import WelcomeOutcome
 from chalicelib.observability import bind_context, logger
@@ -54,7 +56,7 @@ from chalicelib.workers import relations, transfers
 from chalicelib.workers.group_chats import apply_chat_event
 from chalicelib.workers.tag_catalogue import apply_tag_event
 from chalicelib.workers.tenant_context import NoCredentials, TenantContext
-from chalicelib.workers.welcome import WelcomeResult, send_welcome, store_new_friend
+from chalicelib.workers.welcome import WelcomeResult, channel_of, send_welcome, store_new_friend
 
 RETRYABLE = (
     RateLimited,
@@ -115,7 +117,11 @@ def _decode(record: dict[str, Any], settings: Settings) -> Job:
     except ValueError as error:
         raise PoisonMessage(str(error)) from None
     attributes = record.get("messageAttributes") or {}
-    correlation = (attributes.get(CORRELATION_ATTRIBUTE) or {}).get("stringValue") or record["messageId"]
+    correlation = (
+        (attributes.get(CORRELATION_ATTRIBUTE) or {}).get("stringValue")
+        or message.get("correlation_id")
+        or record["messageId"]
+    )
     return Job(
         message_id=record["messageId"],
         receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
@@ -134,8 +140,7 @@ def apply_event(job: Job) -> None:
     if isinstance(event, ExternalContactEvent):
         change = event.change_type
         if change in NEW_FRIEND_CHANGE_TYPES:
-            channel = job.welcome.channel if job.welcome else ctx.channels.by_state(event.state)
-            store_new_friend(ctx, event, channel)
+            store_new_friend(ctx, event, channel_of(ctx, event.state))
         elif change == "edit_external_contact":
             relations.refresh_relation(ctx, event)
         elif change == "del_external_contact":
@@ -155,6 +160,24 @@ def apply_event(job: Job) -> None:
         transfers.employee_left(ctx, event.user_id, event.create_time)
     else:
         raise NotApplied(f"{event.kind} is not applied")
+
+
+def decode_or_log(record: dict[str, Any], queue: resources.Queue, settings: Settings) -> Job | None:
+    """The record's job, or None for a poison message (logged with its reason and whether it now goes to the DLQ)."""
+    try:
+        return _decode(record, settings)
+    except PoisonMessage as error:
+        receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+        logger.error(
+            "poison message",
+            extra={
+                "reason": str(error),
+                "message_id": record.get("messageId"),
+                "receive_count": receives,
+                "to_dlq": receives >= queue.max_receive_count,
+            },
+        )
+        return None
 
 
 class EventWorker:
@@ -179,10 +202,8 @@ class EventWorker:
                 failures.append(record.get("messageId", ""))
             elif job is not None:
                 jobs.append(job)
-        self._send_welcomes([j for j in jobs if j.wants_welcome])
         for job in jobs:
-            if not job.failed:
-                self._apply(job)
+            self._apply(job)
             if job.failed:
                 failures.append(job.message_id)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
@@ -190,19 +211,8 @@ class EventWorker:
     def _claim(self, record: dict[str, Any]) -> tuple[Job | None, bool]:
         """(the job, False) when this worker should apply the record; (None, False) when it was applied already;
         (None, True) when the record is to be reported failed."""
-        try:
-            job = _decode(record, self.settings)
-        except PoisonMessage as error:
-            receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
-            logger.error(
-                "poison message",
-                extra={
-                    "reason": str(error),
-                    "message_id": record.get("messageId"),
-                    "receive_count": receives,
-                    "to_dlq": receives >= self.queue.max_receive_count,
-                },
-            )
+        job = decode_or_log(record, self.queue, self.settings)
+        if job is None:
             return None, True
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
         state = job.ctx.event_log.claim(
@@ -215,35 +225,6 @@ class EventWorker:
             logger.info("event being applied by another worker; retried later", extra={"kind": job.event.kind})
             return None, True
         return job, False
-
-    def _send_welcomes(self, jobs: list[Job]) -> None:
-        if not jobs:
-            return
-
-        def send(job: Job) -> None:
-            bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
-            try:
-                assert isinstance(job.event, ExternalContactEvent)
-                job.welcome = send_welcome(job.ctx, job.event, clock=self.clock)
-            except Exception as error:
-                self._fail(job, error)
-                return
-            outcome = job.welcome.outcome
-            if outcome in (WelcomeOutcome.EXPIRED, WelcomeOutcome.FAILED):
-                self._record(job, f"welcome_{outcome.value}", job.welcome.detail)
-            logger.info(
-                "welcome",
-                extra={
-                    "outcome": outcome.value if outcome else "none",
-                    "age_s": round(self.clock() - job.event.create_time, 3),
-                },
-            )
-
-        if len(jobs) == 1:
-            send(jobs[0])
-            return
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="welcome") as pool:
-            list(pool.map(send, jobs))
 
     def _apply(self, job: Job) -> None:
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
@@ -292,9 +273,99 @@ class EventWorker:
             logger.exception("claim release failed; its lease expires instead")
 
 
+class RealtimeWorker:
+    """The new-friend path: sends the welcome messages of a batch in parallel, then hands every event on to the
+    `events` queue (with what became of its welcome) for the rest of the work. No claim is needed here: WeCom uses a
+    WelcomeCode once (a second send answers 41051, already delivered), and the events worker dedupes what follows."""
+
+    def __init__(
+        self,
+        queue: resources.Queue = resources.EVENTS_REALTIME,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue = queue
+        self.settings = settings or get_settings()
+        self.clock = clock
+
+    def run(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+        failures: list[str] = []
+        jobs: list[Job] = []
+        for record in records:
+            job = decode_or_log(record, self.queue, self.settings)
+            if job is None:
+                failures.append(record.get("messageId", ""))
+            else:
+                jobs.append(job)
+        self._send_welcomes([j for j in jobs if j.wants_welcome])
+        failures += self._forward([j for j in jobs if not j.failed])
+        failures += [j.message_id for j in jobs if j.failed]
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+    def _forward(self, jobs: list[Job]) -> list[str]:
+        """Queue the events for the events worker, grouped by tenant; the message ids that could not be queued."""
+        by_tenant: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_tenant.setdefault(job.tenant_id, []).append(job)
+        failed: list[str] = []
+        for tenant_id, group in by_tenant.items():
+            messages = [
+                {
+                    **job.message,
+                    "correlation_id": job.correlation_id,
+                    "welcome": job.welcome.outcome.value if job.welcome and job.welcome.outcome else "none",
+                }
+                for job in group
+            ]
+            try:
+                queues.publish_batch(resources.EVENTS, messages, tenant_id=tenant_id, settings=self.settings)
+            except queues.PublishError as error:
+                logger.warning("forwarding failed; those records come back", extra={"failed": len(error.failed)})
+                failed += [group[int(index)].message_id for index in error.failed]
+        return failed
+
+    def _send_welcomes(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+
+        def send(job: Job) -> None:
+            bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
+            try:
+                assert isinstance(job.event, ExternalContactEvent)
+                job.welcome = send_welcome(job.ctx, job.event, clock=self.clock)
+            except Exception as error:
+                self._fail(job, error)
+                return
+            outcome = job.welcome.outcome
+            if outcome in (WelcomeOutcome.EXPIRED, WelcomeOutcome.FAILED):
+                self._record(job, f"welcome_{outcome.value}", job.welcome.detail)
+            logger.info(
+                "welcome",
+                extra={
+                    "outcome": outcome.value if outcome else "none",
+                    "age_s": round(self.clock() - job.event.create_time, 3),
+                },
+            )
+
+        if len(jobs) == 1:
+            send(jobs[0])
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="welcome") as pool:
+            list(pool.map(send, jobs))
+
+    def _record(self, job: Job, reason: str, detail: str) -> None:
+        job.ctx.event_log.record(job.event.dedupe_key, job.event.kind, reason, job.message, self.clock(), detail)
+        logger.warning("welcome recorded", extra={"kind": job.event.kind, "reason": reason, "detail": detail})
+
+    def _fail(self, job: Job, error: Exception) -> None:
+        job.failed = True
+        logger.exception("welcome path failed; the record comes back", extra={"reason": f"{type(error).__name__}"})
+
+
 def handle_events(event: dict[str, Any], queue: resources.Queue) -> dict[str, list[dict[str, str]]]:
     """The SQS handler body for `queue` (events_realtime or events), on Lambda's raw event."""
-    return EventWorker(queue).run(event.get("Records", []))
+    worker = RealtimeWorker(queue) if queue is resources.EVENTS_REALTIME else EventWorker(queue)
+    return worker.run(event.get("Records", []))
 
 
 def handle_transfer_schedule() -> int:

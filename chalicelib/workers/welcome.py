@@ -1,24 +1,27 @@
 """New friends: the welcome message first (its code lives 20 s), then the customer, the channel and its auto-tags.
 
-`send_welcome` runs before anything slow, for every new friend of a batch at once. It picks the channel's welcome
-(by the State the friend scanned), else the employee's, else the tenant's default, and sends it with the event's
-WelcomeCode. A code that another app is using (41096), or a call WeCom was too busy for, is tried again within the
-code's life, in process: a redelivery would come after the queue's visibility timeout, too late for any code. 41051
-means it was delivered already (e.g. by an earlier attempt whose answer was lost): never repeated. 41050 means the code
-expired: recorded.
+`send_welcome` runs on the new-friend queue, for every new friend of a batch at once, and nothing slow runs there.
+It picks the channel's welcome (by the State the friend scanned; channels and welcomes are cached for
+LOOKUP_TTL_SECONDS), else the employee's, else the tenant's default, and sends it with the event's WelcomeCode. A code
+that another app is using (41096), or a call WeCom was too busy for, is tried again within the code's life, in
+process: a redelivery would come after the queue's visibility timeout, too late for any code. 41051 means it was
+delivered already (e.g. by an earlier attempt whose answer was lost): never repeated. 41050 means the code expired:
+recorded.
 
-`store_new_friend` then stores the customer and relation, counts the friend for the channel, and applies the
-channel's auto-tags with mark_tag. WeCom sends no callback for changes made through its API, so the stored relation
-gets those tags here.
+`store_new_friend` (on the events queue, afterwards) stores the customer and relation, counts the friend for the
+channel, and applies the channel's auto-tags with mark_tag. WeCom sends no callback for changes made through its API,
+so the stored relation gets those tags here.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
-from chalicelib.domain.lifecycle import WelcomeOutcome, choose_welcome, welcome_outcome
+from chalicelib.domain.lifecycle import WelcomeContent, WelcomeOutcome, choose_welcome, welcome_outcome
 from chalicelib.observability import logger
 from chalicelib.store.channels import DEFAULT_WELCOME, Channel
 from chalicelib.wecom.errors import (
@@ -38,6 +41,41 @@ SEND_WELCOME_API = "externalcontact/send_welcome_msg"
 MARK_TAG_API = "externalcontact/mark_tag"
 RETRY_PAUSE_SECONDS = 0.5
 DEADLINE_MARGIN_SECONDS = 1.0
+LOOKUP_TTL_SECONDS = 30.0
+
+_lookups: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_lookups_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
+    """A channel or welcome as read at most LOOKUP_TTL_SECONDS ago in this process: the new-friend path reads them
+    for every friend, and an admin's change may take that long to reach a warm worker."""
+    now = time.monotonic()
+    with _lookups_lock:
+        hit = _lookups.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = load()
+    with _lookups_lock:
+        _lookups[key] = (now + LOOKUP_TTL_SECONDS, value)
+    return value
+
+
+def channel_of(ctx: TenantContext, state: str) -> Channel | None:
+    """The channel whose QR code carries `state` (cached briefly)."""
+    if not state:
+        return None
+    return _cached((ctx.tenant_id, "channel", state), lambda: ctx.channels.by_state(state))
+
+
+def _welcomes(ctx: TenantContext, userid: str) -> Mapping[str, WelcomeContent]:
+    return _cached((ctx.tenant_id, "welcome", userid), lambda: ctx.channels.welcomes((userid, DEFAULT_WELCOME)))
+
+
+def forget_lookups() -> None:
+    """Drop the cached channels and welcomes (tests, and an admin change made in this process)."""
+    with _lookups_lock:
+        _lookups.clear()
 
 
 @dataclass(frozen=True)
@@ -57,10 +95,10 @@ def send_welcome(
     sleep: Callable[[float], None] = time.sleep,
 ) -> WelcomeResult:
     """Send the new friend's welcome; outcome None when there is no code or no welcome configured."""
-    channel = ctx.channels.by_state(event.state)
+    channel = channel_of(ctx, event.state)
     if not event.welcome_code:
         return WelcomeResult(None, channel)
-    welcomes = ctx.channels.welcomes((event.user_id, DEFAULT_WELCOME))
+    welcomes = _welcomes(ctx, event.user_id)
     content = choose_welcome(
         channel.welcome if channel else None, welcomes.get(event.user_id), welcomes.get(DEFAULT_WELCOME)
     )

@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib import resources
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.wecom.events import WeComEvent, parse_event
+from chalicelib.workers.welcome import forget_lookups
 from local.wecom_sim import Company, SimConfig, Simulator
 from local.wecom_sim.emitter import Scenario
 from local.wecom_sim.events import event_xml
@@ -41,9 +44,7 @@ class WeComTenant:
         """The typed events of a finished scenario, as the callback endpoint would have queued them."""
         scenario.wait(10)
         return [
-            parse_event(
-                event_xml(self.company.corpid, e.create_time, e.event, e.change_type, list(e.fields.items()))
-            )
+            parse_event(event_xml(self.company.corpid, e.create_time, e.event, e.change_type, list(e.fields.items())))
             for e in scenario.emitted
         ]
 
@@ -68,6 +69,7 @@ def wecom_tenant_fixture(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("OPS_KEY_SHA256", hashlib.sha256(OPS_KEY.encode()).hexdigest())
     api = sim_client().http
     invalidate_credentials(TENANT)
+    forget_lookups()
     created = create_tenant(
         api,
         tenant_id=TENANT,
@@ -88,6 +90,20 @@ def sqs_record(event: WeComEvent, tenant_id: str, message_id: str, receive_count
     """One SQS record carrying `event` as the callback endpoint queues it."""
     body = {**event.to_message(), "tenant_id": tenant_id, "received_at": int(time.time())}
     return raw_record(json.dumps(body), message_id, receive_count)
+
+
+def forwarded_records() -> list[dict[str, Any]]:
+    """Every message the new-friend path handed on to the events queue, as SQS records (the queue is drained)."""
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=resources.EVENTS.name)["QueueUrl"]
+    records = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return records
+        for message in messages:
+            records.append(raw_record(message["Body"], message["MessageId"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def raw_record(body: str, message_id: str, receive_count: int = 1) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from chalicelib.store.transfers import RESIGNED, TransferPair, TransferStore
 from chalicelib.wecom.errors import RateLimited
 from chalicelib.wecom.events import ExternalContactEvent, UnknownEvent
 from chalicelib.workers import relations, transfers
-from chalicelib.workers.events import EventWorker
+from chalicelib.workers.events import EventWorker, RealtimeWorker
 from tests.integration.event_worker_tenant import (  # noqa: F401
     WeComTenant,
+    forwarded_records,
     sim_client,
     sqs_record,
     wecom_tenant_fixture,
@@ -32,8 +33,13 @@ WELCOME = "欢迎！这是我们的门店福利。"
 
 
 def run(tenant: WeComTenant, events, queue=resources.EVENTS_REALTIME) -> dict:
+    """Events through their queue's worker; the new-friend path's output then through the events worker."""
     records = [sqs_record(e, tenant.tenant_id, f"m-{uuid.uuid4().hex[:8]}") for e in events]
-    return EventWorker(queue).run(records)
+    if queue is resources.EVENTS:
+        return EventWorker(queue).run(records)
+    first = RealtimeWorker().run(records)["batchItemFailures"]
+    then = EventWorker(resources.EVENTS).run(forwarded_records())["batchItemFailures"]
+    return {"batchItemFailures": first + then}
 
 
 def make_channel(tenant: WeComTenant, userid: str = "emp00001", **extra) -> dict:
@@ -70,12 +76,15 @@ def test_the_same_event_delivered_twice_has_one_effect(wecom_tenant):
     channel = make_channel(wecom_tenant)
     (event,) = wecom_tenant.play(wecom_tenant.sim.emitter(wecom_tenant.company).new_friends(1, state=channel["state"]))
     records = [sqs_record(event, wecom_tenant.tenant_id, m) for m in ("first", "again")]
-    worker = EventWorker(resources.EVENTS_REALTIME)
-    assert worker.run(records) == {"batchItemFailures": [{"itemIdentifier": "again"}]}
-    assert worker.run(records[1:]) == {"batchItemFailures": []}
+    assert RealtimeWorker().run(records) == {"batchItemFailures": []}
+    forwarded = forwarded_records()
+    worker = EventWorker(resources.EVENTS)
+    assert worker.run(forwarded) == {"batchItemFailures": [{"itemIdentifier": forwarded[1]["messageId"]}]}
+    assert worker.run(forwarded[1:]) == {"batchItemFailures": []}
     assert run(wecom_tenant, [event]) == {"batchItemFailures": []}
     stats = wecom_tenant.stats()
-    assert stats["calls"]["externalcontact/send_welcome_msg"] == 1
+    assert stats["welcome"]["delivered"] == 1
+    assert stats["codes"]["externalcontact/send_welcome_msg"] == {"0": 1, "41051": 2}
     assert stats["calls"]["externalcontact/get"] == 1
     figures = ChannelStore(wecom_tenant.tenant_id).get(channel["channel_id"]).friends_added
     assert figures == 1
@@ -145,12 +154,21 @@ def test_one_bad_record_does_not_fail_the_batch_and_a_throttled_one_comes_back(w
         )
         for index, record in enumerate(sqs_event["Records"]):
             record["messageId"] = f"msg-{index}"
-        answer = client.lambda_.invoke("on_wecom_new_friend", sqs_event).payload
+        welcomed = client.lambda_.invoke("on_wecom_new_friend", sqs_event).payload
+        assert welcomed == {"batchItemFailures": [{"itemIdentifier": "msg-2"}]}
+        assert wecom_tenant.stats()["welcome"]["delivered"] == 2
+        forwarded = [json.loads(r["body"]) for r in forwarded_records()]
+        assert [m["welcome"] for m in forwarded] == ["sent", "sent"]
+        sqs_event = client.events.generate_sqs_event(
+            message_bodies=[json.dumps(m) for m in forwarded] + ["{}"], queue_name=resources.EVENTS.name
+        )
+        for index, record in enumerate(sqs_event["Records"]):
+            record["messageId"] = f"msg-{index}"
+        answer = client.lambda_.invoke("on_wecom_event", sqs_event).payload
     assert answer == {"batchItemFailures": [{"itemIdentifier": "msg-2"}, {"itemIdentifier": "msg-1"}]}
-    assert wecom_tenant.stats()["welcome"]["delivered"] == 2
 
     monkeypatch.setattr("chalicelib.workers.welcome.fetch_customer", real_fetch)
-    assert run(wecom_tenant, [throttled]) == {"batchItemFailures": []}
+    assert run(wecom_tenant, [throttled], resources.EVENTS) == {"batchItemFailures": []}
     assert CustomerStore(wecom_tenant.tenant_id).get_follows(throttled.external_user_id)[0].active
     assert wecom_tenant.stats()["welcome"]["delivered"] == 2
 
