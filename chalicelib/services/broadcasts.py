@@ -65,7 +65,13 @@ def create_broadcast(
 ) -> Broadcast:
     """Validate and store a broadcast (draft); with `start`, start it at once (or schedule it for `send_at`).
 
-    `content` is `{"text": {"content": ...}, "attachments": [...]}` as in add_msg_template."""
+    `content` is `{"text": {"content": ...}, "attachments": [...]}` as in add_msg_template; an attachment may also be
+    `{"material_id": ...}` from the tenant's material library: it is resolved now (so a bad reference is a 400) and
+    the references are kept, so the dispatcher resolves them again and sends media ids that are still fresh."""
+    refs = [dict(a) for a in content.get("attachments") or [] if isinstance(a, Mapping)]
+    has_materials = any("material_id" in a for a in refs)
+    if has_materials:
+        content = {**content, "attachments": _resolve_materials(tenant_id, refs)}
     try:
         checked = validate_content({**content, "chat_type": chat_type, "sender": sender})
     except InvalidContent as error:
@@ -75,9 +81,12 @@ def create_broadcast(
     if send_at is not None and send_at < now - START_AHEAD_SECONDS:
         raise InvalidBroadcast("send_at: in the past")
     store = BroadcastStore(tenant_id, settings)
+    stored_content: dict[str, Any] = {"text": checked.text, "attachments": [dict(a) for a in checked.attachments]}
+    if has_materials:
+        stored_content["attachment_refs"] = refs
     broadcast = store.create(
         chat_type=chat_type,
-        content={"text": checked.text, "attachments": [dict(a) for a in checked.attachments]},
+        content=stored_content,
         audience=stored_audience,
         send_at=send_at,
         allow_select=allow_select,
@@ -85,7 +94,31 @@ def create_broadcast(
         created_by=created_by,
         now=now,
     )
+    if has_materials:
+        from chalicelib.store.materials import record_use
+
+        record_use(tenant_id, broadcast.broadcast_id, refs)
     return start_broadcast(tenant_id, broadcast.broadcast_id, settings=settings) if start else broadcast
+
+
+def _resolve_materials(tenant_id: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attachments with material references resolved; a reference the library cannot serve is a 400 naming it."""
+    from chalicelib.store.materials import MaterialNotFound, MaterialUnavailable, resolve_attachments
+
+    try:
+        return resolve_attachments(tenant_id, refs)
+    except InvalidContent as error:
+        raise InvalidBroadcast(str(error)) from None
+    except MaterialNotFound as error:
+        where = [
+            f"attachments[{i}].material_id" for i, r in enumerate(refs) if r.get("material_id") in error.material_ids
+        ]
+        raise InvalidBroadcast(f"{', '.join(where)}: no such material") from None
+    except MaterialUnavailable as error:
+        where = [
+            f"attachments[{i}].material_id" for i, r in enumerate(refs) if r.get("material_id") == error.material_id
+        ]
+        raise InvalidBroadcast(f"{', '.join(where)}: {error.reason}") from None
 
 
 def start_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | None = None) -> Broadcast:

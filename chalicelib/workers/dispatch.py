@@ -208,6 +208,7 @@ class Dispatcher:
     # ---- sending ----
 
     def _send(self, broadcast: Broadcast, batch: Batch) -> Outcome:
+        broadcast = self._fresh_attachments(broadcast)
         permit = self.limiter.acquire(self.client.corp_id, ADD_MSG_TEMPLATE)
         if not permit.granted:
             return Outcome(f"throttled:{permit.reason}", _delay(permit.wait_seconds))
@@ -245,6 +246,21 @@ class Dispatcher:
         return self._record_sent(
             broadcast, batch, ds.mark_sent(batch.state, self.worker, msgid, fail_list), msgid, fail_list
         )
+
+    def _fresh_attachments(self, broadcast: Broadcast) -> Broadcast:
+        """Material references resolved again before the claim (a 3-day media id renewed when due); if the library
+        cannot serve them any more, the attachments resolved at creation are sent and WeCom judges them."""
+        refs = broadcast.content.get("attachment_refs")
+        if not refs:
+            return broadcast
+        from chalicelib.store.materials import MaterialNotFound, MaterialUnavailable, NoWeComApp, resolve_attachments
+
+        try:
+            attachments = resolve_attachments(self.tenant_id, refs)
+        except (MaterialNotFound, MaterialUnavailable, NoWeComApp, errors.WeComError, errors.WeComUnavailable) as err:
+            logger.warning("attachments sent as resolved at creation", extra={"reason": str(err)})
+            return broadcast
+        return replace(broadcast, content={**broadcast.content, "attachments": attachments})
 
     def _body(self, broadcast: Broadcast, batch: Batch, recipients: list[str]) -> dict[str, Any]:
         body: dict[str, Any] = {"chat_type": broadcast.chat_type, "sender": batch.sender}
