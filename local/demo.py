@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from tqdm import tqdm
 
 from local.environment import DemoEnvironment
+from local.sync_demo import run_full_sync
 
 
 class Report:
@@ -65,12 +66,24 @@ def build_material_library(env: DemoEnvironment, report: Report) -> None:
     report.counts["link materials in the library"] = len(listed["materials"])
 
 
+def load_customers(env: DemoEnvironment, report: Report) -> None:
+    """The onboarding load: every employee, tag and customer of the demo company through the full sync."""
+    figures = run_full_sync(env)
+    report.counts["customers synced"] = figures.customers
+    report.counts["follow relations synced"] = figures.relations
+    report.counts["sync: customers per second"] = round(figures.customers_per_second)
+    report.counts["sync: WeCom calls"] = figures.wecom_calls_simulator
+    report.counts["sync: invocations (with continuations)"] = figures.invocations
+
+
 def run_demo(*, customers: int, new_friends: int) -> int:
     report = Report()
     with report.step("start simulator + local stack, onboard tenant"):
         env = DemoEnvironment(customers=customers, access_log=False).start()
     try:
         report.counts["customers in the demo company"] = customers
+        with report.step("load the demo tenant's customers (full sync)"):
+            load_customers(env, report)
         with report.step(f"receive {new_friends} new-friend callbacks"):
             receive_callbacks(env, report, new_friends)
         with report.step("build the material library"):

@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.domain.audience import Department, Employee
 
-RESERVE_MS = 30_000
+RESERVE_MS = 5_000
 """Time an invocation keeps for publishing its continuation and finishing up; a page never starts inside it."""
 
 
@@ -62,6 +62,13 @@ def next_chunk(follow_users: Iterable[str], after: str, chunk_size: int) -> list
 def is_missing(active: bool, event_time: int, run_started: int) -> bool:
     """A stored relation of a completely read employee that this run neither saw nor an event touched since."""
     return active and event_time < run_started
+
+
+def needs_reconciliation(previous_status: str | None) -> bool:
+    """Whether a run must look for vanished relations: only after a completed load. The onboarding load has nothing
+    to reconcile (every relation in the store came from WeCom's own events since), and skipping it saves a Query per
+    employee."""
+    return previous_status == "done"
 
 
 def may_start_page(remaining_ms: int, slowest_page_ms: float, reserve_ms: int = RESERVE_MS) -> bool:

@@ -53,7 +53,9 @@ Clock = Callable[[], float]
 Remaining = Callable[[], int]
 
 
-def sync_message(tenant_id: str, run: SyncRun, phase: str, cursor: rules.SyncCursor | None = None) -> dict[str, Any]:
+def sync_message(
+    tenant_id: str, run: SyncRun, phase: str, reconcile: bool, cursor: rules.SyncCursor | None = None
+) -> dict[str, Any]:
     return {
         "type": SYNC_MESSAGE,
         "v": VERSION,
@@ -61,6 +63,7 @@ def sync_message(tenant_id: str, run: SyncRun, phase: str, cursor: rules.SyncCur
         "run_id": run.run_id,
         "started_at": run.started_at,
         "phase": phase,
+        "reconcile": reconcile,
         "cursor": (cursor or rules.SyncCursor()).as_dict(),
     }
 
@@ -68,8 +71,12 @@ def sync_message(tenant_id: str, run: SyncRun, phase: str, cursor: rules.SyncCur
 def request_sync(tenant_id: str, trigger: str, now: int | None = None, settings: Settings | None = None) -> SyncRun:
     """Start a run of this tenant (raises SyncRunning when one is in progress) and queue its first message."""
     settings = settings or get_settings()
-    run = SyncRuns(tenant_id, settings).start(trigger, int(now if now is not None else time.time()))
-    queues.publish(resources.SYNC, sync_message(tenant_id, run, DIRECTORY), tenant_id=tenant_id, settings=settings)
+    runs = SyncRuns(tenant_id, settings)
+    previous = runs.current()
+    run = runs.start(trigger, int(now if now is not None else time.time()))
+    reconcile = rules.needs_reconciliation(previous.status if previous else None)
+    message = sync_message(tenant_id, run, DIRECTORY, reconcile)
+    queues.publish(resources.SYNC, message, tenant_id=tenant_id, settings=settings)
     return run
 
 
@@ -277,7 +284,8 @@ class TenantSync:
             cursor = self.read_page(cursor)
             self.pages_read += 1
             if not cursor.wecom_cursor:
-                self.reconcile(cursor.chunk)
+                if self.message.get("reconcile", True):
+                    self.reconcile(cursor.chunk)
                 cursor = rules.chunk_done(cursor)
             self.slowest_page_ms = max(self.slowest_page_ms, (time.perf_counter() - started) * 1000)
 
