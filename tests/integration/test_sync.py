@@ -14,6 +14,7 @@ from chalicelib.domain.audience import ALL_CUSTOMERS_TAG, AudienceSource, Source
 from chalicelib.store.customer_directory import NAME, CustomerDirectory
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.sync_runs import DONE, SyncRunning, SyncRuns
+from chalicelib.wecom.events import WeComEvent
 from chalicelib.workers import sync
 from tests.integration.sim_tenant import drain_sync_queue, sim_tenant_fixture  # noqa: F401
 from tests.tenancy import call
@@ -127,6 +128,11 @@ def test_an_employee_gone_from_wecom_is_marked_departed_and_recorded_for_handove
     assert sum(e.active for e in employees.values()) == len(employees) - 1
     status = SyncRuns(sim_tenant.tenant_id).current()
     assert status.departed_userids == (leaver,)
+    sqs = boto3.client("sqs")
+    events = sqs.get_queue_url(QueueName=resources.EVENTS.name)["QueueUrl"]
+    [queued] = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=events, MaxNumberOfMessages=10)["Messages"]]
+    handover = WeComEvent.from_message(queued)
+    assert (handover.kind, handover.user_id, queued["tenant_id"]) == ("change_contact/delete_user", leaver, "sim-corp")
     assert status.handover
     assert status.counts["departed"] == 1
     assert status.counts["lost"] == 0
