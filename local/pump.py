@@ -287,18 +287,19 @@ class EventSourcePump:
         speed: float = 1.0,
         wait_time_seconds: int = 1,
         default_concurrency: int = 4,
-        limits: LambdaLimits | None = None,
+        limits: Callable[[str], LambdaLimits] | None = None,
     ) -> None:
         """`sqs` is a boto3 SQS client (thread-safe, with a connection pool at least as large as the concurrency);
         `speed` divides schedule periods; `wait_time_seconds` is the long poll, which also bounds how long stop()
-        waits for an idle poller; `default_concurrency` applies to handlers without maximum_concurrency."""
+        waits for an idle poller; `default_concurrency` applies to handlers without maximum_concurrency; `limits` gives
+        each handler's function settings by handler name (its `lambda_functions` entry in the Chalice config)."""
         self.app = app
         self.settings = settings
         self.sqs = sqs
         self.speed = speed
         self.wait_time_seconds = wait_time_seconds
         self.default_concurrency = default_concurrency
-        self.limits = limits or LambdaLimits()
+        self.limits = limits or (lambda _name: LambdaLimits())
         self.function_prefix = f"{app.app_name}-{stage}"
         self.stopping = threading.Event()
         self._sqs_sources: list[_SqsSource] = []
@@ -336,10 +337,11 @@ class EventSourcePump:
 
         An exception, or running past the function's timeout, fails the invocation.
         """
+        limits = self.limits(name)
         context = LambdaContext(
             function_name=f"{self.function_prefix}-{name}",
-            memory_size=self.limits.memory_mb,
-            max_runtime_ms=self.limits.timeout_seconds * 1000,
+            memory_size=limits.memory_mb,
+            max_runtime_ms=limits.timeout_seconds * 1000,
         )
         logger.thread_safe_append_keys(correlation_id=context.aws_request_id)
         try:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from chalice.app import Chalice
+from chalice.config import Config
 from moto.server import ThreadedMotoServer
 
 from chalicelib.config import Settings, get_settings
@@ -21,6 +22,12 @@ from local.pump import EventSourcePump, LambdaLimits
 
 DEFAULT_REGION = "cn-north-1"
 DEFAULT_API_PORT = 8000
+
+
+def function_limits(config: Config, stage: str, function_name: str) -> LambdaLimits:
+    """A function's timeout and memory as `chalice package` would deploy them (per-function settings win)."""
+    scoped = config.scope(stage, function_name)
+    return LambdaLimits(scoped.lambda_timeout or 30, scoped.lambda_memory_size or 256)
 
 
 class LocalStack:
@@ -115,7 +122,7 @@ class LocalStack:
                     self.client("sqs"),
                     stage=self.stage,
                     speed=self.speed,
-                    limits=LambdaLimits(config.lambda_timeout or 30, config.lambda_memory_size or 256),
+                    limits=lambda name: function_limits(config, self.stage, name),
                 )
                 self._pump.start()
         except BaseException:
