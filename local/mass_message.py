@@ -120,6 +120,9 @@ class WorkerKiller:
     tenant_id: str
     broadcast_id: str
     lease_seconds: float = LEASE_SECONDS
+    poll_seconds: float = 0.05
+    """How often to list the batches (a Query); between lists only the broadcast item is read, and a new planned
+    page (its batch count grows) triggers a list at once."""
     kills: list[Kill] = field(default_factory=list)
     _tried: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,7 +132,16 @@ class WorkerKiller:
         claiming first until `timeout`."""
         store = BroadcastStore(self.tenant_id)
         deadline = time.monotonic() + timeout
+        planned, next_look = -1, 0.0
         while time.monotonic() < deadline:
+            broadcast = store.get(self.broadcast_id)
+            if broadcast is None or broadcast.status not in (Status.DRAFT, Status.PLANNING, Status.DISPATCHING):
+                return None
+            batches = broadcast.counts.get("batches", 0)
+            if batches == planned and time.monotonic() < next_look:
+                time.sleep(min(self.poll_seconds, 0.2))
+                continue
+            planned, next_look = batches, time.monotonic() + self.poll_seconds
             for batch in store.batches(self.broadcast_id).items:
                 if batch.state.status is not BatchStatus.PENDING:
                     continue
@@ -142,7 +154,6 @@ class WorkerKiller:
                     with self._lock:
                         self.kills.append(kill)
                     return kill
-            time.sleep(0.005)
         return None
 
     def _handle(self, batch_id: str, point: str) -> Kill | None:
@@ -249,3 +260,13 @@ def wecom_view(sim: Simulator, company: Company, text: str) -> WeComView:
                     per_customer[record.receiver] += 1
                     statuses[record.status] += 1
     return WeComView(per_customer, per_sender, statuses)
+
+
+def most_used_tag(company: Company) -> str:
+    """The tag on the most live follow relations of the simulated company."""
+    counts: Counter[str] = Counter()
+    for external_userid in company.book.customers:
+        for follow in company.book.follows_of_customer(external_userid):
+            if not follow.deleted_by_customer:
+                counts.update(follow.tag_ids)
+    return counts.most_common(1)[0][0]

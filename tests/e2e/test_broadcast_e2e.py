@@ -80,7 +80,7 @@ def run() -> Iterator[Run]:
         seed_customers(tenant, env.company)
         expected = preview_broadcast(tenant, {"tags": [tag]})
         broadcast = create_broadcast(tenant, content={"text": {"content": TEXT}}, audience={"tags": [tag]})
-        killer = WorkerKiller(tenant, broadcast.broadcast_id, lease_seconds=3)
+        killer = WorkerKiller(tenant, broadcast.broadcast_id, lease_seconds=3, poll_seconds=0.005)
         killing = killer.kill_concurrently(("claimed", "called"), timeout=30)
         start_broadcast(tenant, broadcast.broadcast_id)
         killing.join()

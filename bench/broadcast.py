@@ -1,0 +1,419 @@
+"""Benchmark: one mass message by tag on the local stack (moto server + pump + WeCom simulator), with faults.
+
+    python bench/broadcast.py [--customers 100000] [--employees 200] [--share 0.6] [--sim-per-minute 120]
+
+The simulator generates the company; an admin's tag is put on `share` of its customers; the tenant's store is seeded
+from the company with the customer store's bulk writer (timed). Then two broadcasts to the tagged customers, each
+planned and dispatched by the app's own SQS handlers through the pump, with 5% -1 answers and 1% responses lost after
+the task was created on add_msg_template, the simulator letting `sim-per-minute` add_msg_template calls through per
+minute, and two dispatch workers killed mid-batch (one after its claim, one after WeCom created the task and before
+it was recorded; both holding the batch's 60 s lease):
+
+- `documented_buckets`: the shared token buckets at WeCom's documented limits (the simulator is stricter, so WeCom
+  answers 45009 and batches are retried after the block);
+- `matched_buckets`: WECOM_LIMIT_CORP_PER_MINUTE/_PER_HOUR set to the simulator's limits.
+
+After each dispatch the simulated senders confirm (the simulator clock jumps past its confirmation delay) and what
+WeCom received is read from the simulator. Following results is not part of the bench (the e2e tests cover it): the
+broadcast's follow timer is removed so its passes do not mix into the next run's figures.
+
+DynamoDB capacity: moto does not return ConsumedCapacity, so every DynamoDB request the workers make (pump threads
+and the killed workers; not this script's own polling) is seen through botocore's event system
+(`before-parameter-build` / `after-call` on every client created in the process) and sized by DynamoDB's rules:
+reads 4 KB units per item (GetItem, BatchGetItem) or per request's total (Query), halved unless strongly consistent,
+at least one unit; writes 1 KB units per item (PutItem, BatchWriteItem puts), doubled in transactions; an UpdateItem
+or DeleteItem is sized by the largest size seen for that key in this run (read or written), else by the values it
+writes. SQS requests are counted per operation the same way; Lambda invocations from the pump's handler stats.
+
+Prints progress on stderr, then ONE JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LOG_LEVEL", "ERROR")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+import botocore.session  # noqa: E402
+
+ADD = "externalcontact/add_msg_template"
+MAX_PER_TASK = 10_000
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- counting DynamoDB and SQS requests ----
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one attribute value (wire format)."""
+    (kind, v), *_ = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return len(v.lstrip("-").replace(".", "")) // 2 + 2
+    if kind == "B":
+        return len(v) if isinstance(v, bytes) else len(v) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in v)
+    if kind == "NS":
+        return sum(len(n) // 2 + 2 for n in v)
+    if kind == "BS":
+        return sum(len(b) for b in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + _value_size(x) for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(1 + _value_size(x) for x in v)
+    return 0
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return (item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S", ""))
+
+
+class Meter:
+    """Request units and request counts of every DynamoDB and SQS call made by threads other than the excluded."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.excluded = {threading.get_ident()}
+        self.sizes: dict[tuple[str, str], int] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.rcu = 0.0
+            self.wcu = 0.0
+            self.dynamodb: Counter[str] = Counter()
+            self.sqs: Counter[str] = Counter()
+            self.sqs_messages_sent = 0
+            self.sizes.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "rcu": self.rcu,
+                "wcu": self.wcu,
+                "dynamodb_requests": dict(self.dynamodb),
+                "sqs_requests": dict(self.sqs),
+                "sqs_messages_sent": self.sqs_messages_sent,
+            }
+
+    def install(self) -> None:
+        """Register on every botocore client created from now on (boto3's and PynamoDB's alike)."""
+        original = botocore.session.Session.create_client
+        meter = self
+
+        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, service_name, *args, **kwargs)
+            if service_name in ("dynamodb", "sqs"):
+                client.meta.events.register(f"before-parameter-build.{service_name}", meter._remember)
+                client.meta.events.register(f"after-call.{service_name}", meter._count)
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+    @staticmethod
+    def _remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_params"] = params
+
+    def _count(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        if threading.get_ident() in self.excluded:
+            return
+        params = context.get("bench_params") or {}
+        service = model.service_model.service_name
+        with self.lock:
+            if service == "sqs":
+                self.sqs[model.name] += 1
+                if model.name == "SendMessage":
+                    self.sqs_messages_sent += 1
+                elif model.name == "SendMessageBatch":
+                    self.sqs_messages_sent += len(params.get("Entries", ()))
+                return
+            self.dynamodb[model.name] += 1
+            self.rcu += self._reads(model.name, params, parsed)
+            self.wcu += self._writes(model.name, params)
+
+    def _seen(self, item: dict[str, Any]) -> int:
+        size = item_size(item)
+        key = _key(item)
+        self.sizes[key] = max(size, self.sizes.get(key, 0))
+        return size
+
+    def _reads(self, op: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
+        if op == "GetItem":
+            factor = 1.0 if params.get("ConsistentRead") else 0.5
+            return max(1, math.ceil(self._seen(parsed.get("Item") or {}) / 4096)) * factor
+        if op in ("Query", "Scan"):
+            factor = 1.0 if params.get("ConsistentRead") else 0.5
+            total = sum(self._seen(i) for i in parsed.get("Items") or ())
+            return max(1, math.ceil(total / 4096)) * factor
+        if op == "BatchGetItem":
+            units = 0.0
+            for table, items in (parsed.get("Responses") or {}).items():
+                factor = 1.0 if params.get("RequestItems", {}).get(table, {}).get("ConsistentRead") else 0.5
+                units += sum(max(1, math.ceil(self._seen(i) / 4096)) * factor for i in items)
+            return units
+        if op == "TransactGetItems":
+            return sum(2 * max(1, math.ceil(self._seen(r.get("Item") or {}) / 4096)) for r in parsed["Responses"])
+        return 0.0
+
+    def _write_units(self, kind: str, request: dict[str, Any]) -> int:
+        if kind in ("Put", "PutRequest", "PutItem"):
+            return max(1, math.ceil(self._seen(request["Item"]) / 1024))
+        key = _key(request.get("Key", {}))
+        written = item_size(request.get("Key", {})) + sum(
+            _value_size(v) for v in (request.get("ExpressionAttributeValues") or {}).values()
+        )
+        return max(1, math.ceil(max(self.sizes.get(key, 0), written) / 1024))
+
+    def _writes(self, op: str, params: dict[str, Any]) -> float:
+        if op in ("PutItem", "UpdateItem", "DeleteItem"):
+            return self._write_units(op, params)
+        if op == "BatchWriteItem":
+            return sum(
+                self._write_units(kind, body)
+                for requests in params.get("RequestItems", {}).values()
+                for request in requests
+                for kind, body in request.items()
+            )
+        if op == "TransactWriteItems":
+            return sum(
+                2 * self._write_units(kind, body)
+                for entry in params.get("TransactItems", ())
+                for kind, body in entry.items()
+                if kind != "ConditionCheck"
+            )
+        return 0.0
+
+
+METER = Meter()
+METER.install()
+
+from chalicelib.services.broadcasts import create_broadcast, start_broadcast  # noqa: E402
+from chalicelib.store.broadcasts import BroadcastStore, Status, due_timers, minute_bucket, remove_timer  # noqa: E402
+from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_EXTERNAL_USERIDS  # noqa: E402
+from local.environment import DemoEnvironment  # noqa: E402
+from local.mass_message import WorkerKiller, seed_customers, tag_share, wait_dispatched, wecom_view  # noqa: E402
+from local.wecom_sim import SimConfig  # noqa: E402
+
+assert MSG_TEMPLATE_MAX_EXTERNAL_USERIDS == MAX_PER_TASK
+
+
+def drop_follow_timer(tenant_id: str, broadcast_id: str) -> int:
+    """Remove the broadcast's pending follow timer (results following is outside the bench)."""
+    now = time.time()
+    removed = 0
+    for timer in due_timers(minute_bucket(now + 60 * m) for m in range(-2, 6)):
+        if timer.tenant_id == tenant_id and timer.broadcast_id == broadcast_id:
+            remove_timer(timer)
+            removed += 1
+    return removed
+
+
+def diff_codes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for api, codes in after["codes"].items():
+        old = before["codes"].get(api, {})
+        changed = {c: n - old.get(c, 0) for c, n in codes.items() if n - old.get(c, 0)}
+        if changed:
+            out[api] = changed
+    return out
+
+
+def handler_invocations(env: DemoEnvironment) -> dict[str, int]:
+    assert env.stack is not None
+    assert env.stack.pump is not None
+    return {name: s.invocations for name, s in env.stack.pump.stats.items()}
+
+
+def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> dict[str, Any]:
+    """One broadcast to the tagged customers, planned and dispatched through the pump, two workers killed."""
+    assert env.tenant is not None
+    tenant = env.tenant.tenant_id
+    corpid = env.company.corpid
+    text = f"bench {name} {int(time.time())}"
+    before = env.sim.stats(corpid)
+    invocations_before = handler_invocations(env)
+    broadcast = create_broadcast(tenant, content={"text": {"content": text}}, audience={"tags": [tag]})
+    killer = WorkerKiller(tenant, broadcast.broadcast_id, poll_seconds=30.0)
+    killing = killer.kill_concurrently(("claimed", "called"), timeout=timeout)
+    METER.reset()
+    started = time.monotonic()
+    start_broadcast(tenant, broadcast.broadcast_id)
+    marks: dict[str, float] = {}
+
+    def progress(b: Any, final: int) -> None:
+        if b.status != Status.PLANNING and "planned" not in marks:
+            marks["planned"] = time.monotonic()
+        log(f"{name}: {b.status} recipients={b.counts.get('recipients', 0)} batches {final}/{b.counts.get('batches')}")
+
+    dispatched = wait_dispatched(tenant, broadcast.broadcast_id, timeout=timeout, poll=10.0, on_progress=progress)
+    finished = time.monotonic()
+    units = METER.snapshot()
+    killing.join()
+    invocations = {k: v - invocations_before.get(k, 0) for k, v in handler_invocations(env).items()}
+    drop_follow_timer(tenant, broadcast.broadcast_id)
+
+    store = BroadcastStore(tenant)
+    batches = store.batches(broadcast.broadcast_id).items
+    planned_by_sender: Counter[str] = Counter()
+    planned: set[str] = set()
+    for batch in batches:
+        recipients = store.recipients(broadcast.broadcast_id, batch)
+        planned_by_sender[batch.sender] += len(recipients)
+        planned.update(recipients)
+    created = wecom_view(env.sim, env.company, text)
+    env.sim.clock.advance(env.sim.config.confirm_delay + 1)
+    delivered_view = wecom_view(env.sim, env.company, text)
+    after = env.sim.stats(corpid, detail=True)
+    codes = diff_codes(before, after)
+    received_before = before["mass_received"]["total"]
+    add_codes = codes.get(ADD, {})
+    api_calls = sum(add_codes.values())
+    min_api_calls = sum(math.ceil(n / MAX_PER_TASK) for n in planned_by_sender.values())
+    busy, throttled = add_codes.get("-1", 0), add_codes.get("45009", 0) + add_codes.get("45033", 0)
+    recipients = len(planned)
+    per_1k = 1000 / recipients if recipients else 0.0
+    return {
+        "status": dispatched.status,
+        "recipients_planned": recipients,
+        "recipients_delivered": after["mass_received"]["total"] - received_before,
+        "delivered_statuses": {str(k): v for k, v in sorted(delivered_view.statuses.items())},
+        "duplicates": created.duplicates,
+        "missing": len(planned - set(created.tasks_per_customer)),
+        "senders": len(planned_by_sender),
+        "batches": len(batches),
+        "batches_failed": dispatched.counts.get("batches_failed", 0),
+        "api_calls": api_calls,
+        "api_calls_by_code": add_codes,
+        "min_api_calls": min_api_calls,
+        "api_calls_beyond_min_not_forced_by_faults": api_calls - min_api_calls - busy - throttled,
+        "lost_responses": after["faults"].get("lost", 0) - before["faults"].get("lost", 0),
+        "workers_killed": sorted(k.point for k in killer.kills),
+        "rate_limit_rejections": sum(c.get("45009", 0) for c in codes.values()),
+        "rate_limit_rejections_add_msg_template": add_codes.get("45009", 0),
+        "wecom_calls_by_api": {api: sum(c.values()) for api, c in codes.items()},
+        "plan_seconds": round(marks.get("planned", finished) - started, 1),
+        "dispatch_seconds": round(finished - marks.get("planned", finished), 1),
+        "dynamodb_rcu": round(units["rcu"], 1),
+        "dynamodb_wcu": round(units["wcu"], 1),
+        "dynamodb_rcu_per_1k": round(units["rcu"] * per_1k, 1),
+        "dynamodb_wcu_per_1k": round(units["wcu"] * per_1k, 1),
+        "dynamodb_requests": units["dynamodb_requests"],
+        "sqs_requests": units["sqs_requests"],
+        "sqs_messages_sent": units["sqs_messages_sent"],
+        "lambda_invocations": {k: v for k, v in invocations.items() if v},
+    }
+
+
+def per_million(run: dict[str, Any]) -> dict[str, Any]:
+    """Request units, Lambda invocations and SQS figures scaled to 1,000,000 recipients."""
+    scale = 1_000_000 / run["recipients_planned"]
+    plan_dispatch = {
+        k: v for k, v in run["lambda_invocations"].items() if k in ("plan_broadcast", "dispatch_broadcast")
+    }
+    return {
+        "dynamodb_rcu": round(run["dynamodb_rcu"] * scale),
+        "dynamodb_wcu": round(run["dynamodb_wcu"] * scale),
+        "lambda_invocations": {k: round(v * scale) for k, v in plan_dispatch.items()},
+        "sqs_messages_sent": round(run["sqs_messages_sent"] * scale),
+        "sqs_requests_by_handlers": round(
+            sum(n for op, n in run["sqs_requests"].items() if op != "ReceiveMessage") * scale
+        ),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--employees", type=int, default=200)
+    parser.add_argument("--share", type=float, default=0.6, help="share of customers carrying the audience's tag")
+    parser.add_argument("--sim-per-minute", type=int, default=120, help="add_msg_template calls WeCom allows a minute")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed for one broadcast")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    config = SimConfig(
+        seed=args.seed,
+        fault_error_share=0.05,
+        fault_lost_share=0.01,
+        fault_paths=frozenset({ADD}),
+        corp_api_per_minute=args.sim_per_minute,
+        confirm_delay=60,
+        dispatch_seconds=1,
+    )
+    figures: dict[str, Any] = {"customers": args.customers, "employees": args.employees}
+    started = time.monotonic()
+    env = DemoEnvironment(
+        employees=args.employees,
+        customers=args.customers,
+        sim_config=config,
+        environment={"WECOM_TIMEOUT_SECONDS": "3"},
+        access_log=False,
+    )
+    figures["generate_and_start_seconds"] = None
+    try:
+        env.start()
+        assert env.tenant is not None
+        figures["generate_and_start_seconds"] = round(time.monotonic() - started, 1)
+        tag, tagged = tag_share(env.sim, env.company, args.share)
+        figures["customers_tagged"] = tagged
+        log(f"stack up; seeding {args.customers} customers ({tagged} tagged)")
+        done = [0]
+
+        def seeded(n: int) -> None:
+            done[0] += n
+            if done[0] // 20_000 != (done[0] - n) // 20_000:
+                log(f"seeded {done[0]} relations")
+
+        seed = seed_customers(env.tenant.tenant_id, env.company, progress=seeded)
+        figures["seed"] = {
+            "relations": seed.relations,
+            "items": seed.items,
+            "requests": seed.requests,
+            "seconds": round(seed.seconds, 1),
+            "items_per_second": round(seed.items_per_second),
+        }
+        log(f"seeded: {figures['seed']}")
+        documented = run_broadcast(env, tag, "documented_buckets", args.timeout)
+        log(f"documented_buckets: {json.dumps(documented)}")
+        os.environ["WECOM_LIMIT_CORP_PER_MINUTE"] = str(config.corp_api_per_minute)
+        os.environ["WECOM_LIMIT_CORP_PER_HOUR"] = str(config.corp_api_per_hour)
+        matched = run_broadcast(env, tag, "matched_buckets", args.timeout)
+        log(f"matched_buckets: {json.dumps(matched)}")
+    finally:
+        env.stop()
+    figures["sim_add_msg_template_per_minute"] = args.sim_per_minute
+    figures.update({k: v for k, v in documented.items() if not isinstance(v, dict)})
+    figures["documented_buckets"] = documented
+    figures["matched_buckets"] = matched
+    figures["rate_limit_rejections_matched_buckets"] = matched["rate_limit_rejections"]
+    figures["per_million_recipients"] = per_million(matched)
+    figures["total_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
