@@ -19,6 +19,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from chalicelib.config import Settings
+from local import moto_partition_query
 from local.provision import create_resources
 
 LOOPBACK = "127.0.0.1"
@@ -62,6 +63,7 @@ class AtomicMotoServer(ThreadedMotoServer):
     """moto's threaded server with DynamoDB's write atomicity restored (see `SerialDynamoDB`)."""
 
     def _server_entry(self) -> None:
+        moto_partition_query.install()
         app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
