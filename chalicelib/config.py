@@ -18,6 +18,7 @@ class Settings:
 
     stage: str
     region: str
+    dynamodb_endpoint: str | None
     tables: dict[str, str]
     queues: dict[str, str]
     wecom_base_url: str
@@ -41,6 +42,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         stage=env.get("STAGE", "local"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "cn-north-1",
+        dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
         tables={t.logical: env.get(t.env_var) or t.name for t in resources.TABLES},
         queues={q.logical: env.get(q.env_var) or q.name for q in resources.QUEUES},
         wecom_base_url=env.get("WECOM_BASE_URL", "https://qyapi.weixin.qq.com").rstrip("/"),

@@ -31,12 +31,19 @@ def on_table(table: resources.Table) -> Callable[[M], M]:
 
 
 def bind_models(settings: Settings | None = None) -> Settings:
-    """Point every registered model at the stage's tables and region; cheap when nothing changed."""
+    """Point every registered model at the stage's tables, region and endpoint; cheap when nothing changed.
+
+    PynamoDB caches a connection per model, so a model first used against one endpoint (AWS, or a local moto
+    server) would keep it after the environment changed; the endpoint is part of the binding for that reason.
+    """
     settings = settings or get_settings()
     for model, table in _REGISTRY:
         name = settings.table(table)
-        if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:
-            model.Meta.table_name = name
-            model.Meta.region = settings.region
+        meta = model.Meta
+        bound = (meta.table_name, getattr(meta, "region", None), getattr(meta, "host", None))
+        if bound != (name, settings.region, settings.dynamodb_endpoint):
+            meta.table_name = name
+            meta.region = settings.region
+            meta.host = settings.dynamodb_endpoint
             model._connection = None
     return settings
