@@ -25,6 +25,18 @@ from chalicelib.api.ops import ops
 from chalicelib.observability import invocation_context_middleware
 
 app = Chalice(app_name="qiwei-reach")
+
+
+def on_queue(queue: resources.Queue) -> Any:
+    """Register an SQS handler with the batch size, window and concurrency its queue declares."""
+    return app.on_sqs_message(
+        queue=queue.name,
+        batch_size=queue.batch_size,
+        maximum_batching_window_in_seconds=queue.batching_window,
+        maximum_concurrency=queue.max_concurrency,
+    )
+
+
 app.register_middleware(invocation_context_middleware())
 app.register_blueprint(health)
 app.register_blueprint(auth)
@@ -42,24 +54,14 @@ app.register_blueprint(admin_employees)
 app.register_blueprint(admin_sync)
 
 
-@app.on_sqs_message(
-    queue=resources.EVENTS_REALTIME.name,
-    batch_size=resources.EVENTS_REALTIME.batch_size,
-    maximum_batching_window_in_seconds=resources.EVENTS_REALTIME.batching_window,
-    maximum_concurrency=resources.EVENTS_REALTIME.max_concurrency,
-)
+@on_queue(resources.EVENTS_REALTIME)
 def on_wecom_new_friend(event: Any) -> dict[str, Any]:
     from chalicelib.workers.events import handle_events
 
     return handle_events(event.to_dict(), resources.EVENTS_REALTIME)
 
 
-@app.on_sqs_message(
-    queue=resources.EVENTS.name,
-    batch_size=resources.EVENTS.batch_size,
-    maximum_batching_window_in_seconds=resources.EVENTS.batching_window,
-    maximum_concurrency=resources.EVENTS.max_concurrency,
-)
+@on_queue(resources.EVENTS)
 def on_wecom_event(event: Any) -> dict[str, Any]:
     from chalicelib.workers.events import handle_events
 
@@ -73,12 +75,7 @@ def check_customer_transfers(event: Any) -> None:
     handle_transfer_schedule()
 
 
-@app.on_sqs_message(
-    queue=resources.PLAN.name,
-    batch_size=resources.PLAN.batch_size,
-    maximum_batching_window_in_seconds=resources.PLAN.batching_window,
-    maximum_concurrency=resources.PLAN.max_concurrency,
-)
+@on_queue(resources.PLAN)
 def plan_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.plan import handle_plan_event
 
@@ -87,12 +84,7 @@ def plan_broadcast(event: Any) -> dict[str, Any]:
     return handle_plan_event(event.to_dict(), remaining)
 
 
-@app.on_sqs_message(
-    queue=resources.DISPATCH.name,
-    batch_size=resources.DISPATCH.batch_size,
-    maximum_batching_window_in_seconds=resources.DISPATCH.batching_window,
-    maximum_concurrency=resources.DISPATCH.max_concurrency,
-)
+@on_queue(resources.DISPATCH)
 def dispatch_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.dispatch import handle_dispatch_event
 
@@ -106,12 +98,7 @@ def broadcast_schedule(event: Any) -> None:
     run_schedule()
 
 
-@app.on_sqs_message(
-    queue=resources.SYNC.name,
-    batch_size=resources.SYNC.batch_size,
-    maximum_batching_window_in_seconds=resources.SYNC.batching_window,
-    maximum_concurrency=resources.SYNC.max_concurrency,
-)
+@on_queue(resources.SYNC)
 def on_sync(event: Any) -> dict[str, Any]:
     from chalicelib.workers.sync import handle_sqs
 
