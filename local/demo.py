@@ -18,7 +18,6 @@ from local.environment import DemoEnvironment
 from local.mass_message import fast_forward_follow, most_used_tag, seed_customers, wait_dispatched, wecom_view
 from local.sync_demo import run_full_sync
 
-
 MASS_MESSAGE_WAIT_SECONDS = 120.0
 
 
@@ -48,7 +47,7 @@ class Report:
 
 def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) -> None:
     """A burst of new friends through the demo company's channel QR codes, signed and encrypted by the simulator."""
-    scenario = env.sim.emitter(env.company).new_friends(new_friends, state="store_01", over_seconds=0)
+    scenario = env.sim.emitter(env.company).new_friends(new_friends, state=DEMO_CHANNEL_STATE, over_seconds=0)
     with tqdm(total=new_friends, desc="callbacks delivered", unit="cb") as bar:
         while not scenario.done:
             bar.update(sum(1 for e in scenario.emitted if e.delivered) - bar.n)
@@ -58,6 +57,45 @@ def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) ->
     report.counts["callbacks sent"] = len(scenario.emitted)
     report.counts["callbacks answered 200"] = sum(1 for e in scenario.emitted if e.delivered)
     report.counts["callback attempts (incl. retries)"] = sum(e.attempts for e in scenario.emitted)
+
+
+DEMO_CHANNEL_STATE = "store_01"
+WELCOME_WAIT_SECONDS = 25.0
+
+
+def open_channel(env: DemoEnvironment, report: Report) -> None:
+    """The store's 「联系我」 QR code, with an auto-tag and a welcome message, through the admin API."""
+    tag_id = sorted(env.company.tags.tags)[0]
+    body = {
+        "name": "门店01",
+        "userids": sorted(env.company.employees)[:3],
+        "state": DEMO_CHANNEL_STATE,
+        "auto_tag_ids": [tag_id],
+        "welcome_text": "欢迎光临！扫码好友享水果八折。",
+    }
+    with env.admin() as admin:
+        admin.post("/v1/channels", json=body).raise_for_status()
+    report.counts["channels"] = 1
+
+
+def welcome_new_friends(env: DemoEnvironment, report: Report, new_friends: int) -> None:
+    """Wait for the workers to welcome every new friend, as the simulator counted, and report the delays it saw."""
+    deadline = time.monotonic() + WELCOME_WAIT_SECONDS
+    with tqdm(total=new_friends, desc="welcome messages", unit="msg") as bar:
+        while True:
+            delivered = env.sim.stats(env.company.corpid)["welcome"]["delivered"]
+            bar.update(delivered - bar.n)
+            if delivered >= new_friends or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    delays = sorted(env.sim.stats(env.company.corpid, detail=True)["welcome"]["delays"])
+    report.counts["welcome messages delivered (simulator)"] = len(delays)
+    if delays:
+        report.counts["welcome delay p50 (ms, simulator)"] = int(1000 * delays[len(delays) // 2])
+        report.counts["welcome delay max (ms, simulator)"] = int(1000 * delays[-1])
+    with env.admin() as admin:
+        channel = admin.get("/v1/channels").raise_for_status().json()["channels"][0]
+    report.counts["channel store_01: friends added"] = channel["figures"]["friends_added"]
 
 
 def build_material_library(env: DemoEnvironment, report: Report) -> None:
@@ -123,8 +161,12 @@ def run_demo(*, customers: int, new_friends: int) -> int:
         report.counts["customers in the demo company"] = customers
         with report.step("load the demo tenant's customers (full sync)"):
             load_customers(env, report)
+        with report.step("open channel store_01 (QR code, welcome)"):
+            open_channel(env, report)
         with report.step(f"receive {new_friends} new-friend callbacks"):
             receive_callbacks(env, report, new_friends)
+        with report.step("welcome every new friend"):
+            welcome_new_friends(env, report, new_friends)
         with report.step("build the material library"):
             build_material_library(env, report)
         with report.step("send a mass message by tag"):
