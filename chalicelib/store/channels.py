@@ -16,14 +16,12 @@ WeCom event time, so a redelivered or older event never counts twice. "Still fri
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -32,11 +30,9 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.lifecycle import WelcomeContent
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.tables import bind_models, on_table
+from chalicelib.store.tables import bind_models, on_table, transaction_connection
 
 DEFAULT_WELCOME = "_default"
-_connections: dict[tuple[str, str], Connection] = {}
-_connections_lock = threading.Lock()
 ACTIVE, LOST = "active", "lost"
 MAX_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -176,17 +172,6 @@ class ChannelChanges:
             welcome=welcome,
             updated_at=now,
         )
-
-
-def transaction_connection(settings: Settings) -> Connection:
-    """One PynamoDB connection per region and endpoint for TransactWrite: a new one would build a new botocore
-    client (a quarter of a second of CPU here) for every transaction."""
-    key = (settings.region, settings.dynamodb_endpoint or "")
-    with _connections_lock:
-        connection = _connections.get(key)
-        if connection is None:
-            connection = _connections[key] = Connection(region=settings.region, host=settings.dynamodb_endpoint)
-        return connection
 
 
 class StateTaken(Exception):

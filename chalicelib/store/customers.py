@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
@@ -51,7 +50,6 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -71,7 +69,7 @@ from chalicelib.domain.audience import (
     SourceKind,
 )
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.tables import bind_models, on_table
+from chalicelib.store.tables import bind_models, on_table, transaction_connection
 
 SHARDS = 16
 BATCH_WRITE_MAX = 25
@@ -322,12 +320,6 @@ def _receipt_from_token(token: str) -> Receipt:
     return Receipt(broadcast_id, datetime.fromtimestamp(int(at), UTC))
 
 
-@lru_cache(maxsize=8)
-def _connection(region: str) -> Connection:
-    """One PynamoDB connection (and botocore client, which is thread-safe) per region for the process."""
-    return Connection(region=region)
-
-
 class BatchWriter:
     """Puts and deletes of any item kind on the data table, sent 25 per BatchWriteItem.
 
@@ -394,7 +386,7 @@ class CustomerStore:
 
     def writer(self) -> BatchWriter:
         """A batch writer on this stage's data table (use it as a context manager)."""
-        return BatchWriter(_connection(self.settings.region).client, self.settings.table(resources.DATA))
+        return BatchWriter(transaction_connection(self.settings).client, self.settings.table(resources.DATA))
 
     # keys
 
@@ -531,7 +523,7 @@ class CustomerStore:
                 relations.append(relation.as_relation())
             old_tags, new_tags = self._member_tags(old), self._member_tags(relation)
             try:
-                with TransactWrite(connection=_connection(self.settings.region)) as tx:
+                with TransactWrite(connection=transaction_connection(self.settings)) as tx:
                     condition = (
                         FollowItem.pk.does_not_exist() if old is None else FollowItem.event_time == old.event_time
                     )

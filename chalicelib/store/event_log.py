@@ -159,6 +159,4 @@ class EventLog:
     def recorded(self, limit: int = 100) -> list[RecordedEvent]:
         """The most recently recorded events, newest first."""
         items = RecordedEventItem.query(self.keys.key("evtlog"), scan_index_forward=False, limit=limit)
-        return [
-            RecordedEvent(i.kind, i.reason, i.detail or "", json.loads(i.event), int(i.recorded_at)) for i in items
-        ]
+        return [RecordedEvent(i.kind, i.reason, i.detail or "", json.loads(i.event), int(i.recorded_at)) for i in items]

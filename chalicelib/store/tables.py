@@ -6,9 +6,11 @@ and region come from the settings when a repository is opened, not at import tim
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from chalicelib import resources
@@ -17,6 +19,8 @@ from chalicelib.config import Settings, get_settings
 M = TypeVar("M", bound=type[Model])
 
 _REGISTRY: list[tuple[type[Model], resources.Table]] = []
+_CONNECTIONS: dict[tuple[str, str], Connection] = {}
+_CONNECTIONS_LOCK = threading.Lock()
 
 
 def on_table(table: resources.Table) -> Callable[[M], M]:
@@ -47,3 +51,15 @@ def bind_models(settings: Settings | None = None) -> Settings:
             meta.host = settings.dynamodb_endpoint
             model._connection = None
     return settings
+
+
+def transaction_connection(settings: Settings) -> Connection:
+    """One PynamoDB connection per region and endpoint for TransactWrite and raw batch calls: a new one builds a new
+    botocore client (a quarter of a second of CPU) every time, and one keyed by region alone would keep talking to
+    AWS after the local stack pointed the endpoint at moto."""
+    key = (settings.region, settings.dynamodb_endpoint or "")
+    with _CONNECTIONS_LOCK:
+        connection = _CONNECTIONS.get(key)
+        if connection is None:
+            connection = _CONNECTIONS[key] = Connection(region=settings.region, host=settings.dynamodb_endpoint)
+        return connection
