@@ -6,13 +6,16 @@ so the very same boto3 and PynamoDB calls reach moto instead of AWS.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
-import httpx
 from botocore.config import Config as BotoConfig
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -79,6 +82,43 @@ def start_moto_server(port: int = 0, host: str = LOOPBACK) -> tuple[ThreadedMoto
     return server, f"http://{bound_host}:{bound_port}"
 
 
+class MotoProcess:
+    """`AtomicMotoServer` in a child process: moto's work (request parsing, storage, serialisation) then runs on
+    another core than the app's handlers, as AWS does, instead of competing with them for one interpreter."""
+
+    def __init__(self, host: str = LOOPBACK, port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        """Start the child and return its endpoint once it accepts requests."""
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "local.aws", "--host", self.host, "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"moto did not start: {line!r}")
+        return line
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._process = None
+
+
 def aws_environment(endpoint: str, region: str) -> dict[str, str]:
     """The environment variables that send boto3 and PynamoDB to `endpoint` with fake credentials."""
     env = dict.fromkeys(_ENDPOINT_VARIABLES, endpoint)
@@ -98,11 +138,6 @@ def client(service: str, endpoint: str, region: str, max_pool_connections: int =
     )
 
 
-def reset(endpoint: str) -> None:
-    """Forget every resource and item on the server (moto's state lives in this process, across servers)."""
-    httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-
-
 def provision(endpoint: str, settings: Settings) -> dict[str, str]:
     """Create every declared table and queue on the server at `endpoint`; returns queue name → URL."""
     dynamodb = client("dynamodb", endpoint, settings.region)
@@ -112,3 +147,21 @@ def provision(endpoint: str, settings: Settings) -> dict[str, str]:
     finally:
         dynamodb.close()
         sqs.close()
+
+
+def main() -> None:
+    """Serve `AtomicMotoServer` until terminated; the first line printed is its endpoint."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default=LOOPBACK)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server, endpoint = start_moto_server(args.port, args.host)
+    print(endpoint, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,8 @@
 """The embedded local stack: moto's server for AWS, the event-source pump for Lambda, Chalice's gateway for the API.
 
-`LocalStack` brings the three up in-process, provisions the declared tables and queues, and points the process
-environment at them so the unchanged app code runs against it; stop() undoes all of it.
+`LocalStack` brings the three up (moto in a child process, so its work runs on another core than the handlers, the
+API and the pump in this one), provisions the declared tables and queues, and points the process environment at them
+so the unchanged app code runs against it; stop() undoes all of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from moto.server import ThreadedMotoServer
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
@@ -60,7 +60,7 @@ class LocalStack:
         self.aws_endpoint = ""
         self.queue_urls: dict[str, str] = {}
         self._settings: Settings | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: aws.MotoProcess | None = None
         self._api: ApiServer | None = None
         self._pump: EventSourcePump | None = None
         self._clients: dict[str, Any] = {}
@@ -99,8 +99,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         """Bring everything up; on failure, whatever was started is stopped again."""
         try:
-            self._moto, self.aws_endpoint = aws.start_moto_server(self.aws_port)
-            aws.reset(self.aws_endpoint)
+            self._moto = aws.MotoProcess(port=self.aws_port)
+            self.aws_endpoint = self._moto.start()
             config = chalice_config(self.app, self.stage)
             self._set_environment(
                 {
