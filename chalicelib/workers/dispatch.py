@@ -191,7 +191,7 @@ class Dispatcher:
             try:
                 batch = self.store.transition(batch, ds.expire_lease(batch.state, now))
             except Conflict:
-                return Outcome("moved")
+                return self._moved()
             logger.warning("batch lease expired: reconciling", extra={"batch_id": batch_id})
         try:
             if batch.state.status is ds.BatchStatus.UNKNOWN:
@@ -199,6 +199,12 @@ class Dispatcher:
             return self._send(broadcast, batch)
         except Throttled as throttled:
             return Outcome(f"throttled:{throttled}", _delay(throttled.wait))
+
+    def _moved(self) -> Outcome:
+        """Another worker changed the batch first. Look again once its lease would have run out rather than drop the
+        message: if that worker dies without a message of its own to bring the batch back (a duplicate delivery whose
+        twin was acknowledged, say), this message is the only thing left that will finish the batch."""
+        return Outcome("moved", _delay(self.lease_seconds + 1))
 
     # ---- calls through the shared limits ----
 
@@ -219,7 +225,7 @@ class Dispatcher:
                     batch, ds.claim(batch.state, self.worker, now, self.lease_seconds), attempt_at=now
                 )
             except Conflict:
-                return Outcome("moved")
+                return self._moved()
             self.checkpoint("claimed")
             recipients = self.store.recipients(broadcast.broadcast_id, batch)
             try:
@@ -302,7 +308,7 @@ class Dispatcher:
     def _fail(self, broadcast: Broadcast, batch: Batch, reason: str, recipients: list[str]) -> Outcome:
         self._refused(broadcast, batch, recipients, "failed", reason, "")
         if self._move(batch, ds.mark_failed(batch.state, self.worker, reason)) is None:
-            return Outcome("moved")
+            return self._moved()
         alert(
             "broadcast batch failed",
             broadcast_id=broadcast.broadcast_id,
@@ -338,7 +344,7 @@ class Dispatcher:
         self.store.add_employee_msgid(broadcast.broadcast_id, batch.sender, msgid)
         self._refused(broadcast, batch, fail_list, "rejected", "in add_msg_template fail_list", msgid)
         if self._move(batch, new) is None:
-            return Outcome("moved")
+            return self._moved()
         settle_dispatch(self.store, broadcast.broadcast_id)
         return Outcome("sent")
 
@@ -369,7 +375,7 @@ class Dispatcher:
             try:
                 batch = self.store.transition(batch, ds.reconcile(batch.state, None))
             except Conflict:
-                return Outcome("moved")
+                return self._moved()
             return self._send(broadcast, batch)
         msgid, accepted = found
         logger.info("reconcile: batch found at WeCom", extra={"batch_id": batch.batch_id, "msgid": msgid})
