@@ -19,7 +19,7 @@ from chalicelib.api.admin_wecom import tenant_wecom, wecom_answers
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.store.customers import CatalogueTag, CustomerStore
+from chalicelib.store.customers import CatalogueTag, CustomerStore, catalogue_from
 from chalicelib.wecom.limits import CORP_TAGS_MAX
 
 admin_tags = Blueprint(__name__)
@@ -58,20 +58,7 @@ def catalogue_view(tags: Iterable[CatalogueTag]) -> list[dict[str, Any]]:
 def reload_catalogue(tenant_id: str, wecom: Any) -> list[CatalogueTag]:
     """Read the catalogue back from WeCom and store it as is."""
     with wecom_answers():
-        groups = wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True).get("tag_group", [])
-    tags = [
-        CatalogueTag(
-            str(g["group_id"]),
-            str(t["id"]),
-            str(t["name"]),
-            str(g.get("group_name") or ""),
-            int(g.get("order") or 0),
-            int(t.get("order") or 0),
-        )
-        for g in groups
-        for t in g.get("tag", [])
-        if not t.get("deleted")
-    ]
+        tags = catalogue_from(wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True))
     CustomerStore(tenant_id).put_tag_catalogue(tags)
     return tags
 

@@ -37,7 +37,7 @@ import heapq
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -271,6 +271,28 @@ class CatalogueTag:
     group_name: str = ""
     group_order: int = 0
     order: int = 0
+
+
+def catalogue_from(answer: Mapping[str, Any]) -> list[CatalogueTag]:
+    """get_corp_tag_list's `tag_group` list as catalogue entries (deleted ones left out)."""
+    tags = []
+    for group in answer.get("tag_group", ()):
+        if group.get("deleted"):
+            continue
+        for tag in group.get("tag", ()):
+            if tag.get("deleted"):
+                continue
+            tags.append(
+                CatalogueTag(
+                    group_id=str(group["group_id"]),
+                    tag_id=str(tag["id"]),
+                    name=str(tag.get("name", "")),
+                    group_name=str(group.get("group_name", "")),
+                    group_order=int(group.get("order", 0) or 0),
+                    order=int(tag.get("order", 0) or 0),
+                )
+            )
+    return tags
 
 
 @dataclass(frozen=True)

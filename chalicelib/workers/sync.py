@@ -31,7 +31,7 @@ from chalicelib.domain import sync as rules
 from chalicelib.domain.plans import Standing, standing
 from chalicelib.observability import bind_context, logger
 from chalicelib.store.customer_directory import CustomerDirectory
-from chalicelib.store.customers import CatalogueTag, CustomerProfile, CustomerStore, FollowRelation
+from chalicelib.store.customers import CustomerProfile, CustomerStore, FollowRelation, catalogue_from
 from chalicelib.store.sync_runs import SyncRun, SyncRunning, SyncRuns
 from chalicelib.store.tenants import get_app_credentials, list_tenants
 from chalicelib.store.tokens import process_access_tokens
@@ -220,20 +220,7 @@ class TenantSync:
         self.store.put_employees([*employees.values(), *(replace(e, active=False) for e in gone)])
         if gone:
             self.hand_over([e.userid for e in gone])
-        groups = self.call("POST", "externalcontact/get_corp_tag_list").get("tag_group", [])
-        self.store.put_tag_catalogue(
-            CatalogueTag(
-                str(g["group_id"]),
-                str(t["id"]),
-                str(t["name"]),
-                str(g.get("group_name") or ""),
-                int(g.get("order") or 0),
-                int(t.get("order") or 0),
-            )
-            for g in groups
-            for t in g.get("tag", [])
-            if not t.get("deleted")
-        )
+        self.store.put_tag_catalogue(catalogue_from(self.call("POST", "externalcontact/get_corp_tag_list")))
         self.progress(employees=len(employees), departments=len(departments), departed=len(gone))
 
     def hand_over(self, userids: list[str]) -> None:

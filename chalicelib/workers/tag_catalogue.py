@@ -9,34 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.store.customers import CatalogueTag
+from chalicelib.store.customers import CatalogueTag, catalogue_from
 from chalicelib.wecom.events import ExternalTagEvent
 from chalicelib.workers.tenant_context import TenantContext
 
 TAG_LIST_API = "externalcontact/get_corp_tag_list"
 TAG, TAG_GROUP = "tag", "tag_group"
-
-
-def catalogue_from(answer: dict[str, Any]) -> list[CatalogueTag]:
-    """get_corp_tag_list's `tag_group` list as catalogue entries (deleted ones left out)."""
-    tags = []
-    for group in answer.get("tag_group", ()):
-        if group.get("deleted"):
-            continue
-        for tag in group.get("tag", ()):
-            if tag.get("deleted"):
-                continue
-            tags.append(
-                CatalogueTag(
-                    group_id=str(group["group_id"]),
-                    tag_id=str(tag["id"]),
-                    name=str(tag.get("name", "")),
-                    group_name=str(group.get("group_name", "")),
-                    group_order=int(group.get("order", 0) or 0),
-                    order=int(tag.get("order", 0) or 0),
-                )
-            )
-    return tags
 
 
 def merge_catalogue(
