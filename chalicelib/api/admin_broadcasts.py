@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +124,18 @@ class BroadcastPolicyBody:
     )
 
 
+_ENGINE_ERRORS = (
+    InvalidBroadcast,
+    admin.InvalidPolicy,
+    BroadcastNotFound,
+    BroadcastConflict,
+    admin.QuotaExceeded,
+    wecom_errors.WeComError,
+    wecom_errors.WeComUnavailable,
+    wecom_errors.OutcomeUnknown,
+)
+
+
 def _engine_error(error: Exception) -> ChaliceViewError:
     """The HTTP error for what the engine or WeCom answered."""
     if isinstance(error, InvalidBroadcast | admin.InvalidPolicy):
@@ -139,16 +153,13 @@ def _engine_error(error: Exception) -> ChaliceViewError:
     return ServiceUnavailableError("WeCom could not be reached; try again shortly")
 
 
-ENGINE_ERRORS = (
-    InvalidBroadcast,
-    admin.InvalidPolicy,
-    BroadcastNotFound,
-    BroadcastConflict,
-    admin.QuotaExceeded,
-    wecom_errors.WeComError,
-    wecom_errors.WeComUnavailable,
-    wecom_errors.OutcomeUnknown,
-)
+@contextmanager
+def engine_answers() -> Iterator[None]:
+    """Turn what the engine or WeCom answered inside the block into the precise HTTP error."""
+    try:
+        yield
+    except _ENGINE_ERRORS as error:
+        raise _engine_error(error) from None
 
 
 def _content(body: CreateBroadcast) -> dict[str, Any]:
@@ -207,7 +218,7 @@ def _page_params(call: AdminCall) -> tuple[int, str | None]:
 )
 def create_broadcast(call: AdminCall) -> Response:
     body: CreateBroadcast = call.body
-    try:
+    with engine_answers():
         broadcast = admin.create(
             call.principal.tenant_id,
             draft=body.draft,
@@ -219,8 +230,6 @@ def create_broadcast(call: AdminCall) -> Response:
             allow_select=body.allow_select,
             created_by=call.principal.key_id,
         )
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
     call.target = broadcast.broadcast_id
     return Response({"broadcast": broadcast.to_json()}, status_code=201)
 
@@ -239,7 +248,7 @@ def create_broadcast(call: AdminCall) -> Response:
 )
 def preview_audience(call: AdminCall) -> dict[str, Any]:
     body: PreviewBody = call.body
-    try:
+    with engine_answers():
         figures = admin.preview(
             call.principal.tenant_id,
             chat_type=body.chat_type,
@@ -247,8 +256,6 @@ def preview_audience(call: AdminCall) -> dict[str, Any]:
             sender=body.sender or "",
             send_at=body.send_at,
         )
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
     return {"preview": figures}
 
 
@@ -302,10 +309,8 @@ def get_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     feature=plans.MASS_MESSAGES,
 )
 def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
-    try:
+    with engine_answers():
         return {"preview": admin.preview_stored(call.principal.tenant_id, _known_id(broadcast_id))}
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
 
 
 @admin_route(
@@ -320,10 +325,8 @@ def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
 )
 def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     call.target = broadcast_id
-    try:
+    with engine_answers():
         return {"broadcast": admin.send(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
 
 
 @admin_route(
@@ -337,10 +340,8 @@ def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
 )
 def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     call.target = broadcast_id
-    try:
+    with engine_answers():
         return {"broadcast": cancel_broadcast(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
 
 
 @admin_route(
@@ -357,11 +358,10 @@ def remind(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
 
     call.target = broadcast_id
     try:
-        return {"reminders": remind_broadcast(call.principal.tenant_id, _known_id(broadcast_id))}
+        with engine_answers():
+            return {"reminders": remind_broadcast(call.principal.tenant_id, _known_id(broadcast_id))}
     except Throttled:
         raise TooManyRequestsError("WeCom's limits for this tenant are spent; try again in a minute") from None
-    except ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
 
 
 @admin_route(
