@@ -67,6 +67,9 @@ def invocation_context_middleware() -> ConvertToMiddleware:
 
 
 METRICS_NAMESPACE = "QiweiReach"
+BATCH_FAILED_METRIC = "BroadcastBatchFailed"
+ALERT_METRICS = (BATCH_FAILED_METRIC,)
+"""Metrics that mean an operator must look: infra/ puts a CloudWatch alarm on each (dimension `service`)."""
 
 
 def record_wecom_call(*, api: str, errcode: str, duration_ms: float, attempt: int) -> None:
@@ -85,4 +88,17 @@ def record_wecom_call(*, api: str, errcode: str, duration_ms: float, attempt: in
     metrics.add_metric(name="WeComErrors", unit=MetricUnit.Count, value=0 if errcode == "0" else 1)
     metrics.add_metric(name="WeComLatency", unit=MetricUnit.Milliseconds, value=duration_ms)
     metrics.add_metadata(key="attempt", value=attempt)
+    metrics.flush_metrics()
+
+
+def alert(message: str, metric: str, **fields: Any) -> None:
+    """An operator must look: one ERROR line with `fields` and one count of `metric` (one of `ALERT_METRICS`, each
+    watched by an alarm in the deployed stack)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    if metric not in ALERT_METRICS:
+        raise ValueError(f"{metric} has no alarm; add it to ALERT_METRICS")
+    logger.error(message, extra=fields)
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()

@@ -10,7 +10,9 @@ ask Lambda to honour partial batch failures. This module writes the CloudFormati
   `ScalingConfig.MaximumConcurrency` on its event, and a DependsOn on its queue, so that CloudFormation creates the
   queue before the mapping (Chalice refers to the queue by name only);
 - a policy on Chalice's role for the tables, queues and the stage's secret parameters (PynamoDB calls are invisible
-  to Chalice's policy generator).
+  to Chalice's policy generator);
+- an SNS topic for operators' alerts, with CloudWatch alarms on it: a message in any dead-letter queue, and every
+  metric the app counts through `observability.alert` (a mass-message batch that ended failed, say).
 
 `synthesize()` builds the same SAM template offline, with Chalice's own generator and merger, pointing CodeUri at
 `./deployment.zip` instead of building the zip (which downloads Lambda wheels); tests and cfn-lint use it.
@@ -47,9 +49,12 @@ from chalice.utils import OSUtils, to_cfn_resource_name
 
 from chalicelib import resources
 from chalicelib.config import Settings, get_settings
+from chalicelib.observability import ALERT_METRICS, METRICS_NAMESPACE, SERVICE
 from local.api_server import PROJECT_DIR, chalice_config
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+ALERTS_TOPIC = "AlertsTopic"
+ALERT_PERIOD_SECONDS = 60
 # Chalice's one role for all functions (config.json keeps manage_iam_role and a shared role).
 CHALICE_ROLE = "DefaultRole"
 
@@ -127,6 +132,48 @@ def queue_resources(queue: resources.Queue, name: str) -> dict[str, dict[str, An
             },
         },
     }
+
+
+def alarm(description: str, namespace: str, metric: str, dimensions: dict[str, Any], statistic: str) -> dict[str, Any]:
+    """An alarm that tells the alerts topic as soon as one minute of `metric` is above zero."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+            "Statistic": statistic,
+            "Period": ALERT_PERIOD_SECONDS,
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": ALERTS_TOPIC}],
+        },
+    }
+
+
+def alert_resources(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The operators' topic, an alarm per dead-letter queue and one per alert metric of the app."""
+    out: dict[str, dict[str, Any]] = {ALERTS_TOPIC: {"Type": "AWS::SNS::Topic", "Properties": {}}}
+    for queue in resources.QUEUES:
+        out[dlq_id(queue) + "Alarm"] = alarm(
+            f"messages in {settings.queue(queue)}-dlq: a handler gave up on them (see its ERROR log lines)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": [dlq_id(queue), "QueueName"]}},
+            "Maximum",
+        )
+    for metric in ALERT_METRICS:
+        out[f"{metric}Alarm"] = alarm(
+            f"{metric} counted (see the ERROR log lines of service {SERVICE})",
+            METRICS_NAMESPACE,
+            metric,
+            {"service": SERVICE},
+            "Sum",
+        )
+    return out
 
 
 def sqs_handlers(app: Chalice, settings: Settings) -> list[tuple[SQSEventConfig, resources.Queue]]:
@@ -234,9 +281,12 @@ def merge_template(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) ->
         out.update(queue_resources(queue, settings.queue(queue)))
     out.update(handler_overrides(app, settings, config, stage))
     out["DataAccessPolicy"] = access_policy(settings)
-    template["Outputs"] = {f"{table_id(t)}Name": {"Value": {"Ref": table_id(t)}} for t in resources.TABLES} | {
-        f"{queue_id(q)}Url": {"Value": {"Ref": queue_id(q)}} for q in resources.QUEUES
-    }
+    out.update(alert_resources(settings))
+    template["Outputs"] = (
+        {f"{table_id(t)}Name": {"Value": {"Ref": table_id(t)}} for t in resources.TABLES}
+        | {f"{queue_id(q)}Url": {"Value": {"Ref": queue_id(q)}} for q in resources.QUEUES}
+        | {f"{ALERTS_TOPIC}Arn": {"Value": {"Ref": ALERTS_TOPIC}}}
+    )
     return template
 
 

@@ -40,7 +40,7 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
-from chalicelib.observability import bind_context, logger
+from chalicelib.observability import BATCH_FAILED_METRIC, alert, bind_context, logger
 from chalicelib.store.broadcasts import (
     FOLLOW,
     Batch,
@@ -71,7 +71,6 @@ MAX_ATTEMPTS = 8
 MAX_THROTTLED_ATTEMPTS = 40
 MAX_DELAY_SECONDS = 900
 FIRST_FOLLOW_DELAY_SECONDS = 60
-METRICS_NAMESPACE = "QiweiReach"
 
 Checkpoint = Callable[[str], None]
 """Called at `claimed` (before the WeCom call) and `called` (before recording): fault injection in tests and benches."""
@@ -115,16 +114,6 @@ def _no_fault(_: str) -> None:
 
 def batch_message(tenant_id: str, broadcast_id: str, batch_id: str) -> dict[str, Any]:
     return {"type": "batch", "v": 1, "tenant_id": tenant_id, "broadcast_id": broadcast_id, "batch_id": batch_id}
-
-
-def alert(message: str, **fields: Any) -> None:
-    """An operator must look: ERROR log line plus a metric."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-
-    logger.error(message, extra=fields)
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service="qiwei-reach")
-    metrics.add_metric(name="BroadcastBatchFailed", unit=MetricUnit.Count, value=1)
-    metrics.flush_metrics()
 
 
 def wecom_client(tenant_id: str, settings: Settings) -> Any:
@@ -311,6 +300,7 @@ class Dispatcher:
             return self._moved()
         alert(
             "broadcast batch failed",
+            BATCH_FAILED_METRIC,
             broadcast_id=broadcast.broadcast_id,
             batch_id=batch.batch_id,
             sender=batch.sender,

@@ -15,7 +15,8 @@ from chalice.app import SQSEventConfig
 
 from app import app as project_app
 from chalicelib import resources
-from infra.build import InfraError, merge_template, queue_id, synthesize, table_id
+from chalicelib.observability import ALERT_METRICS, BATCH_FAILED_METRIC, alert
+from infra.build import ALERTS_TOPIC, InfraError, dlq_id, merge_template, queue_id, synthesize, table_id
 
 REGION = "cn-north-1"
 
@@ -112,6 +113,42 @@ def test_the_project_app_synthesizes_with_every_sqs_handler_complete():
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert properties["Queue"]["Fn::Sub"].rsplit(":", 1)[-1] in declared_names
     assert "DefaultRole" in app_template["Resources"]
+
+
+def test_every_dead_letter_queue_raises_an_alarm_to_the_alerts_topic(template):
+    resources_ = template["Resources"]
+    assert resources_[ALERTS_TOPIC]["Type"] == "AWS::SNS::Topic"
+    for queue in resources.QUEUES:
+        properties = resources_[dlq_id(queue) + "Alarm"]["Properties"]
+        assert (properties["Namespace"], properties["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert properties["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id(queue), "QueueName"]}}
+        ]
+        assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert properties["AlarmActions"] == [{"Ref": ALERTS_TOPIC}]
+
+
+def test_each_alert_metric_has_an_alarm_on_what_the_app_emits(template, capsys, monkeypatch):
+    """The alarm watches the namespace, metric and dimensions of the EMF line `alert` writes, or it never fires."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    assert BATCH_FAILED_METRIC in ALERT_METRICS
+    for metric in ALERT_METRICS:
+        capsys.readouterr()
+        alert("something failed", metric, batch_id="b1")
+        emf = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line)
+        (directive,) = emf["_aws"]["CloudWatchMetrics"]
+        (dimension_set,) = directive["Dimensions"]
+        properties = template["Resources"][f"{metric}Alarm"]["Properties"]
+        assert properties["Namespace"] == directive["Namespace"]
+        assert properties["MetricName"] == metric == directive["Metrics"][0]["Name"]
+        assert properties["Dimensions"] == [{"Name": d, "Value": emf[d]} for d in dimension_set]
+        assert emf[metric] == [1.0]
+        assert properties["AlarmActions"] == [{"Ref": ALERTS_TOPIC}]
+
+
+def test_an_alert_on_a_metric_without_an_alarm_is_refused():
+    with pytest.raises(ValueError, match="no alarm"):
+        alert("something failed", "NobodyWatchesThis")
 
 
 def test_cfn_lint_accepts_the_stack(template):
