@@ -72,6 +72,10 @@ class AtomicMotoServer(ThreadedMotoServer):
         self._server_ready_event.set()
         self._server.serve_forever()
 
+    def stop(self) -> None:
+        super().stop()
+        moto_partition_query.uninstall()
+
 
 def start_moto_server(port: int = 0, host: str = LOOPBACK) -> tuple[ThreadedMotoServer, str]:
     """Start moto's threaded server (port 0 picks a free one); returns it and its endpoint URL."""

@@ -1,46 +1,128 @@
-"""Make moto's base-table Query read only the queried partition.
+"""Make moto's base-table Query read only the items of the queried partition that can be in the page.
 
-moto answers a Query by sorting every item of the table and keeping those of the partition, so each Query costs time
-in proportion to the whole table: a 100,000-customer tenant made every audience page, batch listing and checkpoint
-read slower by orders of magnitude than DynamoDB, whose Query touches one partition. Here the query runs on a view
-of the table holding only the queried partition; moto's own code still does the key conditions, filters, paging and
-projection, so answers are unchanged. Index queries are left as moto does them.
+moto answers a Query by sorting every item of the table (with Python-level comparisons of its typed values) and
+keeping those of the partition, so each Query costs time in proportion to the whole table: a 100,000-customer tenant
+made every audience page, batch listing and checkpoint read slower by orders of magnitude than DynamoDB, whose Query
+touches one partition and reads from the start key on. Here the query runs on a view of the table holding only the
+queried partition, cut down (when every sort key is a string, as in every table this project declares) to the keys
+that satisfy the sort-key condition, come after the exclusive start key, and fit in the page (`Limit` + 1, so moto
+still sees that more follow). moto's own code then does the conditions, filters, paging and projection on that view,
+so answers are unchanged. Index queries, and conditions this module does not order (none in this project), are left
+as moto does them.
 
 The view is swapped in for the duration of one call, which is safe only because the local stack's moto server takes
-DynamoDB requests one at a time (`local.aws.SerialDynamoDB`); it is installed by that server, never for in-process moto.
+DynamoDB requests one at a time (`local.aws.SerialDynamoDB`); that server installs it while it runs and removes it when
+it stops, so in-process moto (the integration tests) never runs with it.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 from typing import Any
 
 from moto.dynamodb.models.table import Table
 
-_installed = False
-_INDEX_NAME_POSITION = 6
-"""Where index_name falls in `Table.query`'s positional arguments after hash_key (moto passes it positionally)."""
+_ORIGINAL_QUERY = Table.query
+_POSITIONAL = (
+    "range_comparison",
+    "range_objs",
+    "limit",
+    "exclusive_start_key",
+    "scan_index_forward",
+    "projection_expressions",
+    "index_name",
+)
+"""`Table.query`'s arguments after hash_key, in the order moto passes them positionally."""
+_KEYWORDS = frozenset(
+    {*_POSITIONAL, "consistent_read", "filter_expression", "hash_key_conditions", "range_key_conditions"}
+)
+_COMPARISONS = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}
+
+
+def key_span(keys: list[str], comparison: str | None, operands: list[str]) -> tuple[int, int] | None:
+    """The slice of sorted `keys` that a sort-key condition keeps, or None for a condition not handled here."""
+    if not comparison:
+        return 0, len(keys)
+    op = _COMPARISONS.get(comparison, comparison.upper())
+    if op == "BETWEEN" and len(operands) == 2:
+        return bisect.bisect_left(keys, operands[0]), bisect.bisect_right(keys, operands[1])
+    if len(operands) != 1:
+        return None
+    (value,) = operands
+    if op == "EQ":
+        return bisect.bisect_left(keys, value), bisect.bisect_right(keys, value)
+    if op == "LT":
+        return 0, bisect.bisect_left(keys, value)
+    if op == "LE":
+        return 0, bisect.bisect_right(keys, value)
+    if op == "GT":
+        return bisect.bisect_right(keys, value), len(keys)
+    if op == "GE":
+        return bisect.bisect_left(keys, value), len(keys)
+    if op == "BEGINS_WITH":
+        start = end = bisect.bisect_left(keys, value)
+        while end < len(keys) and keys[end].startswith(value):
+            end += 1
+        return start, end
+    return None
+
+
+def page_view(table: Table, partition: dict[Any, Any], arguments: dict[str, Any]) -> dict[Any, Any]:
+    """The items of `partition` (sort key → item) that the Query can return in this page, or all of them when the
+    query is one this module does not cut (non-string sort keys, several sort-key conditions, legacy filters)."""
+    if set(arguments) - _KEYWORDS or len(arguments.get("range_key_conditions") or ()) > 1:
+        return partition
+    if any(key.type != "S" for key in partition):
+        return partition
+    ordered = sorted(partition, key=lambda key: key.value)
+    keys = [key.value for key in ordered]
+    operands = [o.value for o in arguments.get("range_objs") or ()]
+    if any(not isinstance(o, str) for o in operands):
+        return partition
+    span = key_span(keys, arguments.get("range_comparison"), operands)
+    if span is None:
+        return partition
+    low, high = span
+    forward = arguments.get("scan_index_forward", True) is not False
+    start = (arguments.get("exclusive_start_key") or {}).get(table.range_key_attr, {}).get("S")
+    if start is not None:
+        if forward:
+            low = max(low, bisect.bisect_right(keys, start))
+        else:
+            high = min(high, bisect.bisect_left(keys, start))
+    selected = ordered[low:high] if low < high else []
+    limit = arguments.get("limit")
+    if limit:
+        selected = selected[: limit + 1] if forward else selected[max(0, len(selected) - limit - 1) :]
+    return {key: partition[key] for key in selected}
 
 
 def install() -> None:
-    """Patch moto's Table.query once per process."""
-    global _installed
-    if _installed:
-        return
-    original = Table.query
+    """Patch moto's Table.query in this process (again is harmless)."""
+    original = _ORIGINAL_QUERY
 
     @functools.wraps(original)
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[_INDEX_NAME_POSITION] if len(args) > _INDEX_NAME_POSITION else kwargs.get("index_name")
-        if index_name or hash_key is None:
+        arguments = dict(zip(_POSITIONAL, args, strict=False)) | kwargs
+        if arguments.get("index_name") or hash_key is None:
             return original(self, hash_key, *args, **kwargs)
         everything = self.items
         partition = everything.get(hash_key)
-        self.items = {hash_key: partition} if partition is not None else {}
+        if partition is None:
+            self.items = {}
+        elif not self.range_key_attr:
+            self.items = {hash_key: partition}
+        else:
+            self.items = {hash_key: page_view(self, partition, arguments)}
         try:
             return original(self, hash_key, *args, **kwargs)
         finally:
             self.items = everything
 
     Table.query = query
-    _installed = True
+
+
+def uninstall() -> None:
+    """Give moto its own Table.query back."""
+    Table.query = _ORIGINAL_QUERY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from moto.dynamodb.models.table import Table
 
 from local import aws
 
@@ -58,6 +59,35 @@ def test_queries_see_only_their_partition_with_conditions_paging_and_order():
             _query_all(dynamodb, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "absent"}})
             == []
         )
+        conditions = {
+            "begins_with(sk, :a)": lambda k: k.startswith("s01"),
+            "sk < :a": lambda k: k < "s01",
+            "sk <= :b": lambda k: k <= "s0100",
+            "sk > :b": lambda k: k > "s0100",
+            "sk >= :a": lambda k: k >= "s01",
+            "sk = :b": lambda k: k == "s0100",
+        }
+        for condition, keep in conditions.items():
+            for forward in (True, False):
+                for limit in (1, 4, 1000):
+                    got = _query_all(
+                        dynamodb,
+                        KeyConditionExpression=f"pk = :p AND {condition}",
+                        ExpressionAttributeValues={":p": {"S": "p1"}, ":a": {"S": "s01"}, ":b": {"S": "s0100"}},
+                        ScanIndexForward=forward,
+                        Limit=limit,
+                    )
+                    wanted = [k for k in expected if keep(k)]
+                    assert got == (wanted if forward else wanted[::-1]), (condition, forward, limit)
         assert dynamodb.scan(TableName="parts", Select="COUNT")["Count"] == 300
     finally:
         server.stop()
+
+
+def test_the_view_is_removed_when_the_server_stops():
+    """In-process moto (the integration tests) takes writes from several threads at once and must never see it."""
+    own = Table.query
+    server, _ = aws.start_moto_server()
+    assert Table.query is not own
+    server.stop()
+    assert Table.query is own
