@@ -23,6 +23,7 @@ from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
 from chalicelib.observability import invocation_context_middleware
+from chalicelib.workers import remaining_seconds
 
 app = Chalice(app_name="qiwei-reach")
 
@@ -79,16 +80,14 @@ def check_customer_transfers(event: Any) -> None:
 def plan_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.plan import handle_plan_event
 
-    context = getattr(event, "context", None)
-    remaining = (lambda: context.get_remaining_time_in_millis() / 1000) if context else None
-    return handle_plan_event(event.to_dict(), remaining)
+    return handle_plan_event(event.to_dict(), remaining_seconds(event))
 
 
 @on_queue(resources.DISPATCH)
 def dispatch_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.dispatch import handle_dispatch_event
 
-    return handle_dispatch_event(event.to_dict())
+    return handle_dispatch_event(event.to_dict(), remaining_seconds=remaining_seconds(event))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

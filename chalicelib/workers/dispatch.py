@@ -70,6 +70,7 @@ RECONCILE_WINDOW_SECONDS = 300
 MAX_ATTEMPTS = 8
 MAX_THROTTLED_ATTEMPTS = 40
 MAX_DELAY_SECONDS = 900
+RECORD_OVERHEAD_SECONDS = 5.0
 FIRST_FOLLOW_DELAY_SECONDS = 60
 
 Checkpoint = Callable[[str], None]
@@ -470,15 +471,33 @@ def requeue(body: dict[str, Any], outcome: Outcome, settings: Settings | None = 
     )
 
 
-def handle_dispatch_event(event: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+def record_reserve_seconds(settings: Settings) -> float:
+    """The time a record may need once started: two WeCom calls at their timeout (a send, or a reconcile's list and
+    result) and the DynamoDB writes around them."""
+    return 2 * settings.wecom_timeout_seconds + RECORD_OVERHEAD_SECONDS
+
+
+def handle_dispatch_event(
+    event: dict[str, Any],
+    settings: Settings | None = None,
+    remaining_seconds: Callable[[], float] | None = None,
+) -> dict[str, Any]:
     """The `dispatch` SQS handler: each record handled; a wait is a re-publish with a delay and an acknowledgement;
-    an unexpected error leaves the record to SQS (retried, then the DLQ) and is reported per record."""
+    an unexpected error leaves the record to SQS (retried, then the DLQ) and is reported per record.
+
+    A record is not started when the invocation has less than `record_reserve_seconds` left: it is re-published to
+    run at once in another invocation, rather than be cut off by Lambda's timeout holding a claim (which would stall
+    its batch for a lease and a reconcile) and bring the whole batch back after the visibility timeout."""
     settings = settings or get_settings()
+    reserve = record_reserve_seconds(settings)
     failures = []
     for record in event.get("Records", []):
         body = json.loads(record["body"])
         try:
             bind_context(tenant_id=body.get("tenant_id"), broadcast_id=body.get("broadcast_id", ""))
+            if remaining_seconds is not None and remaining_seconds() < reserve:
+                requeue(body, Outcome("deferred", 1), settings)
+                continue
             outcome = handle_dispatch_message(body, settings)
             if outcome.retry:
                 requeue(body, outcome, settings)
