@@ -1,13 +1,15 @@
 """Benchmark: one mass message by tag on the local stack (moto server + pump + WeCom simulator), with faults.
 
-    python bench/broadcast.py [--customers 100000] [--employees 200] [--share 0.6] [--sim-per-minute 120]
+    python bench/broadcast.py [--customers 100000] [--employees 200] [--share 0.6] [--sim-per-minute 20]
 
 The simulator generates the company; an admin's tag is put on `share` of its customers; the tenant's store is seeded
 from the company with the customer store's bulk writer (timed). Then two broadcasts to the tagged customers, each
 planned and dispatched by the app's own SQS handlers through the pump, with 5% -1 answers and 1% responses lost after
 the task was created on add_msg_template, the simulator letting `sim-per-minute` add_msg_template calls through per
-minute, and two dispatch workers killed mid-batch (one after its claim, one after WeCom created the task and before
-it was recorded; both holding the batch's 60 s lease):
+minute (20 by default: below the rate at which the local stack's planner closes batches, `plan_batches_per_minute`,
+so dispatch has to wait for WeCom's limit; a limit above that rate would never bind), and two dispatch workers killed
+mid-batch (one after its claim, one after WeCom created the task and before it was recorded; both holding the batch's
+60 s lease):
 
 - `documented_buckets`: the shared token buckets at WeCom's documented limits (the simulator is stricter, so WeCom
   answers 45009 and batches are retried after the block);
@@ -315,6 +317,7 @@ def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> 
         "rate_limit_rejections_add_msg_template": add_codes.get("45009", 0),
         "wecom_calls_by_api": {api: sum(c.values()) for api, c in codes.items()},
         "plan_seconds": round(marks.get("planned", finished) - started, 1),
+        "plan_batches_per_minute": round(len(batches) * 60 / max(marks.get("planned", finished) - started, 1e-9), 1),
         "dispatch_seconds": round(finished - marks.get("planned", finished), 1),
         "dynamodb_rcu": round(units["rcu"], 1),
         "dynamodb_wcu": round(units["wcu"], 1),
@@ -349,7 +352,7 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--employees", type=int, default=200)
     parser.add_argument("--share", type=float, default=0.6, help="share of customers carrying the audience's tag")
-    parser.add_argument("--sim-per-minute", type=int, default=120, help="add_msg_template calls WeCom allows a minute")
+    parser.add_argument("--sim-per-minute", type=int, default=20, help="add_msg_template calls WeCom allows a minute")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed for one broadcast")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
