@@ -14,9 +14,14 @@ on the version read (retried on conflict), so the whole fleet shares one bucket.
 expiry): a worker that dies holding one loses it when the lease runs out, so no slot leaks for good.
 
 The IP bucket is taken first, then the corp bucket, then a slot. When a later step is refused the earlier token is
-not given back: the fleet then runs a little below the limit, never above it. Limits default to WeCom's documented
-figures times a margin (`token_bucket.DEFAULT_MARGIN`); `WECOM_LIMIT_CORP_PER_MINUTE`, `WECOM_LIMIT_IP_PER_MINUTE`
-(and `..._PER_HOUR`) and `WECOM_INFLIGHT_CAP` override them (the local stack sets them to the simulator's limits).
+not given back: the fleet then runs a little below the limit, never above it. Callers that can come back later
+(dispatch, through a delayed SQS message) book turns instead of polling (`TokenBucket.take_or_book`): a backlog of
+batches waiting for one corp's limit then costs about one bucket write and one delayed message per batch, not one of
+each per batch every time a token comes back.
+
+Limits default to WeCom's documented figures times a margin (`token_bucket.DEFAULT_MARGIN`);
+`WECOM_LIMIT_CORP_PER_MINUTE`, `WECOM_LIMIT_IP_PER_MINUTE` (and `..._PER_HOUR`) and `WECOM_INFLIGHT_CAP` override them
+(the local stack sets them to the simulator's limits).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -34,7 +39,7 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
-from chalicelib.domain.token_bucket import DEFAULT_MARGIN, BucketState, TokenBucket
+from chalicelib.domain.token_bucket import DEFAULT_MARGIN, BucketState, Take, TokenBucket
 from chalicelib.store.tables import bind_models, on_table
 from chalicelib.wecom import limits
 
@@ -53,6 +58,7 @@ class BucketItem(Model):
     sk = UnicodeAttribute(range_key=True)
     tokens = NumberAttribute()
     at = NumberAttribute()
+    booked_until = NumberAttribute(null=True)
     version = NumberAttribute()
 
 
@@ -103,12 +109,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Permit:
-    """The answer to `RateLimiter.acquire`: granted with a slot to release, or how long to wait before asking again."""
+    """The answer to `RateLimiter.acquire`: granted with a slot to release; or not yet, with how long to wait, and
+    `turn_at` set when that is a booked turn (ask again then, passing it)."""
 
     granted: bool
     wait_seconds: float = 0.0
     slot: str = ""
     reason: str = ""
+    turn_at: float = 0.0
 
 
 class RateLimiter:
@@ -129,20 +137,29 @@ class RateLimiter:
     def now(self) -> float:
         return self._clock()  # type: ignore[operator]
 
-    def acquire(self, corp_id: str, api: str) -> Permit:
-        """A token from the IP and corp buckets of `api` and a slot in flight; release the slot after the call."""
-        ip = self.settings.egress_ip
-        wait = self._take(f"rl#ip#{ip}#{api}", self.ip_bucket)
-        if wait:
-            return Permit(False, wait, reason="ip_bucket")
-        wait = self._take(f"rl#corp#{corp_id}#{api}", self.corp_bucket)
-        if wait:
-            return Permit(False, wait, reason="corp_bucket")
+    def acquire(self, corp_id: str, api: str, *, book_within: float = 0.0, turn_at: float = 0.0) -> Permit:
+        """A token from the IP and corp buckets of `api` and a slot in flight; release the slot after the call.
+
+        With `book_within`, a caller refused a token books a turn within that many seconds: the permit says when
+        (`turn_at`), and the caller asks again then passing it, ahead of callers without a turn. Without it, a
+        refusal only says how long to wait before asking again."""
+        now = self.now()
+        if turn_at > now:
+            return Permit(False, turn_at - now, reason="booked", turn_at=turn_at)
+        for pk, bucket, reason in (
+            (f"rl#ip#{self.settings.egress_ip}#{api}", self.ip_bucket, "ip_bucket"),
+            (f"rl#corp#{corp_id}#{api}", self.corp_bucket, "corp_bucket"),
+        ):
+            take = self._take(pk, bucket, book_within, holds_turn=bool(turn_at))
+            if take.booked:
+                return Permit(False, take.wait_seconds, reason="booked", turn_at=now + take.wait_seconds)
+            if not take.granted:
+                return Permit(False, take.wait_seconds, reason=reason)
         slot = self._occupy(f"rl#inflight#{corp_id}#{api}")
         if slot is None:
-            return Permit(False, 0.5, reason="contention")
+            return Permit(False, 0.5, reason="contention", turn_at=turn_at)
         if not slot:
-            return Permit(False, 1.0, reason="in_flight")
+            return Permit(False, 1.0, reason="in_flight", turn_at=turn_at)
         return Permit(True, slot=f"{corp_id}#{api}#{slot}")
 
     def release(self, permit: Permit) -> None:
@@ -161,27 +178,38 @@ class RateLimiter:
             if self._save_slots(pk, holders, int(item.version)):
                 return
 
-    def _take(self, pk: str, bucket: TokenBucket) -> float:
-        """0 when a token was taken; otherwise the seconds until one will be there."""
+    def _take(self, pk: str, bucket: TokenBucket, book_within: float, holds_turn: bool) -> Take:
+        """A token taken now, a turn booked (only with `book_within`), or a refusal with the wait."""
         for _ in range(MAX_CONFLICTS):
             now = self.now()
             try:
                 item = BucketItem.get(pk, "bucket", consistent_read=True)
-                state, version = BucketState(float(item.tokens), float(item.at)), int(item.version)
+                state = BucketState(float(item.tokens), float(item.at), float(item.booked_until or 0))
+                version = int(item.version)
             except DoesNotExist:
                 state, version = bucket.full(now), 0
-            take = bucket.take(state, 1, now)
-            if not take.granted:
-                return max(take.wait_seconds, 0.001)
-            new = BucketItem(pk, "bucket", tokens=take.state.tokens, at=take.state.at, version=version + 1)
+            if book_within:
+                take = bucket.take_or_book(state, now, book_within, holds_turn)
+            else:
+                take = bucket.take(state, 1, now)
+            if not take.granted and not take.booked:
+                return replace(take, wait_seconds=max(take.wait_seconds, 0.001))
+            new = BucketItem(
+                pk,
+                "bucket",
+                tokens=take.state.tokens,
+                at=take.state.at,
+                booked_until=take.state.booked_until or None,
+                version=version + 1,
+            )
             condition = BucketItem.version == version if version else BucketItem.pk.does_not_exist()
             try:
                 new.save(condition=condition)
-                return 0.0
+                return take
             except PutError as error:
                 if error.cause_response_code != "ConditionalCheckFailedException":
                     raise
-        return 0.2
+        return Take(False, 0.2, bucket.full(self.now()))
 
     def _slots(self, pk: str) -> SlotsItem | None:
         try:

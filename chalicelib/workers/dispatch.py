@@ -70,6 +70,9 @@ RECONCILE_WINDOW_SECONDS = 300
 MAX_ATTEMPTS = 8
 MAX_THROTTLED_ATTEMPTS = 40
 MAX_DELAY_SECONDS = 900
+BOOK_WITHIN_SECONDS = 600.0
+"""How far ahead a batch waiting for add_msg_template's limits books its turn: within SQS's longest delay (900 s), so
+a batch holding a turn is one delayed message away from its call."""
 RECORD_OVERHEAD_SECONDS = 5.0
 FIRST_FOLLOW_DELAY_SECONDS = 60
 
@@ -84,6 +87,8 @@ class Outcome:
     result: str
     delay: int = 0
     cursor: str = ""
+    turn_at: float = 0.0
+    """A turn booked with the rate limits: the re-published message carries it and asks again then, ahead of others."""
 
     @property
     def retry(self) -> bool:
@@ -164,7 +169,8 @@ class Dispatcher:
 
     # ---- entry ----
 
-    def handle(self, broadcast_id: str, batch_id: str) -> Outcome:
+    def handle(self, broadcast_id: str, batch_id: str, turn_at: float = 0.0) -> Outcome:
+        """Advance one batch; `turn_at` is the rate-limit turn this message holds (0: none)."""
         broadcast = self.store.get(broadcast_id)
         batch = self.store.get_batch(broadcast_id, batch_id)
         if broadcast is None or batch is None:
@@ -185,8 +191,8 @@ class Dispatcher:
             logger.warning("batch lease expired: reconciling", extra={"batch_id": batch_id})
         try:
             if batch.state.status is ds.BatchStatus.UNKNOWN:
-                return self._reconcile(broadcast, batch)
-            return self._send(broadcast, batch)
+                return self._reconcile(broadcast, batch, turn_at)
+            return self._send(broadcast, batch, turn_at)
         except Throttled as throttled:
             return Outcome(f"throttled:{throttled}", _delay(throttled.wait))
 
@@ -203,12 +209,14 @@ class Dispatcher:
 
     # ---- sending ----
 
-    def _send(self, broadcast: Broadcast, batch: Batch) -> Outcome:
-        broadcast = self._fresh_attachments(broadcast)
-        permit = self.limiter.acquire(self.client.corp_id, ADD_MSG_TEMPLATE)
+    def _send(self, broadcast: Broadcast, batch: Batch, turn_at: float = 0.0) -> Outcome:
+        permit = self.limiter.acquire(
+            self.client.corp_id, ADD_MSG_TEMPLATE, book_within=BOOK_WITHIN_SECONDS, turn_at=turn_at
+        )
         if not permit.granted:
-            return Outcome(f"throttled:{permit.reason}", _delay(permit.wait_seconds))
+            return Outcome(f"throttled:{permit.reason}", _delay(permit.wait_seconds), turn_at=permit.turn_at)
         try:
+            broadcast = self._fresh_attachments(broadcast)
             now = self.clock()
             try:
                 batch = self.store.transition(
@@ -345,7 +353,7 @@ class Dispatcher:
 
     # ---- reconciling ----
 
-    def _reconcile(self, broadcast: Broadcast, batch: Batch) -> Outcome:
+    def _reconcile(self, broadcast: Broadcast, batch: Batch, turn_at: float = 0.0) -> Outcome:
         now = self.clock()
         ready_at = batch.attempt_at + self.settings.wecom_timeout_seconds + SETTLE_SECONDS
         if now < ready_at:
@@ -367,7 +375,7 @@ class Dispatcher:
                 batch = self.store.transition(batch, ds.reconcile(batch.state, None))
             except Conflict:
                 return self._moved()
-            return self._send(broadcast, batch)
+            return self._send(broadcast, batch, turn_at)
         msgid, accepted = found
         logger.info("reconcile: batch found at WeCom", extra={"batch_id": batch.batch_id, "msgid": msgid})
         fail_list = tuple(r for r in recipients if r not in accepted)
@@ -457,14 +465,21 @@ def handle_dispatch_message(body: dict[str, Any], settings: Settings | None = No
         from chalicelib.workers.results import follow_broadcast
 
         return follow_broadcast(tenant_id, body["broadcast_id"], cursor=body.get("cursor", ""), settings=settings)
-    return Dispatcher(tenant_id, settings).handle(body["broadcast_id"], body["batch_id"])
+    return Dispatcher(tenant_id, settings).handle(
+        body["broadcast_id"], body["batch_id"], float(body.get("turn_at") or 0)
+    )
 
 
 def requeue(body: dict[str, Any], outcome: Outcome, settings: Settings | None = None) -> None:
     """Put a message back with a delay (the Lambda never sleeps while waiting)."""
+    body = {k: v for k, v in body.items() if k not in ("cursor", "turn_at")}
+    if outcome.cursor:
+        body["cursor"] = outcome.cursor
+    if outcome.turn_at:
+        body["turn_at"] = outcome.turn_at
     queues.publish(
         resources.DISPATCH,
-        {**body, "cursor": outcome.cursor} if outcome.cursor else body,
+        body,
         tenant_id=body.get("tenant_id"),
         delay_seconds=outcome.delay,
         settings=settings,

@@ -39,6 +39,24 @@ class Clock:
         return time.time() + self.offset
 
 
+class SharedClock(Clock):
+    """The test clock with the simulator's clock moved along (WeCom judges its limits by its own clock)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        super().__init__()
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+    @offset.setter
+    def offset(self, value: float) -> None:
+        if hasattr(self, "_offset"):
+            self.sim.clock.advance(value - self._offset)
+        self._offset = value
+
+
 def start(api: Any, monkeypatch: pytest.MonkeyPatch, config: SimConfig) -> tuple[Simulator, Any]:
     sim = Simulator(config)
     company = sim.add_company(employees=8, customers=160, tags=6)
@@ -99,7 +117,7 @@ def run(broadcast_id: str, clock: Clock, crash_at: dict[str, int], sim: Simulato
         body = pending.popleft()
         dispatcher = Dispatcher(TENANT, clock=clock, checkpoint=checkpoint, limiter=limiter)
         try:
-            outcome = dispatcher.handle(body["broadcast_id"], body["batch_id"])
+            outcome = dispatcher.handle(body["broadcast_id"], body["batch_id"], body.get("turn_at", 0.0))
         except RuntimeError as crash:
             outcomes.append(str(crash))
             clock.offset += 61
@@ -110,7 +128,7 @@ def run(broadcast_id: str, clock: Clock, crash_at: dict[str, int], sim: Simulato
             if outcome.result == "retry:RateLimited":
                 sim.clock.advance(outcome.delay)
             clock.offset += min(outcome.delay, 20)
-            pending.append(body)
+            pending.append({**body, "turn_at": outcome.turn_at})
     raise AssertionError(f"dispatch did not settle: {outcomes[-10:]}")
 
 
@@ -192,6 +210,34 @@ def test_throttled_batches_are_released_and_retried(
         assert "retry:RateLimited" in outcomes
         store = BroadcastStore(TENANT)
         assert all(b.state.status.value == "sent" for b in store.batches(broadcast.broadcast_id).items)
+        follow(broadcast.broadcast_id, sim)
+        check_exactly_once(sim, company, store, broadcast.broadcast_id)
+    finally:
+        invalidate_credentials(TENANT)
+        sim.stop()
+
+
+def test_batches_over_our_own_limit_book_turns_instead_of_polling(
+    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the corp bucket at 6 calls a minute, every batch beyond the first is put back once, holding a booked
+    turn, and makes its one call when the turn comes: no 45009, no batch asks twice."""
+    sim, company = start(api, monkeypatch, SimConfig(seed=13, corp_api_per_minute=6, dispatch_seconds=0))
+    try:
+        limits = Limits(corp=((6, 60.0), (360, 3600.0)), inflight=4, margin=1.0)
+        clock = SharedClock(sim)
+        limiter = RateLimiter(aws, limits, clock=clock)
+        broadcast = create_broadcast(
+            TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
+        )
+        outcomes = run(broadcast.broadcast_id, clock, {}, sim, limiter)
+        store = BroadcastStore(TENANT)
+        batches = store.batches(broadcast.broadcast_id).items
+        assert len(batches) == 8
+        assert outcomes.count("sent") == len(batches)
+        assert outcomes.count("throttled:booked") == len(batches) - 1
+        assert all(b.state.status.value == "sent" and b.state.attempts == 1 for b in batches)
+        assert sim.stats(company.corpid)["codes"][ADD] == {"0": len(batches)}
         follow(broadcast.broadcast_id, sim)
         check_exactly_once(sim, company, store, broadcast.broadcast_id)
     finally:
