@@ -39,6 +39,8 @@ class BatchState:
     status: BatchStatus = BatchStatus.PENDING
     version: int = 0
     attempts: int = 0
+    throttled: int = 0
+    """Of the attempts, those WeCom turned away for its rate or concurrency limits (nothing wrong with the batch)."""
     claimed_by: str = ""
     lease_until: float = 0.0
     msgid: str = ""
@@ -87,10 +89,17 @@ def mark_failed(state: BatchState, worker: str, reason: str) -> BatchState:
     return state._to(BatchStatus.FAILED, reason=reason, lease_until=0.0)
 
 
-def release(state: BatchState, worker: str, reason: str) -> BatchState:
-    """Give back a claim that never reached WeCom, so it can be claimed again later."""
+def release(state: BatchState, worker: str, reason: str, throttled: bool = False) -> BatchState:
+    """Give back a claim that never reached WeCom, so it can be claimed again later (`throttled`: WeCom's limits
+    refused it)."""
     _require_holder(state, worker, "release")
-    return state._to(BatchStatus.PENDING, claimed_by="", lease_until=0.0, reason=reason)
+    return state._to(
+        BatchStatus.PENDING,
+        claimed_by="",
+        lease_until=0.0,
+        reason=reason,
+        throttled=state.throttled + int(throttled),
+    )
 
 
 def expire_lease(state: BatchState, now: float) -> BatchState:

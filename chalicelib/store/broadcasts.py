@@ -163,6 +163,7 @@ class BatchItem(Model):
     status = UnicodeAttribute()
     version = NumberAttribute()
     attempts = NumberAttribute(default=0)
+    throttled = NumberAttribute(null=True)
     claimed_by = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(default=0)
     attempt_at = NumberAttribute(default=0)
@@ -477,6 +478,7 @@ def _to_batch(broadcast_id: str, item: BatchItem) -> Batch:
         status=BatchStatus(item.status),
         version=int(item.version),
         attempts=int(item.attempts or 0),
+        throttled=int(item.throttled or 0),
         claimed_by=item.claimed_by or "",
         lease_until=float(item.lease_until or 0),
         msgid=item.msgid or "",
@@ -722,6 +724,7 @@ class BroadcastStore:
             BatchItem.status.set(new.status.value),
             BatchItem.version.set(new.version),
             BatchItem.attempts.set(new.attempts),
+            BatchItem.throttled.set(new.throttled),
             BatchItem.claimed_by.set(new.claimed_by or None),
             BatchItem.lease_until.set(new.lease_until),
             BatchItem.msgid.set(new.msgid or None),

@@ -232,14 +232,14 @@ class Dispatcher:
                 self._move(batch, ds.mark_unknown(batch.state, self.worker, unknown.reason))
                 return Outcome("unknown", _delay(self.settings.wecom_timeout_seconds + SETTLE_SECONDS))
             except (errors.RateLimited, errors.ConcurrencyLimited) as error:
-                return self._retry_or_fail(broadcast, batch, error, recipients, MAX_THROTTLED_ATTEMPTS)
+                return self._retry_or_fail(broadcast, batch, error, recipients)
             except (
                 errors.SystemBusy,
                 errors.WeComUnavailable,
                 errors.TokenInvalid,
                 errors.CredentialsInvalid,
             ) as error:
-                return self._retry_or_fail(broadcast, batch, error, recipients, MAX_ATTEMPTS)
+                return self._retry_or_fail(broadcast, batch, error, recipients)
             except errors.WeComError as error:
                 return self._fail(broadcast, batch, f"errcode {error.errcode}: {error.errmsg}", recipients)
         finally:
@@ -288,13 +288,20 @@ class Dispatcher:
             logger.warning("batch moved under its holder", extra={"batch_id": batch.batch_id})
             return None
 
-    def _retry_or_fail(
-        self, broadcast: Broadcast, batch: Batch, error: Exception, recipients: list[str], limit: int
-    ) -> Outcome:
+    def _retry_or_fail(self, broadcast: Broadcast, batch: Batch, error: Exception, recipients: list[str]) -> Outcome:
+        """Release the claim to try again later, or fail the batch once this kind of error has used up its tries:
+        WeCom's limits (45009/45033) and the batch's own errors are counted apart, so a batch that waited its turn
+        through many throttled minutes still has all its tries for a -1."""
         reason = str(error)
-        if batch.state.attempts >= limit:
-            return self._fail(broadcast, batch, f"gave up after {batch.state.attempts} attempts: {reason}", recipients)
-        self._move(batch, ds.release(batch.state, self.worker, reason))
+        throttled = isinstance(error, errors.RateLimited | errors.ConcurrencyLimited)
+        state = batch.state
+        if throttled:
+            tries, limit = state.throttled + 1, MAX_THROTTLED_ATTEMPTS
+        else:
+            tries, limit = state.attempts - state.throttled, MAX_ATTEMPTS
+        if tries >= limit:
+            return self._fail(broadcast, batch, f"gave up after {tries} attempts: {reason}", recipients)
+        self._move(batch, ds.release(state, self.worker, reason, throttled=throttled))
         if isinstance(error, errors.RateLimited):
             wait = BLOCK_SECONDS_AFTER_MINUTE_LIMIT
         elif isinstance(error, errors.ConcurrencyLimited):

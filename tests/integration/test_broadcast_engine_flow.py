@@ -13,13 +13,14 @@ import boto3
 import pytest
 
 from chalicelib import resources
+from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
 from chalicelib.store.broadcasts import BroadcastStore, Status
 from chalicelib.store.customers import CustomerStore, FollowRelation
 from chalicelib.store.rate_limits import Limits, RateLimiter
 from chalicelib.store.tenants import invalidate_credentials
-from chalicelib.workers.dispatch import Dispatcher
+from chalicelib.workers.dispatch import MAX_ATTEMPTS, Dispatcher
 from chalicelib.workers.plan import handle_plan_message
 from chalicelib.workers.results import Follower
 from local.wecom_sim import SimConfig, Simulator
@@ -240,6 +241,39 @@ def test_batches_over_our_own_limit_book_turns_instead_of_polling(
         assert sim.stats(company.corpid)["codes"][ADD] == {"0": len(batches)}
         follow(broadcast.broadcast_id, sim)
         check_exactly_once(sim, company, store, broadcast.broadcast_id)
+    finally:
+        invalidate_credentials(TENANT)
+        sim.stop()
+
+
+def test_throttled_tries_do_not_use_up_the_tries_for_errors(
+    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch WeCom throttled seven times still gets its full tries when WeCom then answers -1."""
+    config = SimConfig(seed=17, fault_error_share=1.0, fault_paths=frozenset({ADD}), dispatch_seconds=0)
+    sim, _ = start(api, monkeypatch, config)
+    try:
+        broadcast = create_broadcast(
+            TENANT, content={"text": {"content": "hi"}}, audience={"all_customers": True}, start=True
+        )
+        receive_all(resources.DISPATCH)
+        for body in receive_all(resources.PLAN):
+            handle_plan_message(body)
+        store = BroadcastStore(TENANT)
+        batch = store.batches(broadcast.broadcast_id).items[0]
+        for _ in range(7):
+            claimed = store.transition(batch, ds.claim(batch.state, "w", time.time(), 60))
+            batch = store.transition(claimed, ds.release(claimed.state, "w", "45009", throttled=True))
+        assert (batch.state.attempts, batch.state.throttled) == (7, 7)
+        limiter = RateLimiter(aws, Limits(inflight=4))
+        outcomes = []
+        for _ in range(MAX_ATTEMPTS):
+            outcome = Dispatcher(TENANT, limiter=limiter).handle(broadcast.broadcast_id, batch.batch_id)
+            outcomes.append(outcome.result)
+        assert outcomes == ["retry:SystemBusy"] * (MAX_ATTEMPTS - 1) + ["failed"]
+        failed = store.get_batch(broadcast.broadcast_id, batch.batch_id)
+        assert (failed.state.attempts, failed.state.throttled) == (7 + MAX_ATTEMPTS, 7)
+        assert failed.state.reason.startswith(f"gave up after {MAX_ATTEMPTS} attempts")
     finally:
         invalidate_credentials(TENANT)
         sim.stop()
