@@ -91,3 +91,51 @@ def test_the_view_is_removed_when_the_server_stops():
     assert Table.query is not own
     server.stop()
     assert Table.query is own
+
+
+def test_index_queries_see_only_items_with_their_hash_key():
+    server, endpoint = aws.start_moto_server()
+    try:
+        dynamodb = aws.client("dynamodb", endpoint, "cn-north-1")
+        dynamodb.create_table(
+            TableName="indexed",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g", "gs")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "byg",
+                    "KeySchema": [
+                        {"AttributeName": "g", "KeyType": "HASH"},
+                        {"AttributeName": "gs", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        for i in range(200):
+            item = {"pk": {"S": f"p{i % 7}"}, "sk": {"S": f"s{i:04d}"}}
+            if i % 4:
+                item |= {"g": {"S": f"g{i % 3}"}, "gs": {"S": f"{(i * 37) % 200:04d}"}}
+            dynamodb.put_item(TableName="indexed", Item=item)
+        members = sorted(f"{(i * 37) % 200:04d}" for i in range(200) if i % 4 and i % 3 == 1)
+        for forward in (True, False):
+            kwargs = {
+                "TableName": "indexed",
+                "IndexName": "byg",
+                "KeyConditionExpression": "g = :g AND gs >= :a",
+                "ExpressionAttributeValues": {":g": {"S": "g1"}, ":a": {"S": "0050"}},
+                "ScanIndexForward": forward,
+                "Limit": 6,
+            }
+            got: list[str] = []
+            while True:
+                page = dynamodb.query(**kwargs)
+                got += [item["gs"]["S"] for item in page["Items"]]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            wanted = [k for k in members if k >= "0050"]
+            assert got == (wanted if forward else wanted[::-1])
+    finally:
+        server.stop()
