@@ -99,8 +99,10 @@ class TokenBucket:
         queued = state.booked_until > now
         if holds_turn or not queued:
             take = self.take(state, 1, now)
-            if take.granted:
-                return take
+            if take.granted or holds_turn:
+                # A caller late for its turn may find its token taken by another late one: it keeps its place and
+                # asks again when the next token is there, rather than go to the back of the queue.
+                return replace(take, booked=not take.granted)
         interval = 1 / self.refill_per_second
         free_at = now + max(0.0, (1 - self.level(state, now)) / self.refill_per_second)
         turn = max(free_at, state.booked_until + interval) if queued else free_at

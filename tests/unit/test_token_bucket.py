@@ -103,6 +103,9 @@ def test_while_turns_are_booked_a_caller_without_one_books_behind_them():
     assert (late.booked, late.wait_seconds) == (True, pytest.approx(1.1))
     turn = bucket.take_or_book(late.state, now=1.0, horizon=60.0, holds_turn=True)
     assert turn.granted
+    also_late = bucket.take_or_book(turn.state, now=1.0, horizon=60.0, holds_turn=True)
+    assert (also_late.granted, also_late.booked, also_late.wait_seconds) == (False, True, pytest.approx(1.0))
+    assert also_late.state.booked_until == turn.state.booked_until
     stranger = bucket.take_or_book(turn.state, now=1.5, horizon=60.0)
     assert stranger.booked
     assert stranger.state.booked_until == pytest.approx(3.0)
