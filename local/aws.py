@@ -67,6 +67,7 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         moto_partition_query.install()
+        moto_partition_query.install_transactions()
         app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()

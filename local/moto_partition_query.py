@@ -20,12 +20,16 @@ it stops, so in-process moto (the integration tests) never runs with it.
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 _ORIGINAL_QUERY = Table.query
+_ORIGINAL_TRANSACT = DynamoDBBackend.transact_write_items
 _POSITIONAL = (
     "range_comparison",
     "range_objs",
@@ -158,5 +162,46 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Give moto its own Table.query back."""
+    """Give moto its own Table.query and transactions back."""
     Table.query = _ORIGINAL_QUERY
+    DynamoDBBackend.transact_write_items = _ORIGINAL_TRANSACT
+
+
+def _touched_partitions(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Table, Any]]:
+    """(table, hash key) of every item a transaction names."""
+    touched = []
+    for entry in transact_items:
+        for op in entry.values():
+            table = backend.tables.get(op.get("TableName"))
+            key = op.get("Key") or op.get("Item") or {}
+            if table is not None and table.hash_key_attr in key:
+                touched.append((table, DynamoType(key[table.hash_key_attr])))
+    return touched
+
+
+def install_transactions() -> None:
+    """moto backs up every table a transaction touches with a deep copy (seconds per transaction at tens of thousands
+    of items, under the DynamoDB lock); back up only the partitions it names instead, and restore those on failure.
+    Safe only behind `SerialDynamoDB`, like the Query view."""
+
+    @functools.wraps(_ORIGINAL_TRANSACT)
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
+        backup = [(t, h, copy.deepcopy(t.items.get(h))) for t, h in _touched_partitions(self, transact_items)]
+        Table.__deepcopy__ = _same_table  # type: ignore[attr-defined]
+        try:
+            return _ORIGINAL_TRANSACT(self, transact_items)
+        except Exception:
+            for table, hash_key, partition in reversed(backup):
+                if partition is None:
+                    table.items.pop(hash_key, None)
+                else:
+                    table.items[hash_key] = partition
+            raise
+        finally:
+            del Table.__deepcopy__
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def _same_table(table: Table, memo: dict[int, Any]) -> Table:
+    return table

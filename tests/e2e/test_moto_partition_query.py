@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.dynamodb.models.table import Table
 
 from local import aws
@@ -137,5 +138,43 @@ def test_index_queries_see_only_items_with_their_hash_key():
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             wanted = [k for k in members if k >= "0050"]
             assert got == (wanted if forward else wanted[::-1])
+    finally:
+        server.stop()
+
+
+def test_a_cancelled_transaction_leaves_nothing_and_a_committed_one_everything():
+    server, endpoint = aws.start_moto_server()
+    try:
+        dynamodb = aws.client("dynamodb", endpoint, "cn-north-1")
+        dynamodb.create_table(
+            TableName="tx",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        dynamodb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+
+        def write(expected: str) -> None:
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "tx", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+                    {
+                        "Update": {
+                            "TableName": "tx",
+                            "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                            "UpdateExpression": "SET n = :two",
+                            "ConditionExpression": "n = :expected",
+                            "ExpressionAttributeValues": {":two": {"N": "2"}, ":expected": {"N": expected}},
+                        }
+                    },
+                ]
+            )
+
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            write("5")
+        assert dynamodb.scan(TableName="tx")["Items"] == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}}]
+        write("1")
+        items = sorted((i["pk"]["S"], i.get("n", {}).get("N")) for i in dynamodb.scan(TableName="tx")["Items"])
+        assert items == [("a", "2"), ("b", None)]
     finally:
         server.stop()
