@@ -103,10 +103,10 @@ class TokenBucket:
                 # A caller late for its turn may find its token taken by another late one: it keeps its place and
                 # asks again when the next token is there, rather than go to the back of the queue.
                 return replace(take, booked=not take.granted)
-        interval = 1 / self.refill_per_second
-        free_at = now + max(0.0, (1 - self.level(state, now)) / self.refill_per_second)
-        turn = max(free_at, state.booked_until + interval) if queued else free_at
-        held = replace(state, at=max(now, state.at), tokens=self.level(state, now))
+        level = self.level(state, now)
+        free_at = now + max(0.0, (1 - level) / self.refill_per_second)
+        turn = max(free_at, state.booked_until + 1 / self.refill_per_second) if queued else free_at
+        held = replace(state, at=max(now, state.at), tokens=level)
         if turn - now > horizon:
             return Take(False, turn - now - horizon, held)
         return Take(False, turn - now, replace(held, booked_until=turn), booked=True)

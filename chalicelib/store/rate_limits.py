@@ -192,7 +192,8 @@ class RateLimiter:
                 take = bucket.take_or_book(state, now, book_within, holds_turn)
             else:
                 take = bucket.take(state, 1, now)
-            if not take.granted and not take.booked:
+            if not take.granted and take.state.booked_until == state.booked_until:
+                # Refused, or still waiting on a turn already booked: nothing to write.
                 return replace(take, wait_seconds=max(take.wait_seconds, 0.001))
             new = BucketItem(
                 pk,
