@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models.table import Table
@@ -9,6 +12,27 @@ from moto.dynamodb.models.table import Table
 from local import aws
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    """A client of a fresh local moto server (the one the local stack runs), stopped afterwards."""
+    server, endpoint = aws.start_moto_server()
+    try:
+        yield aws.client("dynamodb", endpoint, "cn-north-1")
+    finally:
+        server.stop()
+
+
+def create_table(dynamodb: Any, name: str, more: tuple[str, ...] = (), **extra: Any) -> None:
+    """A table keyed by string pk and sk (`more`: other string key attributes, for its indexes)."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", *more)],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        **extra,
+    )
 
 
 def _query_all(dynamodb, **kwargs) -> list[str]:
@@ -21,68 +45,55 @@ def _query_all(dynamodb, **kwargs) -> list[str]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def test_queries_see_only_their_partition_with_conditions_paging_and_order():
-    server, endpoint = aws.start_moto_server()
-    try:
-        dynamodb = aws.client("dynamodb", endpoint, "cn-north-1")
-        dynamodb.create_table(
+def test_queries_see_only_their_partition_with_conditions_paging_and_order(dynamodb):
+    create_table(dynamodb, "parts")
+    for i in range(300):
+        dynamodb.put_item(
             TableName="parts",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            Item={"pk": {"S": f"p{i % 3}"}, "sk": {"S": f"s{i:04d}"}, "n": {"N": str(i)}},
         )
-        for i in range(300):
-            dynamodb.put_item(
-                TableName="parts",
-                Item={"pk": {"S": f"p{i % 3}"}, "sk": {"S": f"s{i:04d}"}, "n": {"N": str(i)}},
-            )
-        expected = [f"s{i:04d}" for i in range(300) if i % 3 == 1]
-        assert (
-            _query_all(
-                dynamodb, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p1"}}, Limit=7
-            )
-            == expected
-        )
-        assert _query_all(
-            dynamodb,
-            KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
-            ExpressionAttributeValues={":p": {"S": "p1"}, ":a": {"S": "s0100"}, ":b": {"S": "s0200"}},
-            ScanIndexForward=False,
-            Limit=5,
-        ) == [k for k in reversed(expected) if "s0100" <= k <= "s0200"]
-        assert _query_all(
-            dynamodb,
-            KeyConditionExpression="pk = :p",
-            FilterExpression="n > :n",
-            ExpressionAttributeValues={":p": {"S": "p2"}, ":n": {"N": "250"}},
-        ) == [f"s{i:04d}" for i in range(251, 300) if i % 3 == 2]
-        assert (
-            _query_all(dynamodb, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "absent"}})
-            == []
-        )
-        conditions = {
-            "begins_with(sk, :a)": lambda k: k.startswith("s01"),
-            "sk < :a": lambda k: k < "s01",
-            "sk <= :b": lambda k: k <= "s0100",
-            "sk > :b": lambda k: k > "s0100",
-            "sk >= :a": lambda k: k >= "s01",
-            "sk = :b": lambda k: k == "s0100",
-        }
-        for condition, keep in conditions.items():
-            for forward in (True, False):
-                for limit in (1, 4, 1000):
-                    got = _query_all(
-                        dynamodb,
-                        KeyConditionExpression=f"pk = :p AND {condition}",
-                        ExpressionAttributeValues={":p": {"S": "p1"}, ":a": {"S": "s01"}, ":b": {"S": "s0100"}},
-                        ScanIndexForward=forward,
-                        Limit=limit,
-                    )
-                    wanted = [k for k in expected if keep(k)]
-                    assert got == (wanted if forward else wanted[::-1]), (condition, forward, limit)
-        assert dynamodb.scan(TableName="parts", Select="COUNT")["Count"] == 300
-    finally:
-        server.stop()
+    expected = [f"s{i:04d}" for i in range(300) if i % 3 == 1]
+    assert (
+        _query_all(dynamodb, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p1"}}, Limit=7)
+        == expected
+    )
+    assert _query_all(
+        dynamodb,
+        KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={":p": {"S": "p1"}, ":a": {"S": "s0100"}, ":b": {"S": "s0200"}},
+        ScanIndexForward=False,
+        Limit=5,
+    ) == [k for k in reversed(expected) if "s0100" <= k <= "s0200"]
+    assert _query_all(
+        dynamodb,
+        KeyConditionExpression="pk = :p",
+        FilterExpression="n > :n",
+        ExpressionAttributeValues={":p": {"S": "p2"}, ":n": {"N": "250"}},
+    ) == [f"s{i:04d}" for i in range(251, 300) if i % 3 == 2]
+    assert (
+        _query_all(dynamodb, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "absent"}}) == []
+    )
+    conditions = {
+        "begins_with(sk, :a)": lambda k: k.startswith("s01"),
+        "sk < :a": lambda k: k < "s01",
+        "sk <= :b": lambda k: k <= "s0100",
+        "sk > :b": lambda k: k > "s0100",
+        "sk >= :a": lambda k: k >= "s01",
+        "sk = :b": lambda k: k == "s0100",
+    }
+    for condition, keep in conditions.items():
+        for forward in (True, False):
+            for limit in (1, 4, 1000):
+                got = _query_all(
+                    dynamodb,
+                    KeyConditionExpression=f"pk = :p AND {condition}",
+                    ExpressionAttributeValues={":p": {"S": "p1"}, ":a": {"S": "s01"}, ":b": {"S": "s0100"}},
+                    ScanIndexForward=forward,
+                    Limit=limit,
+                )
+                wanted = [k for k in expected if keep(k)]
+                assert got == (wanted if forward else wanted[::-1]), (condition, forward, limit)
+    assert dynamodb.scan(TableName="parts", Select="COUNT")["Count"] == 300
 
 
 def test_the_view_is_removed_when_the_server_stops():
@@ -94,87 +105,71 @@ def test_the_view_is_removed_when_the_server_stops():
     assert Table.query is own
 
 
-def test_index_queries_see_only_items_with_their_hash_key():
-    server, endpoint = aws.start_moto_server()
-    try:
-        dynamodb = aws.client("dynamodb", endpoint, "cn-north-1")
-        dynamodb.create_table(
-            TableName="indexed",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g", "gs")],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "byg",
-                    "KeySchema": [
-                        {"AttributeName": "g", "KeyType": "HASH"},
-                        {"AttributeName": "gs", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-        for i in range(200):
-            item = {"pk": {"S": f"p{i % 7}"}, "sk": {"S": f"s{i:04d}"}}
-            if i % 4:
-                item |= {"g": {"S": f"g{i % 3}"}, "gs": {"S": f"{(i * 37) % 200:04d}"}}
-            dynamodb.put_item(TableName="indexed", Item=item)
-        members = sorted(f"{(i * 37) % 200:04d}" for i in range(200) if i % 4 and i % 3 == 1)
-        for forward in (True, False):
-            kwargs = {
-                "TableName": "indexed",
+def test_index_queries_see_only_items_with_their_hash_key(dynamodb):
+    create_table(
+        dynamodb,
+        "indexed",
+        more=("g", "gs"),
+        GlobalSecondaryIndexes=[
+            {
                 "IndexName": "byg",
-                "KeyConditionExpression": "g = :g AND gs >= :a",
-                "ExpressionAttributeValues": {":g": {"S": "g1"}, ":a": {"S": "0050"}},
-                "ScanIndexForward": forward,
-                "Limit": 6,
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "gs", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
             }
-            got: list[str] = []
-            while True:
-                page = dynamodb.query(**kwargs)
-                got += [item["gs"]["S"] for item in page["Items"]]
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            wanted = [k for k in members if k >= "0050"]
-            assert got == (wanted if forward else wanted[::-1])
-    finally:
-        server.stop()
+        ],
+    )
+    for i in range(200):
+        item = {"pk": {"S": f"p{i % 7}"}, "sk": {"S": f"s{i:04d}"}}
+        if i % 4:
+            item |= {"g": {"S": f"g{i % 3}"}, "gs": {"S": f"{(i * 37) % 200:04d}"}}
+        dynamodb.put_item(TableName="indexed", Item=item)
+    members = sorted(f"{(i * 37) % 200:04d}" for i in range(200) if i % 4 and i % 3 == 1)
+    for forward in (True, False):
+        kwargs = {
+            "TableName": "indexed",
+            "IndexName": "byg",
+            "KeyConditionExpression": "g = :g AND gs >= :a",
+            "ExpressionAttributeValues": {":g": {"S": "g1"}, ":a": {"S": "0050"}},
+            "ScanIndexForward": forward,
+            "Limit": 6,
+        }
+        got: list[str] = []
+        while True:
+            page = dynamodb.query(**kwargs)
+            got += [item["gs"]["S"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        wanted = [k for k in members if k >= "0050"]
+        assert got == (wanted if forward else wanted[::-1])
 
 
-def test_a_cancelled_transaction_leaves_nothing_and_a_committed_one_everything():
-    server, endpoint = aws.start_moto_server()
-    try:
-        dynamodb = aws.client("dynamodb", endpoint, "cn-north-1")
-        dynamodb.create_table(
-            TableName="tx",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+def test_a_cancelled_transaction_leaves_nothing_and_a_committed_one_everything(dynamodb):
+    create_table(dynamodb, "tx")
+    dynamodb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+
+    def write(expected: str) -> None:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "tx", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": "tx",
+                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ConditionExpression": "n = :expected",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}, ":expected": {"N": expected}},
+                    }
+                },
+            ]
         )
-        dynamodb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
 
-        def write(expected: str) -> None:
-            dynamodb.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": "tx", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
-                    {
-                        "Update": {
-                            "TableName": "tx",
-                            "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
-                            "UpdateExpression": "SET n = :two",
-                            "ConditionExpression": "n = :expected",
-                            "ExpressionAttributeValues": {":two": {"N": "2"}, ":expected": {"N": expected}},
-                        }
-                    },
-                ]
-            )
-
-        with pytest.raises(ClientError, match="TransactionCanceled"):
-            write("5")
-        assert dynamodb.scan(TableName="tx")["Items"] == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}}]
-        write("1")
-        items = sorted((i["pk"]["S"], i.get("n", {}).get("N")) for i in dynamodb.scan(TableName="tx")["Items"])
-        assert items == [("a", "2"), ("b", None)]
-    finally:
-        server.stop()
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        write("5")
+    assert dynamodb.scan(TableName="tx")["Items"] == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}}]
+    write("1")
+    items = sorted((i["pk"]["S"], i.get("n", {}).get("N")) for i in dynamodb.scan(TableName="tx")["Items"])
+    assert items == [("a", "2"), ("b", None)]
