@@ -55,6 +55,7 @@ from local.api_server import PROJECT_DIR, chalice_config
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ALERTS_TOPIC = "AlertsTopic"
 ALERT_PERIOD_SECONDS = 60
+PROVISIONED_ALIAS = "live"
 # Chalice's one role for all functions (config.json keeps manage_iam_role and a shared role).
 CHALICE_ROLE = "DefaultRole"
 
@@ -191,7 +192,8 @@ def sqs_handlers(app: Chalice, settings: Settings) -> list[tuple[SQSEventConfig,
 
 
 def handler_overrides(app: Chalice, settings: Settings, config: Config, stage: str) -> dict[str, dict[str, Any]]:
-    """What the merge adds to each SQS handler's function: batch item failures, concurrency, queue dependency."""
+    """What the merge adds to each SQS handler's function: batch item failures, concurrency (maximum, and
+    provisioned where the queue asks for warm environments), queue dependency."""
     out: dict[str, dict[str, Any]] = {}
     for handler, queue in sqs_handlers(app, settings):
         timeout = config.scope(stage, handler.name).lambda_timeout
@@ -203,10 +205,16 @@ def handler_overrides(app: Chalice, settings: Settings, config: Config, stage: s
         event: dict[str, Any] = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
         if queue.max_concurrency:
             event["ScalingConfig"] = {"MaximumConcurrency": queue.max_concurrency}
-        out[to_cfn_resource_name(handler.name)] = {
-            "DependsOn": [queue_id(queue)],
-            "Properties": {"Events": {to_cfn_resource_name(f"{handler.name}-sqs-event-source"): {"Properties": event}}},
+        properties: dict[str, Any] = {
+            "Events": {to_cfn_resource_name(f"{handler.name}-sqs-event-source"): {"Properties": event}}
         }
+        if queue.provisioned_concurrency:
+            # SAM points the event source at the alias, whose versions keep this many environments initialised.
+            properties["AutoPublishAlias"] = PROVISIONED_ALIAS
+            properties["ProvisionedConcurrencyConfig"] = {
+                "ProvisionedConcurrentExecutions": queue.provisioned_concurrency
+            }
+        out[to_cfn_resource_name(handler.name)] = {"DependsOn": [queue_id(queue)], "Properties": properties}
     return out
 
 

@@ -11,8 +11,20 @@ import threading
 
 def serve(args: argparse.Namespace) -> int:
     """API on :8000, WeCom simulator on :8001 until SIGTERM or Ctrl-C; prints the demo credentials, then `ready`."""
+    from local.aws import LOOPBACK
     from local.environment import DemoEnvironment
+    from local.ports import PortInUse, ensure_free
 
+    try:
+        for port, flag in (
+            (args.api_port, "--api-port"),
+            (args.wecom_port, "--wecom-port"),
+            (args.aws_port, "--aws-port"),
+        ):
+            ensure_free(LOOPBACK, port, flag)
+    except PortInUse as error:
+        print(f"make serve: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -20,7 +32,8 @@ def serve(args: argparse.Namespace) -> int:
         api_port=args.api_port, wecom_port=args.wecom_port, aws_port=args.aws_port, customers=args.customers
     ) as env:
         assert env.stack is not None
-        print(f"api={env.api_url} wecom={env.sim.base_url} aws={env.stack.aws_endpoint}", flush=True)
+        endpoints = f"aws={env.stack.aws_endpoint} sqs={env.stack.sqs_endpoint}"
+        print(f"api={env.api_url} wecom={env.sim.base_url} {endpoints}", flush=True)
         print(env.credentials_line(), flush=True)
         print("ready", flush=True)
         stop.wait()
@@ -35,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from local.demo import run_demo
 
-    return run_demo(customers=args.customers, new_friends=args.new_friends)
+    return run_demo(customers=args.customers, new_friends=args.new_friends, over_seconds=args.over_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="run the main job end to end on a fresh local stack")
     run_parser.add_argument("--customers", type=int, default=5_000)
     run_parser.add_argument("--new-friends", type=int, default=300)
+    run_parser.add_argument("--over-seconds", type=float, default=18.0, help="how long the burst of new friends lasts")
     run_parser.set_defaults(func=run)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,16 +1,21 @@
 """The app's HTTP API on loopback, served by Chalice's own local gateway (the API Gateway stand-in of `chalice local`).
 
 Chalice's threaded server handles requests concurrently, and its app class swap makes `app.current_request`
-thread-local, so concurrent requests do not see each other's request.
+thread-local, so concurrent requests do not see each other's request. `ApiProcess` serves it from a process of its
+own, as API Gateway's function runs apart from the queue workers on AWS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import threading
 import warnings
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
@@ -18,6 +23,7 @@ from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TY
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from local.aws import LOOPBACK
+from local.function_processes import load_app, process_context
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -96,3 +102,92 @@ class ApiServer:
         self._thread.join()
         self._server = None
         self._thread = None
+
+
+def _serve_api(
+    connection: Connection,
+    app_ref: str,
+    host: str,
+    port: int,
+    stage: str,
+    access_log: bool,
+    environment: dict[str, str],
+) -> None:
+    """The API process: serve until the parent closes its end of the pipe."""
+    os.environ.clear()
+    os.environ.update(environment)
+    server = ApiServer(load_app(app_ref), host=host, port=port, stage=stage, access_log=access_log)
+    try:
+        server.start()
+    except OSError as error:
+        connection.send(("error", str(error)))
+        return
+    connection.send(("ready", server.url))
+    with contextlib.suppress(EOFError, OSError):
+        connection.recv()
+    server.stop()
+
+
+class ApiProcess:
+    """`ApiServer` for the app named by `app_ref` ('module:attribute'), in a process of its own."""
+
+    def __init__(
+        self,
+        app_ref: str,
+        environment: dict[str, str],
+        *,
+        port: int = 0,
+        host: str = LOOPBACK,
+        stage: str = "local",
+        access_log: bool = True,
+    ) -> None:
+        self.app_ref = app_ref
+        self.environment = dict(environment)
+        self.host = host
+        self.port = port
+        self.stage = stage
+        self.access_log = access_log
+        self._url = ""
+        self._process: Any = None
+        self._connection: Connection | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API, without a trailing slash."""
+        if not self._url:
+            raise RuntimeError("the API server is not started")
+        return self._url
+
+    def start(self) -> None:
+        """Start the process; returns once it serves. OSError when it cannot bind."""
+        context = process_context([self.app_ref.partition(":")[0]])
+        self._connection, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_serve_api,
+            args=(child_end, self.app_ref, self.host, self.port, self.stage, self.access_log, self.environment),
+            name="api-server",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        try:
+            status, detail = self._connection.recv()
+        except EOFError:
+            status, detail = "error", "the API process exited before serving"
+        if status != "ready":
+            self.stop()
+            raise OSError(f"the API server could not start on {self.host}:{self.port}: {detail}")
+        self._url = detail
+
+    def stop(self) -> None:
+        """Stop serving and end the process."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+            self._process = None
+        self._url = ""

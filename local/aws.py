@@ -98,11 +98,20 @@ class MotoProcess:
 
     def start(self) -> str:
         """Start the child and return its endpoint once it accepts requests."""
+        self.launch()
+        return self.endpoint()
+
+    def launch(self) -> None:
+        """Start the child without waiting for it (several servers can then start side by side)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "local.aws", "--host", self.host, "--port", str(self.port)],
             stdout=subprocess.PIPE,
             text=True,
         )
+
+    def endpoint(self) -> str:
+        """The launched child's endpoint, once it accepts requests."""
+        assert self._process is not None
         assert self._process.stdout is not None
         line = self._process.stdout.readline().strip()
         if not line.startswith("http://"):
@@ -124,9 +133,11 @@ class MotoProcess:
         self._process = None
 
 
-def aws_environment(endpoint: str, region: str) -> dict[str, str]:
-    """The environment variables that send boto3 and PynamoDB to `endpoint` with fake credentials."""
+def aws_environment(endpoint: str, region: str, sqs_endpoint: str | None = None) -> dict[str, str]:
+    """The environment variables that send boto3 and PynamoDB to `endpoint` (SQS to `sqs_endpoint` when given)
+    with fake credentials."""
     env = dict.fromkeys(_ENDPOINT_VARIABLES, endpoint)
+    env["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint or endpoint
     env.update({name.upper(): value for name, value in FAKE_CREDENTIALS.items()})
     env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     return env
@@ -143,10 +154,11 @@ def client(service: str, endpoint: str, region: str, max_pool_connections: int =
     )
 
 
-def provision(endpoint: str, settings: Settings) -> dict[str, str]:
-    """Create every declared table and queue on the server at `endpoint`; returns queue name → URL."""
+def provision(endpoint: str, settings: Settings, sqs_endpoint: str | None = None) -> dict[str, str]:
+    """Create every declared table on the server at `endpoint` and every queue at `sqs_endpoint` (default: the
+    same); returns queue name → URL."""
     dynamodb = client("dynamodb", endpoint, settings.region)
-    sqs = client("sqs", endpoint, settings.region)
+    sqs = client("sqs", sqs_endpoint or endpoint, settings.region)
     try:
         return create_resources(dynamodb, sqs, settings)
     finally:

@@ -1,10 +1,16 @@
-"""The main job, end to end on the local stack: onboard a tenant, receive a burst of WeCom callbacks, report.
+"""The main job, end to end on the local stack: onboard a tenant, then a burst of new friends while a re-sync and a
+mass message run; report, and check the product's promises.
 
-Each step is timed and the report ends with what the simulator (not the app) saw: WeCom calls per API.
+Each step is timed; the report ends with what the simulator (not the app) saw. The last line is one JSON object of
+figures whose `promises_broken` lists, in words, every promise the run broke (every new friend welcomed inside
+WeCom's 20 s, every mass-message recipient created once, every new friend stored, the re-sync done); the exit status
+is 1 when that list is not empty.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +19,9 @@ from tqdm import tqdm
 
 from chalicelib.services.broadcasts import create_broadcast
 from chalicelib.store.broadcasts import Broadcast
-from chalicelib.store.customers import CustomerStore
+from local.burst import BurstFigures, open_burst_channel, play_burst, start_resync
 from local.environment import DemoEnvironment
-from local.mass_message import fast_forward_follow, most_used_tag, seed_customers, wait_dispatched, wecom_view
+from local.mass_message import fast_forward_follow, most_used_tag, planned_recipients, wait_dispatched, wecom_view
 from local.sync_demo import run_full_sync
 
 MASS_MESSAGE_WAIT_SECONDS = 120.0
@@ -45,57 +51,42 @@ class Report:
             print(f"    {api:<46} {n:6d}")
 
 
-def receive_callbacks(env: DemoEnvironment, report: Report, new_friends: int) -> None:
-    """A burst of new friends through the demo company's channel QR codes, signed and encrypted by the simulator."""
-    scenario = env.sim.emitter(env.company).new_friends(new_friends, state=DEMO_CHANNEL_STATE, over_seconds=0)
-    with tqdm(total=new_friends, desc="callbacks delivered", unit="cb") as bar:
-        while not scenario.done:
-            bar.update(sum(1 for e in scenario.emitted if e.delivered) - bar.n)
-            time.sleep(0.1)
-        scenario.wait()
-        bar.update(sum(1 for e in scenario.emitted if e.delivered) - bar.n)
-    report.counts["callbacks sent"] = len(scenario.emitted)
-    report.counts["callbacks answered 200"] = sum(1 for e in scenario.emitted if e.delivered)
-    report.counts["callback attempts (incl. retries)"] = sum(e.attempts for e in scenario.emitted)
-
-
 DEMO_CHANNEL_STATE = "store_01"
-WELCOME_WAIT_SECONDS = 25.0
+STORED_WAIT_SECONDS = 120.0
+SYNC_WAIT_SECONDS = 600.0
 
 
 def open_channel(env: DemoEnvironment, report: Report) -> None:
     """The store's 「联系我」 QR code, with an auto-tag and a welcome message, through the admin API."""
-    tag_id = sorted(env.company.tags.tags)[0]
-    body = {
-        "name": "门店01",
-        "userids": sorted(env.company.employees)[:3],
-        "state": DEMO_CHANNEL_STATE,
-        "auto_tag_ids": [tag_id],
-        "welcome_text": "欢迎光临！扫码好友享水果八折。",
-    }
-    with env.admin() as admin:
-        admin.post("/v1/channels", json=body).raise_for_status()
+    open_burst_channel(env, DEMO_CHANNEL_STATE, "门店01")
     report.counts["channels"] = 1
 
 
-def welcome_new_friends(env: DemoEnvironment, report: Report, new_friends: int) -> None:
-    """Wait for the workers to welcome every new friend, as the simulator counted, and report the delays it saw."""
-    deadline = time.monotonic() + WELCOME_WAIT_SECONDS
-    with tqdm(total=new_friends, desc="welcome messages", unit="msg") as bar:
-        while True:
-            delivered = env.sim.stats(env.company.corpid)["welcome"]["delivered"]
-            bar.update(delivered - bar.n)
-            if delivered >= new_friends or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    delays = sorted(env.sim.stats(env.company.corpid, detail=True)["welcome"]["delays"])
-    report.counts["welcome messages delivered (simulator)"] = len(delays)
-    if delays:
-        report.counts["welcome delay p50 (ms, simulator)"] = int(1000 * delays[len(delays) // 2])
-        report.counts["welcome delay max (ms, simulator)"] = int(1000 * delays[-1])
+def friends_counted(env: DemoEnvironment, report: Report, new_friends: int) -> int:
+    """Wait (bounded) for the events worker to store every new friend and count it for the channel."""
+    deadline = time.monotonic() + STORED_WAIT_SECONDS
     with env.admin() as admin:
-        channel = admin.get("/v1/channels").raise_for_status().json()["channels"][0]
-    report.counts["channel store_01: friends added"] = channel["figures"]["friends_added"]
+        while True:
+            channel = admin.get("/v1/channels").raise_for_status().json()["channels"][0]
+            added = channel["figures"]["friends_added"]
+            if added >= new_friends or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    report.counts["channel store_01: friends added"] = added
+    return added
+
+
+def wait_resync(env: DemoEnvironment, report: Report) -> str:
+    """Wait for the re-sync started with the burst; its final status."""
+    deadline = time.monotonic() + SYNC_WAIT_SECONDS
+    with env.admin() as admin:
+        while True:
+            run = admin.get("/v1/sync").raise_for_status().json()["run"]
+            if run["status"] in ("done", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    report.counts["re-sync: relations"] = run["counts"]["relations"]
+    return str(run["status"])
 
 
 def build_material_library(env: DemoEnvironment, report: Report) -> None:
@@ -121,39 +112,66 @@ def load_customers(env: DemoEnvironment, report: Report) -> None:
     report.counts["sync: invocations (with continuations)"] = figures.invocations
 
 
-def send_mass_message(env: DemoEnvironment, report: Report) -> None:
-    """A mass message to the customers with the company's most used tag, planned and dispatched by the engine's
-    handlers through the pump; then the senders confirm (simulated) and the follow passes record the results."""
+MASS_MESSAGE_TEXT = "本周水果八折，欢迎到店选购"
+
+
+def start_mass_message(env: DemoEnvironment) -> str:
+    """A mass message to the customers with the company's most used tag, started now; its id."""
+    assert env.tenant is not None
+    broadcast = create_broadcast(
+        env.tenant.tenant_id,
+        content={"text": {"content": MASS_MESSAGE_TEXT}},
+        audience={"tags": [most_used_tag(env.company)]},
+        start=True,
+    )
+    return broadcast.broadcast_id
+
+
+def finish_mass_message(env: DemoEnvironment, report: Report, broadcast_id: str) -> dict[str, int]:
+    """Follow the mass message through planning and dispatch (by the pump's handlers), let the senders confirm
+    (simulated), run the follow passes; the once-each figures as the simulator saw them."""
     assert env.tenant is not None
     tenant = env.tenant.tenant_id
-    if not CustomerStore(tenant).list_employees():
-        seed_customers(tenant, env.company)
-    tag = most_used_tag(env.company)
-    broadcast = create_broadcast(
-        tenant, content={"text": {"content": "本周水果八折，欢迎到店选购"}}, audience={"tags": [tag]}, start=True
-    )
     with tqdm(desc="mass message batches dispatched", unit="batch") as bar:
 
         def progress(current: Broadcast, final: int) -> None:
             bar.total = current.counts.get("batches") or None
             bar.update(final - bar.n)
 
-        dispatched = wait_dispatched(
-            tenant, broadcast.broadcast_id, timeout=MASS_MESSAGE_WAIT_SECONDS, on_progress=progress
-        )
-    with tqdm(
-        total=dispatched.counts.get("recipients", 0), desc="mass message received (simulator)", unit="cust"
-    ) as bar:
-        done = fast_forward_follow(env.sim, tenant, broadcast.broadcast_id, timeout=MASS_MESSAGE_WAIT_SECONDS)
-        bar.update(wecom_view(env.sim, env.company, done.content["text"]).statuses[1])
-    report.counts["mass message recipients planned"] = done.counts.get("recipients", 0)
+        wait_dispatched(tenant, broadcast_id, timeout=MASS_MESSAGE_WAIT_SECONDS, on_progress=progress)
+    created = wecom_view(env.sim, env.company, MASS_MESSAGE_TEXT)
+    planned = planned_recipients(tenant, broadcast_id)
+    done = fast_forward_follow(env.sim, tenant, broadcast_id, timeout=MASS_MESSAGE_WAIT_SECONDS)
+    received = wecom_view(env.sim, env.company, MASS_MESSAGE_TEXT).statuses[1]
+    report.counts["mass message recipients planned"] = len(planned)
     report.counts["mass message batches sent"] = done.counts.get("batches_sent", 0)
-    report.counts["mass message received (simulator)"] = bar.n
+    report.counts["mass message received (simulator)"] = received
     for status in ("sent", "not_friend", "over_quota"):
         report.counts[f"mass message results: {status}"] = done.counts.get(status, 0)
+    return {
+        "mass_message_recipients": len(planned),
+        "mass_message_created_twice": created.duplicates,
+        "mass_message_missing": len(planned - set(created.tasks_per_customer)),
+        "mass_message_received": received,
+    }
 
 
-def run_demo(*, customers: int, new_friends: int) -> int:
+def promises_broken(burst: BurstFigures, mass: dict[str, int], friends_added: int, resync: str) -> list[str]:
+    """Every promise of the product that this run broke, in words."""
+    broken = burst.promises_broken()
+    if mass["mass_message_created_twice"]:
+        broken.append(f"{mass['mass_message_created_twice']} mass-message recipients created more than once")
+    if mass["mass_message_missing"]:
+        broken.append(f"{mass['mass_message_missing']} planned mass-message recipients never created")
+    if friends_added < burst.new_friends:
+        broken.append(f"{burst.new_friends - friends_added} new friends not counted for their channel")
+    if resync != "done":
+        broken.append(f"the re-sync ended {resync}")
+    return broken
+
+
+def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
+    """The main job; 0 when every promise held, 1 (after a loud report) when one broke."""
     report = Report()
     with report.step("start simulator + local stack, onboard tenant"):
         env = DemoEnvironment(customers=customers, access_log=False).start()
@@ -161,18 +179,38 @@ def run_demo(*, customers: int, new_friends: int) -> int:
         report.counts["customers in the demo company"] = customers
         with report.step("load the demo tenant's customers (full sync)"):
             load_customers(env, report)
-        with report.step("open channel store_01 (QR code, welcome)"):
+        with report.step("open channel store_01 (QR code, auto-tag, welcome)"):
             open_channel(env, report)
-        with report.step(f"receive {new_friends} new-friend callbacks"):
-            receive_callbacks(env, report, new_friends)
-        with report.step("welcome every new friend"):
-            welcome_new_friends(env, report, new_friends)
         with report.step("build the material library"):
             build_material_library(env, report)
-        with report.step("send a mass message by tag"):
-            send_mass_message(env, report)
+        with report.step(f"{new_friends} new friends in {over_seconds:g} s, with a re-sync and a mass message"):
+            start_resync(env)
+            broadcast_id = start_mass_message(env)
+            burst = play_burst(env, DEMO_CHANNEL_STATE, new_friends, over_seconds, progress=True)
+        with report.step("new friends stored and counted for store_01"):
+            friends_added = friends_counted(env, report, new_friends)
+        with report.step("re-sync finished"):
+            resync = wait_resync(env, report)
+        with report.step("mass message dispatched and confirmed"):
+            mass = finish_mass_message(env, report, broadcast_id)
         stats = env.sim.stats(env.company.corpid)
         report.print(stats["calls"])
+        figures = {
+            **burst.figures(),
+            **mass,
+            "channel_friends_added": friends_added,
+            "resync": resync,
+            "wecom_simulator_answer": env.sim.answer_times(),
+            "seconds": {name: round(seconds, 1) for name, seconds in report.timings.items()},
+        }
     finally:
         env.stop()
-    return 0
+    broken = promises_broken(burst, mass, friends_added, resync)
+    if broken:
+        print("\n!! PROMISES BROKEN:", file=sys.stderr)
+        for line in broken:
+            print(f"!!   {line}", file=sys.stderr)
+    else:
+        print("\nAll promises held: every new friend welcomed in time, every mass-message recipient created once.")
+    print(json.dumps({**figures, "promises_broken": broken}, ensure_ascii=False), flush=True)
+    return 1 if broken else 0

@@ -7,6 +7,7 @@
 - `wait_dispatched`, `fast_forward_follow`: watch a broadcast through dispatch; then let the simulated senders
   confirm and run the minute schedule ahead of time so the follow passes (through the pump) settle it.
 - `wecom_view`: what the simulator recorded for one broadcast (tasks created per customer, calls and answers).
+- `planned_recipients`: every recipient the engine planned for one broadcast (to hold against `wecom_view`).
 """
 
 from __future__ import annotations
@@ -260,6 +261,15 @@ def wecom_view(sim: Simulator, company: Company, text: str) -> WeComView:
                     per_customer[record.receiver] += 1
                     statuses[record.status] += 1
     return WeComView(per_customer, per_sender, statuses)
+
+
+def planned_recipients(tenant_id: str, broadcast_id: str) -> set[str]:
+    """Every customer the engine put into a batch of this broadcast."""
+    store = BroadcastStore(tenant_id)
+    planned: set[str] = set()
+    for batch in store.batches(broadcast_id).items:
+        planned.update(store.recipients(broadcast_id, batch))
+    return planned
 
 
 def most_used_tag(company: Company) -> str:

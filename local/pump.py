@@ -6,6 +6,10 @@ deletes what succeeded (partial batch failure through `batchItemFailures`), leav
 queue's visibility timeout, and never runs more than maximum_concurrency batches at once. Redrive to the DLQ after
 maxReceiveCount is done by moto's SQS itself, on receive, as AWS does. Every `@app.schedule(Rate(...))` handler runs
 at its rate (divided by `speed`) with a scheduled-event payload.
+
+Given `isolation`, each function's invocations run in worker processes of its own (`local.function_processes`), as
+Lambda runs them in execution environments of their own; without it they run on the pump's threads (tests of the
+pump's semantics with handlers defined in the test).
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
 
+from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.observability import logger
 from local.aws import FAKE_ACCOUNT_ID
+from local.function_processes import FunctionFleet, FunctionProcesses, FunctionSpec, process_context
 
 # What Lambda's poller asks SQS for: every system attribute and every message attribute.
 _SYSTEM_ATTRIBUTES = ["All"]
@@ -74,6 +80,18 @@ class LambdaLimits:
 
     timeout_seconds: int = 30
     memory_mb: int = 256
+
+
+@dataclass(frozen=True)
+class ProcessIsolation:
+    """Run every function in processes of its own: the app to load there ('module:attribute'), the environment,
+    the modules every worker imports once ahead (in the forkserver), and whether the provisioned concurrency that
+    queues declare is started with the stack."""
+
+    app_ref: str
+    environment: dict[str, str]
+    preload: tuple[str, ...] = ()
+    provision: bool = True
 
 
 def sqs_event_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -288,11 +306,13 @@ class EventSourcePump:
         wait_time_seconds: int = 1,
         default_concurrency: int = 4,
         limits: Callable[[str], LambdaLimits] | None = None,
+        isolation: ProcessIsolation | None = None,
     ) -> None:
         """`sqs` is a boto3 SQS client (thread-safe, with a connection pool at least as large as the concurrency);
         `speed` divides schedule periods; `wait_time_seconds` is the long poll, which also bounds how long stop()
         waits for an idle poller; `default_concurrency` applies to handlers without maximum_concurrency; `limits` gives
-        each handler's function settings by handler name (its `lambda_functions` entry in the Chalice config)."""
+        each handler's function settings by handler name (its `lambda_functions` entry in the Chalice config);
+        `isolation` runs each function in worker processes of its own."""
         self.app = app
         self.settings = settings
         self.sqs = sqs
@@ -301,6 +321,8 @@ class EventSourcePump:
         self.default_concurrency = default_concurrency
         self.limits = limits or (lambda _name: LambdaLimits())
         self.function_prefix = f"{app.app_name}-{stage}"
+        self.isolation = isolation
+        self.fleet: FunctionFleet | None = None
         self.stopping = threading.Event()
         self._sqs_sources: list[_SqsSource] = []
         self._schedules: list[_Schedule] = []
@@ -321,14 +343,46 @@ class EventSourcePump:
                     logger.warning("pump: cron schedules are not run locally", extra={"handler": config.name})
                     continue
                 self._schedules.append(_Schedule(self, config, handler))
+        if self.isolation is not None:
+            self.fleet = self._fleet(self.isolation)
         for source in [*self._sqs_sources, *self._schedules]:
             source.thread.start()
 
+    def _fleet(self, isolation: ProcessIsolation) -> FunctionFleet:
+        """Worker processes for every function: as many as its SQS mapping's concurrency, one per schedule."""
+        context = process_context([isolation.app_ref.partition(":")[0], *isolation.preload])
+        provisioned = {config.name: queue.provisioned_concurrency for config, queue in self._declared_queues()}
+        functions: dict[str, FunctionProcesses] = {}
+        sources: list[_SqsSource | _Schedule] = [*self._sqs_sources, *self._schedules]
+        for source in sources:
+            name = source.config.name
+            limits = self.limits(name)
+            spec = FunctionSpec(
+                app_ref=isolation.app_ref,
+                handler_name=name,
+                function_name=f"{self.function_prefix}-{name}",
+                timeout_seconds=limits.timeout_seconds,
+                memory_mb=limits.memory_mb,
+            )
+            concurrency = source.concurrency if isinstance(source, _SqsSource) else 1
+            functions[name] = FunctionProcesses(spec, concurrency, isolation.environment, context)
+            if isolation.provision and provisioned.get(name):
+                functions[name].provision(provisioned[name])
+        return FunctionFleet(functions)
+
+    def _declared_queues(self) -> list[tuple[SQSEventConfig, resources.Queue]]:
+        """The app's SQS sources with their queue's declaration, where `resources` declares it."""
+        by_name = {self.settings.queue(q): q for q in resources.QUEUES}
+        return [(s.config, by_name[s.queue_name]) for s in self._sqs_sources if s.queue_name in by_name]
+
     def stop(self) -> None:
-        """Stop polling; returns once every poller has stopped and every running batch has finished."""
+        """Stop polling; returns once every poller has stopped and every running batch has finished (in worker
+        processes: has been ended)."""
         self.stopping.set()
         for source in [*self._sqs_sources, *self._schedules]:
             source.thread.join()
+        if self.fleet is not None:
+            self.fleet.stop()
         for sqs_source in self._sqs_sources:
             sqs_source.executor.shutdown(wait=True)
 
@@ -337,6 +391,11 @@ class EventSourcePump:
 
         An exception, or running past the function's timeout, fails the invocation.
         """
+        if self.fleet is not None:
+            invocation = self.fleet.invoke(name, event)
+            if invocation.failed and not self.stopping.is_set():
+                logger.error("pump: invocation failed", extra={"handler": name, "reason": invocation.reason})
+            return invocation.result, invocation.failed
         limits = self.limits(name)
         context = LambdaContext(
             function_name=f"{self.function_prefix}-{name}",

@@ -1,27 +1,36 @@
 """The embedded local stack: moto's server for AWS, the event-source pump for Lambda, Chalice's gateway for the API.
 
-`LocalStack` brings the three up (moto in a child process, so its work runs on another core than the handlers, the
-API and the pump in this one), provisions the declared tables and queues, and points the process environment at them
-so the unchanged app code runs against it; stop() undoes all of it.
+`LocalStack` brings the three up, provisions the declared tables and queues, and points the process environment at
+them so the unchanged app code runs against it; stop() undoes all of it. For the project's app every part runs apart,
+as on AWS: moto in two child processes (SQS in one, DynamoDB and the rest in the other: on AWS a table's write
+burst does not slow a queue down, and the welcome path is all SQS), the API in another, and each function's
+invocations in worker processes of its own (`local.function_processes`), so the pump's pollers are all that runs in
+the caller's process. A custom app (a
+test's) is served and pumped on threads of this process instead, since other processes cannot import it.
 """
 
 from __future__ import annotations
 
 import os
+import pkgutil
 from types import TracebackType
 from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
 
+import chalicelib.workers
 from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
 from local import aws
-from local.api_server import ApiServer, chalice_config
-from local.pump import EventSourcePump, LambdaLimits
+from local.api_server import ApiProcess, ApiServer, chalice_config
+from local.pump import EventSourcePump, LambdaLimits, ProcessIsolation
 
 DEFAULT_REGION = "cn-north-1"
 DEFAULT_API_PORT = 8000
+PROJECT_APP = "app:app"
+# Imported once in the forkserver the function workers start from (app.py imports them only inside its handlers).
+WORKER_MODULES = tuple(f"chalicelib.workers.{m.name}" for m in pkgutil.iter_modules(chalicelib.workers.__path__))
 
 
 def function_limits(config: Config, stage: str, function_name: str) -> LambdaLimits:
@@ -31,7 +40,7 @@ def function_limits(config: Config, stage: str, function_name: str) -> LambdaLim
 
 
 class LocalStack:
-    """moto server + provisioned resources + HTTP API + event-source pump, in this process."""
+    """moto server + provisioned resources + HTTP API + event-source pump."""
 
     def __init__(
         self,
@@ -49,6 +58,7 @@ class LocalStack:
         """`app` defaults to the project's app; ports 0 pick free ones; `environment` adds or overrides variables
         (for example WECOM_BASE_URL pointing at the simulator); `speed` divides schedule periods."""
         self._app = app
+        self.isolated = app is None
         self.aws_port = aws_port
         self.api_port = api_port
         self.stage = stage
@@ -58,10 +68,12 @@ class LocalStack:
         self.access_log = access_log
         self.extra_environment = environment or {}
         self.aws_endpoint = ""
+        self.sqs_endpoint = ""
         self.queue_urls: dict[str, str] = {}
         self._settings: Settings | None = None
         self._moto: aws.MotoProcess | None = None
-        self._api: ApiServer | None = None
+        self._moto_sqs: aws.MotoProcess | None = None
+        self._api: ApiServer | ApiProcess | None = None
         self._pump: EventSourcePump | None = None
         self._clients: dict[str, Any] = {}
         self._saved_environment: dict[str, str | None] = {}
@@ -93,27 +105,37 @@ class LocalStack:
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on the stack's moto server (cached; closed on stop)."""
         if service not in self._clients:
-            self._clients[service] = aws.client(service, self.aws_endpoint, self.region, max_pool_connections=50)
+            endpoint = self.sqs_endpoint if service == "sqs" else self.aws_endpoint
+            self._clients[service] = aws.client(service, endpoint, self.region, max_pool_connections=50)
         return self._clients[service]
 
     def start(self) -> LocalStack:
         """Bring everything up; on failure, whatever was started is stopped again."""
         try:
             self._moto = aws.MotoProcess(port=self.aws_port)
-            self.aws_endpoint = self._moto.start()
+            self._moto_sqs = aws.MotoProcess()
+            self._moto.launch()
+            self._moto_sqs.launch()
+            self.aws_endpoint = self._moto.endpoint()
+            self.sqs_endpoint = self._moto_sqs.endpoint()
             config = chalice_config(self.app, self.stage)
             self._set_environment(
                 {
                     **config.environment_variables,
                     "STAGE": self.stage,
-                    **aws.aws_environment(self.aws_endpoint, self.region),
+                    **aws.aws_environment(self.aws_endpoint, self.region, self.sqs_endpoint),
                     **self.extra_environment,
                 }
             )
             self._settings = get_settings()
-            self.queue_urls = aws.provision(self.aws_endpoint, self._settings)
+            self.queue_urls = aws.provision(self.aws_endpoint, self._settings, self.sqs_endpoint)
             bind_models(self._settings)
-            self._api = ApiServer(self.app, port=self.api_port, stage=self.stage, access_log=self.access_log)
+            if self.isolated:
+                self._api = ApiProcess(
+                    PROJECT_APP, dict(os.environ), port=self.api_port, stage=self.stage, access_log=self.access_log
+                )
+            else:
+                self._api = ApiServer(self.app, port=self.api_port, stage=self.stage, access_log=self.access_log)
             self._api.start()
             if self.run_pump:
                 self._pump = EventSourcePump(
@@ -123,6 +145,9 @@ class LocalStack:
                     stage=self.stage,
                     speed=self.speed,
                     limits=lambda name: function_limits(config, self.stage, name),
+                    isolation=ProcessIsolation(PROJECT_APP, dict(os.environ), WORKER_MODULES)
+                    if self.isolated
+                    else None,
                 )
                 self._pump.start()
         except BaseException:
@@ -141,9 +166,10 @@ class LocalStack:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        for moto in (self._moto, self._moto_sqs):
+            if moto is not None:
+                moto.stop()
+        self._moto = self._moto_sqs = None
         self._restore_environment()
 
     def _set_environment(self, values: dict[str, str]) -> None:

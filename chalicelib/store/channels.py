@@ -30,7 +30,7 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.lifecycle import WelcomeContent
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.tables import bind_models, on_table, transaction_connection
+from chalicelib.store.tables import bind_models, on_table, shared_connection
 
 DEFAULT_WELCOME = "_default"
 ACTIVE, LOST = "active", "lost"
@@ -327,7 +327,7 @@ class ChannelStore:
             )
             counter = ChannelItem.friends_added if to == ACTIVE else ChannelItem.friends_lost
             try:
-                with TransactWrite(connection=transaction_connection(self.settings)) as tx:
+                with TransactWrite(connection=shared_connection(self.settings)) as tx:
                     tx.save(
                         friend,
                         condition=(

@@ -69,7 +69,7 @@ from chalicelib.domain.audience import (
     SourceKind,
 )
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.tables import bind_models, on_table, transaction_connection
+from chalicelib.store.tables import bind_models, on_table, shared_connection
 
 SHARDS = 16
 BATCH_WRITE_MAX = 25
@@ -408,7 +408,7 @@ class CustomerStore:
 
     def writer(self) -> BatchWriter:
         """A batch writer on this stage's data table (use it as a context manager)."""
-        return BatchWriter(transaction_connection(self.settings).client, self.settings.table(resources.DATA))
+        return BatchWriter(shared_connection(self.settings).client, self.settings.table(resources.DATA))
 
     # keys
 
@@ -545,7 +545,7 @@ class CustomerStore:
                 relations.append(relation.as_relation())
             old_tags, new_tags = self._member_tags(old), self._member_tags(relation)
             try:
-                with TransactWrite(connection=transaction_connection(self.settings)) as tx:
+                with TransactWrite(connection=shared_connection(self.settings)) as tx:
                     condition = (
                         FollowItem.pk.does_not_exist() if old is None else FollowItem.event_time == old.event_time
                     )

@@ -39,7 +39,7 @@ from chalicelib.domain import materials as rules
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.observability import logger
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.tables import bind_models, on_table, transaction_connection
+from chalicelib.store.tables import bind_models, on_table, shared_connection
 from chalicelib.store.tenants import get_app_credentials
 from chalicelib.store.tokens import process_access_tokens
 from chalicelib.wecom import errors as wecom_errors
@@ -409,7 +409,7 @@ class MaterialLibrary:
                 expires_at=now + USE_RETENTION_DAYS * 24 * 3600,
             )
             try:
-                with TransactWrite(connection=transaction_connection(self._settings)) as tx:
+                with TransactWrite(connection=shared_connection(self._settings)) as tx:
                     tx.save(use, condition=MaterialUseItem.pk.does_not_exist())
                     tx.update(
                         MaterialItem(self._pk, material_id),

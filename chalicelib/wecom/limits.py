@@ -68,9 +68,6 @@ CONTACT_WAY_REMARK_MAX_CHARS = 30
 CONTACT_WAYS_PER_CORP = 500_000
 CONTACT_WAY_TEMP_MAX_DAYS = 14
 
-# Welcome message: the welcome_code of an add event is usable once, within 20 s.
-WELCOME_CODE_TTL_SECONDS = 20
-
 # Application messages to employees (message/send, path/90236): excess is dropped silently, without an error.
 APP_MESSAGE_PER_MEMBER_PER_MINUTE = 30
 APP_MESSAGE_PER_MEMBER_PER_HOUR = 1000

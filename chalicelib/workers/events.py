@@ -24,11 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
+from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeOutcome
 from chalicelib.observability import bind_context, logger
 from chalicelib.queues import CORRELATION_ATTRIBUTE
@@ -276,7 +277,8 @@ class EventWorker:
 class RealtimeWorker:
     """The new-friend path: sends the welcome messages of a batch in parallel, then hands every event on to the
     `events` queue (with what became of its welcome) for the rest of the work. No claim is needed here: WeCom uses a
-    WelcomeCode once (a second send answers 41051, already delivered), and the events worker dedupes what follows."""
+    WelcomeCode once (a second send answers 41051, already delivered), and the events worker dedupes what follows.
+    Its WeCom calls time out after the welcome budget's CALL_TIMEOUT_SECONDS, not the bulk workers' timeout."""
 
     def __init__(
         self,
@@ -285,7 +287,9 @@ class RealtimeWorker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
-        self.settings = settings or get_settings()
+        base = settings or get_settings()
+        timeout = min(base.wecom_timeout_seconds, welcome_budget.CALL_TIMEOUT_SECONDS)
+        self.settings = replace(base, wecom_timeout_seconds=timeout)
         self.clock = clock
 
     def run(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

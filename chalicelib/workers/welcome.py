@@ -2,11 +2,12 @@
 
 `send_welcome` runs on the new-friend queue, for every new friend of a batch at once, and nothing slow runs there.
 It picks the channel's welcome (by the State the friend scanned; channels and welcomes are cached for
-LOOKUP_TTL_SECONDS), else the employee's, else the tenant's default, and sends it with the event's WelcomeCode. A code
-that another app is using (41096), or a call WeCom was too busy for, is tried again within the code's life, in
-process: a redelivery would come after the queue's visibility timeout, too late for any code. 41051 means it was
-delivered already (e.g. by an earlier attempt whose answer was lost): never repeated. 41050 means the code expired:
-recorded.
+LOOKUP_TTL_SECONDS), else the employee's, else the tenant's default, and sends it with the event's WelcomeCode, on
+the time budget of `domain.welcome_budget`: a code too old to be answered in time is recorded as expired without a
+call; a code that another app is using (41096), or a call WeCom was too busy for or did not answer, is tried again
+within the code's life, in process (a redelivery would come after the queue's visibility timeout, too late for any
+code). 41051 means it was delivered already (e.g. by an earlier attempt whose answer was lost): never repeated.
+41050 means the code expired: recorded.
 
 `store_new_friend` (on the events queue, afterwards) stores the customer and relation, counts the friend for the
 channel, and applies the channel's auto-tags with mark_tag. WeCom sends no callback for changes made through its API,
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeContent, WelcomeOutcome, choose_welcome, welcome_outcome
 from chalicelib.observability import logger
 from chalicelib.store.channels import DEFAULT_WELCOME, Channel
@@ -33,14 +35,11 @@ from chalicelib.wecom.errors import (
     WeComUnavailable,
 )
 from chalicelib.wecom.events import ExternalContactEvent
-from chalicelib.wecom.limits import WELCOME_CODE_TTL_SECONDS
 from chalicelib.workers.relations import fetch_customer
 from chalicelib.workers.tenant_context import TenantContext
 
 SEND_WELCOME_API = "externalcontact/send_welcome_msg"
 MARK_TAG_API = "externalcontact/mark_tag"
-RETRY_PAUSE_SECONDS = 0.5
-DEADLINE_MARGIN_SECONDS = 1.0
 LOOKUP_TTL_SECONDS = 30.0
 
 _lookups: dict[tuple[str, str, str], tuple[float, Any]] = {}
@@ -104,7 +103,9 @@ def send_welcome(
     )
     if content is None:
         return WelcomeResult(None, channel, "no welcome message configured")
-    deadline = event.create_time + WELCOME_CODE_TTL_SECONDS - DEADLINE_MARGIN_SECONDS
+    if not welcome_budget.may_attempt(clock(), event.create_time):
+        age = clock() - event.create_time
+        return WelcomeResult(WelcomeOutcome.EXPIRED, channel, f"code {age:.1f} s old: too late to send, not tried")
     while True:
         try:
             ctx.wecom.post(SEND_WELCOME_API, content.request_body(event.welcome_code), retry_safe=False)
@@ -115,10 +116,10 @@ def send_welcome(
             outcome, detail = welcome_outcome(error.errcode), str(error)
         if outcome is not WelcomeOutcome.RETRY:
             return WelcomeResult(outcome, channel, detail)
-        if clock() + RETRY_PAUSE_SECONDS >= deadline:
+        if not welcome_budget.may_retry(clock(), event.create_time):
             return WelcomeResult(WelcomeOutcome.EXPIRED, channel, f"window closed while retrying: {detail}")
         logger.info("welcome retried within its window", extra={"reason": detail})
-        sleep(RETRY_PAUSE_SECONDS)
+        sleep(welcome_budget.RETRY_PAUSE_SECONDS)
 
 
 def store_new_friend(ctx: TenantContext, event: ExternalContactEvent, channel: Channel | None) -> bool:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+# How many answer times the server keeps (from a request's first byte read to its answer written), newest last.
+ANSWER_TIMES_KEPT = 200_000
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 411: "Length Required"}
 
 
@@ -58,8 +62,10 @@ def encode(response: Response, keep_alive: bool) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, answer_seconds: deque[float]) -> None:
         self._handler = handler
+        self._answer_seconds = answer_seconds
+        self._started: float | None = None
         self._buffer = bytearray()
         self._busy = False
         self._closed = False
@@ -76,6 +82,8 @@ class _Connection(asyncio.Protocol):
         self._closed = True
 
     def data_received(self, data: bytes) -> None:
+        if self._started is None:
+            self._started = time.perf_counter()
         self._buffer += data
         self._drain()
 
@@ -138,6 +146,10 @@ class _Connection(asyncio.Protocol):
             self._drain()
 
     def _respond(self, response: Response, keep_alive: bool) -> None:
+        if self._started is not None:
+            answered = time.perf_counter()
+            self._answer_seconds.append(answered - self._started)
+            self._started = answered if self._buffer else None
         if self._closed or self._transport is None:
             return
         if response.lost:
@@ -155,6 +167,7 @@ class HttpServer:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        self.answer_seconds: deque[float] = deque(maxlen=ANSWER_TIMES_KEPT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -170,7 +183,9 @@ class HttpServer:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    loop.create_server(lambda: _Connection(self._handler), host, port, backlog=1024)
+                    loop.create_server(
+                        lambda: _Connection(self._handler, self.answer_seconds), host, port, backlog=1024
+                    )
                 )
                 self.address = self._server.sockets[0].getsockname()[:2]
             except OSError as exc:

@@ -109,6 +109,18 @@ class Simulator:
                 company.settle(now, self._stats.corp(company.corpid))
             return self._stats.snapshot(corpid, detail)
 
+    def answer_times(self) -> dict[str, Any]:
+        """How fast the simulator answered (first byte read to answer written), over every request so far; a busy
+        stack must not slow WeCom down, or the stack's own figures would be the simulator's."""
+        seconds = sorted(self._server.answer_seconds) if self._server is not None else []
+        if not seconds:
+            return {"requests": 0}
+
+        def at(share: float) -> float:
+            return round(1000 * seconds[min(len(seconds) - 1, int(share * len(seconds)))], 2)
+
+        return {"requests": len(seconds), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)}
+
     def stats_for(self, corpid: str) -> CorpStats:
         return self._stats.corp(corpid)
 

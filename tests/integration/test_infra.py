@@ -115,6 +115,18 @@ def test_the_project_app_synthesizes_with_every_sqs_handler_complete():
     assert "DefaultRole" in app_template["Resources"]
 
 
+def test_the_new_friend_function_keeps_every_environment_warm_and_the_bulk_functions_none():
+    app_template = synthesize(project_app, "prod", REGION)
+    functions = app_template["Resources"]
+    new_friend = functions["OnWecomNewFriend"]["Properties"]
+    assert new_friend["AutoPublishAlias"] == "live"
+    assert new_friend["ProvisionedConcurrencyConfig"] == {
+        "ProvisionedConcurrentExecutions": resources.EVENTS_REALTIME.max_concurrency
+    }
+    for bulk in ("OnWecomEvent", "OnSync", "PlanBroadcast", "DispatchBroadcast"):
+        assert "ProvisionedConcurrencyConfig" not in functions[bulk]["Properties"]
+
+
 def test_every_dead_letter_queue_raises_an_alarm_to_the_alerts_topic(template):
     resources_ = template["Resources"]
     assert resources_[ALERTS_TOPIC]["Type"] == "AWS::SNS::Topic"
