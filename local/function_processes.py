@@ -37,6 +37,7 @@ class FunctionSpec:
     function_name: str
     timeout_seconds: int
     memory_mb: int
+    niceness: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def _serve(connection: Connection, spec: FunctionSpec, environment: dict[str, st
     received until the pipe closes."""
     os.environ.clear()
     os.environ.update(environment)
+    if spec.niceness:
+        os.nice(spec.niceness)
     from chalice.local import LambdaContext
 
     from chalicelib.observability import logger
@@ -159,6 +162,11 @@ class FunctionProcesses:
         self.cold_starts = 0
         self.killed = 0
         self.provisioned = 0
+
+    def pids(self) -> set[int]:
+        """The processes this function runs in now."""
+        with self._available:
+            return {w.pid for w in [*self._idle, *self._busy]}
 
     def provision(self, count: int) -> threading.Thread:
         """Start and initialise `count` workers ahead of traffic, one after another on a background thread (the

@@ -37,6 +37,10 @@ from local.function_processes import FunctionFleet, FunctionProcesses, FunctionS
 # What Lambda's poller asks SQS for: every system attribute and every message attribute.
 _SYSTEM_ATTRIBUTES = ["All"]
 _SQS_RECEIVE_MAX = 10
+# Lambda polls a queue with five long polls at once from the start (and more as the backlog grows): one poller
+# receiving 5 messages while a receive takes a few hundred milliseconds caps a function far below its concurrency.
+POLLERS_PER_SOURCE = 5
+BULK_NICENESS = 10
 _RATE_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 _RATE_STRING = re.compile(r"^rate\((\d+)\s+(minutes?|hours?|days?)\)$")
 
@@ -85,13 +89,16 @@ class LambdaLimits:
 @dataclass(frozen=True)
 class ProcessIsolation:
     """Run every function in processes of its own: the app to load there ('module:attribute'), the environment,
-    the modules every worker imports once ahead (in the forkserver), and whether the provisioned concurrency that
-    queues declare is started with the stack."""
+    the modules every worker imports once ahead (in the forkserver), whether the provisioned concurrency that
+    queues declare is started with the stack, and the CPU niceness of the functions without provisioned concurrency
+    (on AWS every function has CPU of its own, so bulk work never delays the function with a deadline; on two
+    shared cores a lower priority for bulk work is the nearest equivalent; 0 shares the CPU equally)."""
 
     app_ref: str
     environment: dict[str, str]
     preload: tuple[str, ...] = ()
     provision: bool = True
+    bulk_niceness: int = BULK_NICENESS
 
 
 def sqs_event_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -175,7 +182,7 @@ def failed_message_ids(result: Any, message_ids: list[str]) -> set[str] | None:
 
 
 class _SqsSource:
-    """One SQS event source mapping: its poller thread and its bounded pool of invocations."""
+    """One SQS event source mapping: its poller threads and its bounded pool of invocations."""
 
     def __init__(self, pump: EventSourcePump, config: SQSEventConfig, handler: Callable[..., Any]) -> None:
         self.pump = pump
@@ -190,7 +197,10 @@ class _SqsSource:
         self.queue_arn = pump.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self.thread = threading.Thread(target=self._poll, name=f"pump-poll-{config.name}", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._poll, name=f"pump-poll-{config.name}-{i}", daemon=True)
+            for i in range(min(self.concurrency, POLLERS_PER_SOURCE))
+        ]
 
     def _poll(self) -> None:
         stopping = self.pump.stopping
@@ -279,7 +289,7 @@ class _Schedule:
         self.rule_arn = (
             f"arn:{partition(region)}:events:{region}:{FAKE_ACCOUNT_ID}:rule/{pump.function_prefix}-{config.name}-event"
         )
-        self.thread = threading.Thread(target=self._run, name=f"pump-schedule-{config.name}", daemon=True)
+        self.threads = [threading.Thread(target=self._run, name=f"pump-schedule-{config.name}", daemon=True)]
 
     def _run(self) -> None:
         next_run = time.monotonic() + self.period
@@ -346,7 +356,8 @@ class EventSourcePump:
         if self.isolation is not None:
             self.fleet = self._fleet(self.isolation)
         for source in [*self._sqs_sources, *self._schedules]:
-            source.thread.start()
+            for thread in source.threads:
+                thread.start()
 
     def _fleet(self, isolation: ProcessIsolation) -> FunctionFleet:
         """Worker processes for every function: as many as its SQS mapping's concurrency, one per schedule."""
@@ -363,6 +374,7 @@ class EventSourcePump:
                 function_name=f"{self.function_prefix}-{name}",
                 timeout_seconds=limits.timeout_seconds,
                 memory_mb=limits.memory_mb,
+                niceness=0 if provisioned.get(name) else isolation.bulk_niceness,
             )
             concurrency = source.concurrency if isinstance(source, _SqsSource) else 1
             functions[name] = FunctionProcesses(spec, concurrency, isolation.environment, context)
@@ -380,7 +392,8 @@ class EventSourcePump:
         processes: has been ended)."""
         self.stopping.set()
         for source in [*self._sqs_sources, *self._schedules]:
-            source.thread.join()
+            for thread in source.threads:
+                thread.join()
         if self.fleet is not None:
             self.fleet.stop()
         for sqs_source in self._sqs_sources:

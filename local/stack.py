@@ -29,8 +29,14 @@ from local.pump import EventSourcePump, LambdaLimits, ProcessIsolation
 DEFAULT_REGION = "cn-north-1"
 DEFAULT_API_PORT = 8000
 PROJECT_APP = "app:app"
-# Imported once in the forkserver the function workers start from (app.py imports them only inside its handlers).
-WORKER_MODULES = tuple(f"chalicelib.workers.{m.name}" for m in pkgutil.iter_modules(chalicelib.workers.__path__))
+# Imported once in the forkserver the function workers start from (app.py imports them only inside its handlers),
+# with the local modules a bench's or a test's main module imports, which every worker imports again as __mp_main__.
+WORKER_MODULES = (
+    *(f"chalicelib.workers.{m.name}" for m in pkgutil.iter_modules(chalicelib.workers.__path__)),
+    "local.burst",
+    "local.environment",
+    "local.mass_message",
+)
 
 
 def function_limits(config: Config, stage: str, function_name: str) -> LambdaLimits:
