@@ -6,6 +6,8 @@ import threading
 import time
 
 import httpx
+import pytest
+from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.store.tokens import DynamoTokenStore, RefreshLockItem, process_access_tokens
 from chalicelib.wecom.access_token import AccessToken, AccessTokens, token_key
@@ -60,7 +62,23 @@ def test_two_lambdas_share_one_token_through_the_table(aws):
     assert wecom.tokens_used == ["TOKEN-1"] * 3
 
 
-def test_concurrent_refreshers_make_exactly_one_gettoken_call(aws):
+@pytest.fixture
+def atomic_moto(aws, monkeypatch):
+    """In-process moto applies one request at a time, as DynamoDB applies a conditional write atomically: without it
+    two threads can both pass the refresh lock's condition (seen once in a loaded full run)."""
+    serial = threading.Lock()
+    original = BotocoreStubber.__call__
+
+    def one_at_a_time(self, *args, **kwargs):
+        with serial:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", one_at_a_time)
+    return aws
+
+
+def test_concurrent_refreshers_make_exactly_one_gettoken_call(atomic_moto):
+    aws = atomic_moto
     wecom = CountingWeCom(gettoken_seconds=0.3)
     clients = [lambda_client(wecom, aws) for _ in range(8)]
     barrier = threading.Barrier(len(clients))
