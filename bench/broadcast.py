@@ -381,6 +381,8 @@ def main() -> int:
         sim_config=config,
         environment={"WECOM_TIMEOUT_SECONDS": "3"},
         access_log=False,
+        # The meter counts request units through botocore's events in this process, so the handlers run here.
+        isolated=False,
     )
     figures["generate_and_start_seconds"] = None
     try:

@@ -38,11 +38,12 @@ class DemoEnvironment:
         sim_config: SimConfig | None = None,
         environment: dict[str, str] | None = None,
         access_log: bool = True,
+        isolated: bool | None = None,
     ) -> None:
         self.sim = Simulator(sim_config or SimConfig())
         self.company: Company = self.sim.add_company(employees=employees, customers=customers, name="Demo Fruit Co.")
         self._wecom_port = wecom_port
-        self._stack_args = {"api_port": api_port, "aws_port": aws_port, "access_log": access_log}
+        self._stack_args = {"api_port": api_port, "aws_port": aws_port, "access_log": access_log, "isolated": isolated}
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None

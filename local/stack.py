@@ -60,11 +60,14 @@ class LocalStack:
         run_pump: bool = True,
         access_log: bool = True,
         environment: dict[str, str] | None = None,
+        isolated: bool | None = None,
     ) -> None:
         """`app` defaults to the project's app; ports 0 pick free ones; `environment` adds or overrides variables
-        (for example WECOM_BASE_URL pointing at the simulator); `speed` divides schedule periods."""
+        (for example WECOM_BASE_URL pointing at the simulator); `speed` divides schedule periods; `isolated` (default:
+        for the project's app) runs the API and each function in processes of their own, False keeps them on
+        threads of this process (for a caller that observes the handlers' AWS calls through its botocore)."""
         self._app = app
-        self.isolated = app is None
+        self.isolated = app is None if isolated is None else isolated
         self.aws_port = aws_port
         self.api_port = api_port
         self.stage = stage
