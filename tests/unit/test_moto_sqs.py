@@ -1,5 +1,5 @@
-"""The local moto server's SQS clock reads give moto's own answers: visible, delayed, a queue's visible messages,
-the retention check."""
+"""The local moto server's SQS gives moto's own answers: visible, delayed, a queue's visible messages, the retention
+check, the message groups in flight."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import time
 import pytest
 from moto.sqs.models import Message, Queue, SQSBackend
 
-from local import moto_sqs_clock
+from local import moto_sqs
 
 
 @pytest.fixture
 def patched():
-    moto_sqs_clock.install()
-    yield moto_sqs_clock.originals()
-    moto_sqs_clock.uninstall()
+    moto_sqs.install()
+    yield moto_sqs.originals()
+    moto_sqs.uninstall()
 
 
 def message(visible_in: float, delayed_for: float, age: float = 0.0) -> Message:
@@ -46,5 +46,9 @@ def test_a_queues_visible_messages_and_the_retention_check_agree_with_moto(patch
     for age in (0.0, 59.0, 61.0, 3600.0):
         old = message(-5, -5, age)
         assert backend.is_message_valid_based_on_retention_period("q", old) == patched["retention"](backend, "q", old)
-    assert moto_sqs_clock.uninstall() is None
+    queue._pending_messages = {m for m in CASES[:2]}
+    for i, m in enumerate(CASES[:2]):
+        m.group_id = f"g{i}"
+    assert queue.pending_message_groups == patched["pending_groups"].fget(queue) == {"g0", "g1"}
+    assert moto_sqs.uninstall() is None
     assert Message.visible is patched["visible"]
