@@ -45,6 +45,13 @@ def function_limits(config: Config, stage: str, function_name: str) -> LambdaLim
     return LambdaLimits(scoped.lambda_timeout or 30, scoped.lambda_memory_size or 256)
 
 
+def caller_log_level() -> dict[str, str]:
+    """The caller's LOG_LEVEL, when it set one, over the stage's: `make run` quiets every process's INFO lines so its
+    progress bars stay readable; the API and the workers are other processes and read it from their environment."""
+    level = os.environ.get("LOG_LEVEL")
+    return {"LOG_LEVEL": level} if level else {}
+
+
 class LocalStack:
     """moto server + provisioned resources + HTTP API + event-source pump."""
 
@@ -131,6 +138,7 @@ class LocalStack:
             self._set_environment(
                 {
                     **config.environment_variables,
+                    **caller_log_level(),
                     "STAGE": self.stage,
                     **aws.aws_environment(self.aws_endpoint, self.region, self.sqs_endpoint),
                     **self.extra_environment,
