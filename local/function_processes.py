@@ -1,13 +1,12 @@
 """Lambda's isolation, locally: every function's invocations run in worker processes of their own.
 
-On AWS each function has its own execution environments, each with its own CPU share, handling one invocation at a
-time; a busy sync cannot slow the welcome function down. Running every handler on threads of one interpreter made the
-local stack unlike that: the GIL gave the bulk functions' work to the one path with a 20-second deadline (300 new
-friends, 37 welcomed). Here a `FunctionProcesses` per function keeps up to the function's maximum concurrency of
-worker processes, started on demand and reused while warm, like execution environments. Workers are forked from a
-forkserver that has imported the app once, so a cold start costs a fork and the function's own first clients, not an
-interpreter start. An invocation that runs past the function's timeout is killed with its process, as Lambda does;
-the next one gets a fresh process.
+On AWS each function has its own execution environments, each with its own CPU, handling one invocation at a time,
+so bulk work cannot slow the function with a deadline down; threads of one interpreter would share one GIL instead.
+A `FunctionProcesses` per function keeps up to the function's maximum concurrency of worker processes, started on
+demand (or ahead, when provisioned) and reused while warm. Workers are forked from a forkserver that has imported the
+app once, so a cold start costs a fork and the function's own first clients, not an interpreter start. An invocation
+that runs past the function's timeout is killed with its process, as Lambda does; the next one gets a fresh process.
+The function's memory setting is reported in the Lambda context, not enforced.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ def _initialise() -> None:
     from chalicelib.store.tables import shared_connection
 
     settings = get_settings()
-    assert shared_connection(settings).client is not None
+    shared_connection(settings).client  # noqa: B018 (building the client is the point)
     sqs_client(settings)
 
 
