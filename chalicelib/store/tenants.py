@@ -24,6 +24,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import resources
+from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store.keys import TENANT_ID_PATTERN, TenantKeys
 from chalicelib.store.tables import bind_models, on_table
@@ -227,39 +228,33 @@ def rotate_secrets(tenant_id: str, values: dict[str, str]) -> None:
 
 @dataclass(frozen=True)
 class _Cached:
-    expires: float
     app: AppCredentials | None
     callback: CallbackCredentials | None
 
 
 _lock = threading.Lock()
-_credentials: dict[str, _Cached] = {}
+_credentials: TtlCache[str, _Cached] = TtlCache()
 _profiles: dict[str, tuple[float, Tenant | None]] = {}
 
 
 def _load_credentials(tenant_id: str) -> _Cached:
-    now = time.monotonic()
-    with _lock:
-        cached = _credentials.get(tenant_id)
-    if cached is not None and cached.expires > now:
-        return cached
+    return _credentials.get(tenant_id, lambda: _read_credentials(tenant_id))
+
+
+def _read_credentials(tenant_id: str) -> tuple[_Cached, float]:
     tenant = get_tenant(tenant_id)
     if tenant is None:
-        fresh = _Cached(now + UNKNOWN_TTL_SECONDS, None, None)
-    else:
-        values = tenant_secrets.get_secrets(tenant_id)
-        app = None
-        if tenant_secrets.APP_SECRET in values:
-            app = AppCredentials(tenant.corp_id, tenant.agent_id, values[tenant_secrets.APP_SECRET])
-        callback = None
-        if tenant_secrets.CALLBACK_TOKEN in values and tenant_secrets.ENCODING_AES_KEY in values:
-            callback = CallbackCredentials(
-                tenant.corp_id, values[tenant_secrets.CALLBACK_TOKEN], values[tenant_secrets.ENCODING_AES_KEY]
-            )
-        fresh = _Cached(now + CREDENTIALS_TTL_SECONDS, app, callback)
-    with _lock:
-        _credentials[tenant_id] = fresh
-    return fresh
+        return _Cached(None, None), UNKNOWN_TTL_SECONDS
+    values = tenant_secrets.get_secrets(tenant_id)
+    app = None
+    if tenant_secrets.APP_SECRET in values:
+        app = AppCredentials(tenant.corp_id, tenant.agent_id, values[tenant_secrets.APP_SECRET])
+    callback = None
+    if tenant_secrets.CALLBACK_TOKEN in values and tenant_secrets.ENCODING_AES_KEY in values:
+        callback = CallbackCredentials(
+            tenant.corp_id, values[tenant_secrets.CALLBACK_TOKEN], values[tenant_secrets.ENCODING_AES_KEY]
+        )
+    return _Cached(app, callback), CREDENTIALS_TTL_SECONDS
 
 
 def get_callback_credentials(tenant_id: str) -> CallbackCredentials | None:
@@ -274,8 +269,7 @@ def get_app_credentials(tenant_id: str) -> AppCredentials | None:
 
 def invalidate_credentials(tenant_id: str) -> None:
     """Forget this process's cached credentials of the tenant (after a rotation, or on WeCom errcode 40001)."""
-    with _lock:
-        _credentials.pop(tenant_id, None)
+    _credentials.forget(tenant_id)
     _forget_profile(tenant_id)
 
 

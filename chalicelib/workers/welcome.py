@@ -16,7 +16,6 @@ so the stored relation gets those tags here.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ from typing import Any
 
 from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeContent, WelcomeOutcome, choose_welcome, welcome_outcome
+from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
 from chalicelib.store.channels import DEFAULT_WELCOME, Channel
 from chalicelib.wecom.errors import (
@@ -42,22 +42,13 @@ SEND_WELCOME_API = "externalcontact/send_welcome_msg"
 MARK_TAG_API = "externalcontact/mark_tag"
 LOOKUP_TTL_SECONDS = 30.0
 
-_lookups: dict[tuple[str, str, str], tuple[float, Any]] = {}
-_lookups_lock = threading.Lock()
+_lookups: TtlCache[tuple[str, str, str], Any] = TtlCache()
 
 
 def _cached(key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
     """A channel or welcome as read at most LOOKUP_TTL_SECONDS ago in this process: the new-friend path reads them
     for every friend, and an admin's change may take that long to reach a warm worker."""
-    now = time.monotonic()
-    with _lookups_lock:
-        hit = _lookups.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    value = load()
-    with _lookups_lock:
-        _lookups[key] = (now + LOOKUP_TTL_SECONDS, value)
-    return value
+    return _lookups.get(key, lambda: (load(), LOOKUP_TTL_SECONDS))
 
 
 def channel_of(ctx: TenantContext, state: str) -> Channel | None:
@@ -73,8 +64,7 @@ def _welcomes(ctx: TenantContext, userid: str) -> Mapping[str, WelcomeContent]:
 
 def forget_lookups() -> None:
     """Drop the cached channels and welcomes (tests, and an admin change made in this process)."""
-    with _lookups_lock:
-        _lookups.clear()
+    _lookups.forget()
 
 
 @dataclass(frozen=True)
