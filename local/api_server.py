@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import multiprocessing.context
 import os
 import threading
 import warnings
@@ -23,7 +24,7 @@ from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TY
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from local.aws import LOOPBACK
-from local.function_processes import load_app, process_context
+from local.function_processes import load_app
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -129,12 +130,14 @@ def _serve_api(
 
 
 class ApiProcess:
-    """`ApiServer` for the app named by `app_ref` ('module:attribute'), in a process of its own."""
+    """`ApiServer` for the app named by `app_ref` ('module:attribute'), in a process of its own started from
+    `context` (the forkserver the function workers start from)."""
 
     def __init__(
         self,
         app_ref: str,
         environment: dict[str, str],
+        context: multiprocessing.context.ForkServerContext,
         *,
         port: int = 0,
         host: str = LOOPBACK,
@@ -143,6 +146,7 @@ class ApiProcess:
     ) -> None:
         self.app_ref = app_ref
         self.environment = dict(environment)
+        self._context = context
         self.host = host
         self.port = port
         self.stage = stage
@@ -160,9 +164,8 @@ class ApiProcess:
 
     def start(self) -> None:
         """Start the process; returns once it serves. OSError when it cannot bind."""
-        context = process_context([self.app_ref.partition(":")[0]])
-        self._connection, child_end = context.Pipe()
-        self._process = context.Process(
+        self._connection, child_end = self._context.Pipe()
+        self._process = self._context.Process(
             target=_serve_api,
             args=(child_end, self.app_ref, self.host, self.port, self.stage, self.access_log, self.environment),
             name="api-server",

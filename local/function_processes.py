@@ -132,7 +132,8 @@ class _Worker:
 
 def process_context(preload: list[str]) -> multiprocessing.context.ForkServerContext:
     """The forkserver context workers start from, importing `preload` once in the server (fork without a threaded
-    parent: the stack's own process runs pollers and servers on threads, which a plain fork would copy mid-lock)."""
+    parent: the stack's own process runs pollers and servers on threads, which a plain fork would copy mid-lock).
+    The server starts with the first process and keeps that first preload list: ask once, with every module."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(preload)
     return context

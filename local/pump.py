@@ -15,6 +15,7 @@ pump's semantics with handlers defined in the test).
 from __future__ import annotations
 
 import base64
+import multiprocessing.context
 import re
 import threading
 import time
@@ -32,7 +33,7 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.observability import logger
 from local.aws import FAKE_ACCOUNT_ID
-from local.function_processes import FunctionFleet, FunctionProcesses, FunctionSpec, process_context
+from local.function_processes import FunctionFleet, FunctionProcesses, FunctionSpec
 
 # What Lambda's poller asks SQS for: every system attribute and every message attribute.
 _SYSTEM_ATTRIBUTES = ["All"]
@@ -89,14 +90,14 @@ class LambdaLimits:
 @dataclass(frozen=True)
 class ProcessIsolation:
     """Run every function in processes of its own: the app to load there ('module:attribute'), the environment,
-    the modules every worker imports once ahead (in the forkserver), whether the provisioned concurrency that
+    the forkserver context the workers start from, whether the provisioned concurrency that
     queues declare is started with the stack, and the CPU niceness of the functions without provisioned concurrency
     (on AWS every function has CPU of its own, so bulk work never delays the function with a deadline; on two
     shared cores a lower priority for bulk work is the nearest equivalent; 0 shares the CPU equally)."""
 
     app_ref: str
     environment: dict[str, str]
-    preload: tuple[str, ...] = ()
+    context: multiprocessing.context.ForkServerContext
     provision: bool = True
     bulk_niceness: int = BULK_NICENESS
 
@@ -361,7 +362,6 @@ class EventSourcePump:
 
     def _fleet(self, isolation: ProcessIsolation) -> FunctionFleet:
         """Worker processes for every function: as many as its SQS mapping's concurrency, one per schedule."""
-        context = process_context([isolation.app_ref.partition(":")[0], *isolation.preload])
         provisioned = {config.name: queue.provisioned_concurrency for config, queue in self._declared_queues()}
         functions: dict[str, FunctionProcesses] = {}
         sources: list[_SqsSource | _Schedule] = [*self._sqs_sources, *self._schedules]
@@ -377,7 +377,7 @@ class EventSourcePump:
                 niceness=0 if provisioned.get(name) else isolation.bulk_niceness,
             )
             concurrency = source.concurrency if isinstance(source, _SqsSource) else 1
-            functions[name] = FunctionProcesses(spec, concurrency, isolation.environment, context)
+            functions[name] = FunctionProcesses(spec, concurrency, isolation.environment, isolation.context)
             if isolation.provision and provisioned.get(name):
                 functions[name].provision(provisioned[name])
         return FunctionFleet(functions)

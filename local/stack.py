@@ -24,6 +24,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
 from local import aws
 from local.api_server import ApiProcess, ApiServer, chalice_config
+from local.function_processes import process_context
 from local.pump import EventSourcePump, LambdaLimits, ProcessIsolation
 
 DEFAULT_REGION = "cn-north-1"
@@ -147,9 +148,15 @@ class LocalStack:
             self._settings = get_settings()
             self.queue_urls = aws.provision(self.aws_endpoint, self._settings, self.sqs_endpoint)
             bind_models(self._settings)
-            if self.isolated:
+            context = process_context([PROJECT_APP.partition(":")[0], *WORKER_MODULES]) if self.isolated else None
+            if context is not None:
                 self._api = ApiProcess(
-                    PROJECT_APP, dict(os.environ), port=self.api_port, stage=self.stage, access_log=self.access_log
+                    PROJECT_APP,
+                    dict(os.environ),
+                    context,
+                    port=self.api_port,
+                    stage=self.stage,
+                    access_log=self.access_log,
                 )
             else:
                 self._api = ApiServer(self.app, port=self.api_port, stage=self.stage, access_log=self.access_log)
@@ -162,9 +169,7 @@ class LocalStack:
                     stage=self.stage,
                     speed=self.speed,
                     limits=lambda name: function_limits(config, self.stage, name),
-                    isolation=ProcessIsolation(PROJECT_APP, dict(os.environ), WORKER_MODULES)
-                    if self.isolated
-                    else None,
+                    isolation=ProcessIsolation(PROJECT_APP, dict(os.environ), context) if context else None,
                 )
                 self._pump.start()
         except BaseException:
