@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from local.burst import WELCOME_TARGET_P99_SECONDS, open_burst_channel, play_burst, start_resync  # noqa: E402
+from local.burst import WELCOME_TARGET_P99_SECONDS, open_burst_channel, play_burst, start_bulk_work  # noqa: E402
 from local.environment import DemoEnvironment  # noqa: E402
-from local.mass_message import most_used_tag, seed_customers  # noqa: E402
+from local.mass_message import seed_customers  # noqa: E402
 
 EMPLOYEES = 200
 CUSTOMERS = 10_000
@@ -42,20 +42,12 @@ SHAPES = ((300, 18.0), (1000, 60.0))
 
 def run_burst(n: int, seconds: float, *, bulk: bool) -> dict[str, Any]:
     """One fresh stack, one burst; its figures and the promises it broke."""
-    from chalicelib.services.broadcasts import create_broadcast
-
     with DemoEnvironment(employees=EMPLOYEES, customers=CUSTOMERS, access_log=False) as env:
         assert env.tenant is not None
         seeded = seed_customers(env.tenant.tenant_id, env.company)
         channel = open_burst_channel(env, "bench_burst", "bench")
         if bulk:
-            start_resync(env)
-            create_broadcast(
-                env.tenant.tenant_id,
-                content={"text": {"content": "本周水果八折"}},
-                audience={"tags": [most_used_tag(env.company)]},
-                start=True,
-            )
+            start_bulk_work(env)
         started = time.monotonic()
         burst = play_burst(env, channel["state"], n, seconds, progress=False)
         figures = burst.figures()

@@ -14,7 +14,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from chalicelib.services.broadcasts import create_broadcast
 from local.environment import DemoEnvironment
+from local.mass_message import most_used_tag
 from local.wecom_sim.emitter import Scenario
 
 WELCOME_WINDOW_SECONDS = 20.0
@@ -92,10 +94,22 @@ def open_burst_channel(env: DemoEnvironment, state: str, name: str) -> dict[str,
         return admin.post("/v1/channels", json=body).raise_for_status().json()["channel"]
 
 
-def start_resync(env: DemoEnvironment) -> str:
-    """Start a full sync of the tenant through the admin API (bulk work for the burst to compete with)."""
+MASS_MESSAGE_TEXT = "本周水果八折，欢迎到店选购"
+
+
+def start_bulk_work(env: DemoEnvironment) -> str:
+    """What the burst competes with: a full re-sync of the tenant through the admin API, and a mass message to the
+    company's most used tag, started now (planned and dispatched by the pump's handlers); the mass message's id."""
+    assert env.tenant is not None
     with env.admin() as admin:
-        return admin.post("/v1/sync").raise_for_status().json()["run"]["run_id"]
+        admin.post("/v1/sync").raise_for_status()
+    broadcast = create_broadcast(
+        env.tenant.tenant_id,
+        content={"text": {"content": MASS_MESSAGE_TEXT}},
+        audience={"tags": [most_used_tag(env.company)]},
+        start=True,
+    )
+    return broadcast.broadcast_id
 
 
 def _codes_of(scenario: Scenario) -> list[str]:

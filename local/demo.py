@@ -17,11 +17,10 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-from chalicelib.services.broadcasts import create_broadcast
 from chalicelib.store.broadcasts import Broadcast
-from local.burst import BurstFigures, open_burst_channel, play_burst, start_resync
+from local.burst import MASS_MESSAGE_TEXT, BurstFigures, open_burst_channel, play_burst, start_bulk_work
 from local.environment import DemoEnvironment
-from local.mass_message import fast_forward_follow, most_used_tag, planned_recipients, wait_dispatched, wecom_view
+from local.mass_message import fast_forward_follow, planned_recipients, wait_dispatched, wecom_view
 from local.sync_demo import run_full_sync
 
 MASS_MESSAGE_WAIT_SECONDS = 120.0
@@ -112,21 +111,6 @@ def load_customers(env: DemoEnvironment, report: Report) -> None:
     report.counts["sync: invocations (with continuations)"] = figures.invocations
 
 
-MASS_MESSAGE_TEXT = "本周水果八折，欢迎到店选购"
-
-
-def start_mass_message(env: DemoEnvironment) -> str:
-    """A mass message to the customers with the company's most used tag, started now; its id."""
-    assert env.tenant is not None
-    broadcast = create_broadcast(
-        env.tenant.tenant_id,
-        content={"text": {"content": MASS_MESSAGE_TEXT}},
-        audience={"tags": [most_used_tag(env.company)]},
-        start=True,
-    )
-    return broadcast.broadcast_id
-
-
 def finish_mass_message(env: DemoEnvironment, report: Report, broadcast_id: str) -> dict[str, int]:
     """Follow the mass message through planning and dispatch (by the pump's handlers), let the senders confirm
     (simulated), run the follow passes; the once-each figures as the simulator saw them."""
@@ -184,8 +168,7 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
         with report.step("build the material library"):
             build_material_library(env, report)
         with report.step(f"{new_friends} new friends in {over_seconds:g} s, with a re-sync and a mass message"):
-            start_resync(env)
-            broadcast_id = start_mass_message(env)
+            broadcast_id = start_bulk_work(env)
             burst = play_burst(env, DEMO_CHANNEL_STATE, new_friends, over_seconds, progress=True)
         with report.step("new friends stored and counted for store_01"):
             friends_added = friends_counted(env, report, new_friends)

@@ -9,10 +9,9 @@ import os
 
 import pytest
 
-from chalicelib.services.broadcasts import create_broadcast
-from local.burst import open_burst_channel, play_burst, start_resync
+from local.burst import open_burst_channel, play_burst, start_bulk_work
 from local.environment import DemoEnvironment
-from local.mass_message import most_used_tag, seed_customers
+from local.mass_message import seed_customers
 
 pytestmark = pytest.mark.e2e
 
@@ -22,13 +21,7 @@ def test_a_burst_beside_bulk_work_welcomes_every_new_friend_in_time():
         assert env.tenant is not None
         seed_customers(env.tenant.tenant_id, env.company)
         channel = open_burst_channel(env, "burst_e2e", "e2e")
-        start_resync(env)
-        create_broadcast(
-            env.tenant.tenant_id,
-            content={"text": {"content": "e2e"}},
-            audience={"tags": [most_used_tag(env.company)]},
-            start=True,
-        )
+        start_bulk_work(env)
         burst = play_burst(env, channel["state"], 60, 6.0, progress=False)
         assert env.stack is not None
         assert env.stack.pump is not None
