@@ -180,10 +180,8 @@ class FunctionProcesses:
                         return
                     self._live += 1
                 try:
-                    worker = self._start_worker(provisioned=True)
+                    worker = self._start_reserved(provisioned=True)
                 except Exception:
-                    with self._available:
-                        self._live -= 1
                     return
                 self.provisioned += 1
                 self._release(worker, keep=True)
@@ -224,16 +222,20 @@ class FunctionProcesses:
                     self._live += 1
                     break
                 self._available.wait()
+        worker = self._start_reserved(provisioned=False)
+        with self._available:
+            self._busy.add(worker)
+        return worker
+
+    def _start_reserved(self, provisioned: bool) -> _Worker:
+        """Start a worker in a slot already counted in `_live`; the slot is given back if it does not start."""
         try:
-            worker = self._start_worker()
+            return self._start_worker(provisioned)
         except BaseException:
             with self._available:
                 self._live -= 1
                 self._available.notify()
             raise
-        with self._available:
-            self._busy.add(worker)
-        return worker
 
     def _release(self, worker: _Worker, keep: bool) -> None:
         with self._available:
@@ -249,7 +251,7 @@ class FunctionProcesses:
         elif not reuse:
             worker.close()
 
-    def _start_worker(self, provisioned: bool = False) -> _Worker:
+    def _start_worker(self, provisioned: bool) -> _Worker:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=_serve,
@@ -283,17 +285,3 @@ class FunctionProcesses:
             worker.kill()
         for worker in idle:
             worker.close()
-
-
-class FunctionFleet:
-    """The worker processes of every function of an app, by handler name."""
-
-    def __init__(self, functions: dict[str, FunctionProcesses]) -> None:
-        self.functions = functions
-
-    def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
-        return self.functions[name].invoke(event)
-
-    def stop(self) -> None:
-        for function in self.functions.values():
-            function.stop()

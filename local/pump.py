@@ -33,7 +33,7 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.observability import logger
 from local.aws import FAKE_ACCOUNT_ID
-from local.function_processes import FunctionFleet, FunctionProcesses, FunctionSpec
+from local.function_processes import FunctionProcesses, FunctionSpec
 
 # What Lambda's poller asks SQS for: every system attribute and every message attribute.
 _SYSTEM_ATTRIBUTES = ["All"]
@@ -333,7 +333,7 @@ class EventSourcePump:
         self.limits = limits or (lambda _name: LambdaLimits())
         self.function_prefix = f"{app.app_name}-{stage}"
         self.isolation = isolation
-        self.fleet: FunctionFleet | None = None
+        self.functions: dict[str, FunctionProcesses] = {}
         self.stopping = threading.Event()
         self._sqs_sources: list[_SqsSource] = []
         self._schedules: list[_Schedule] = []
@@ -355,17 +355,22 @@ class EventSourcePump:
                     continue
                 self._schedules.append(_Schedule(self, config, handler))
         if self.isolation is not None:
-            self.fleet = self._fleet(self.isolation)
+            self.functions = self._worker_processes(self.isolation)
         for source in [*self._sqs_sources, *self._schedules]:
             for thread in source.threads:
                 thread.start()
 
-    def _fleet(self, isolation: ProcessIsolation) -> FunctionFleet:
-        """Worker processes for every function: as many as its SQS mapping's concurrency, one per schedule."""
-        provisioned = {config.name: queue.provisioned_concurrency for config, queue in self._declared_queues()}
+    def _worker_processes(self, isolation: ProcessIsolation) -> dict[str, FunctionProcesses]:
+        """Worker processes for every function: as many as its SQS mapping's concurrency, one per schedule; the
+        provisioned concurrency its queue declares started ahead."""
+        declared = {self.settings.queue(q): q for q in resources.QUEUES}
+        provisioned = {
+            s.config.name: declared[s.queue_name].provisioned_concurrency
+            for s in self._sqs_sources
+            if s.queue_name in declared
+        }
         functions: dict[str, FunctionProcesses] = {}
-        sources: list[_SqsSource | _Schedule] = [*self._sqs_sources, *self._schedules]
-        for source in sources:
+        for source in [*self._sqs_sources, *self._schedules]:
             name = source.config.name
             limits = self.limits(name)
             spec = FunctionSpec(
@@ -380,12 +385,7 @@ class EventSourcePump:
             functions[name] = FunctionProcesses(spec, concurrency, isolation.environment, isolation.context)
             if isolation.provision and provisioned.get(name):
                 functions[name].provision(provisioned[name])
-        return FunctionFleet(functions)
-
-    def _declared_queues(self) -> list[tuple[SQSEventConfig, resources.Queue]]:
-        """The app's SQS sources with their queue's declaration, where `resources` declares it."""
-        by_name = {self.settings.queue(q): q for q in resources.QUEUES}
-        return [(s.config, by_name[s.queue_name]) for s in self._sqs_sources if s.queue_name in by_name]
+        return functions
 
     def stop(self) -> None:
         """Stop polling; returns once every poller has stopped and every running batch has finished (in worker
@@ -394,8 +394,8 @@ class EventSourcePump:
         for source in [*self._sqs_sources, *self._schedules]:
             for thread in source.threads:
                 thread.join()
-        if self.fleet is not None:
-            self.fleet.stop()
+        for function in self.functions.values():
+            function.stop()
         for sqs_source in self._sqs_sources:
             sqs_source.executor.shutdown(wait=True)
 
@@ -404,8 +404,8 @@ class EventSourcePump:
 
         An exception, or running past the function's timeout, fails the invocation.
         """
-        if self.fleet is not None:
-            invocation = self.fleet.invoke(name, event)
+        if self.functions:
+            invocation = self.functions[name].invoke(event)
             if invocation.failed and not self.stopping.is_set():
                 logger.error("pump: invocation failed", extra={"handler": name, "reason": invocation.reason})
             return invocation.result, invocation.failed

@@ -25,8 +25,7 @@ def test_a_burst_beside_bulk_work_welcomes_every_new_friend_in_time():
         burst = play_burst(env, channel["state"], 60, 6.0, progress=False)
         assert env.stack is not None
         assert env.stack.pump is not None
-        assert env.stack.pump.fleet is not None
-        workers = env.stack.pump.fleet.functions["on_wecom_new_friend"]
+        workers = env.stack.pump.functions["on_wecom_new_friend"]
         pids = workers.pids()
 
     assert burst.callbacks_answered == 60
