@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import secrets
 import string
-import threading
-import time
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -232,9 +230,8 @@ class _Cached:
     callback: CallbackCredentials | None
 
 
-_lock = threading.Lock()
 _credentials: TtlCache[str, _Cached] = TtlCache()
-_profiles: dict[str, tuple[float, Tenant | None]] = {}
+_profiles: TtlCache[str, Tenant | None] = TtlCache()
 
 
 def _load_credentials(tenant_id: str) -> _Cached:
@@ -275,17 +272,8 @@ def invalidate_credentials(tenant_id: str) -> None:
 
 def get_tenant_cached(tenant_id: str) -> Tenant | None:
     """The profile as read at most PROFILE_TTL_SECONDS ago: what admin calls check standing and plan against."""
-    now = time.monotonic()
-    with _lock:
-        cached = _profiles.get(tenant_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    tenant = get_tenant(tenant_id)
-    with _lock:
-        _profiles[tenant_id] = (now + PROFILE_TTL_SECONDS, tenant)
-    return tenant
+    return _profiles.get(tenant_id, lambda: (get_tenant(tenant_id), PROFILE_TTL_SECONDS))
 
 
 def _forget_profile(tenant_id: str) -> None:
-    with _lock:
-        _profiles.pop(tenant_id, None)
+    _profiles.forget(tenant_id)

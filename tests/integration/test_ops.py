@@ -110,7 +110,7 @@ def test_another_process_sees_a_rotation_after_the_cache_ttl(api, monkeypatch):
     tenant_secrets.put_secrets("ttl", {"app_secret": "rotated-elsewhere"})
     assert tenants.get_app_credentials("ttl").secret == "s3cret-app-secret"
     later = time.monotonic() + tenants.CREDENTIALS_TTL_SECONDS + 1
-    monkeypatch.setattr(tenants.time, "monotonic", lambda: later)
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert tenants.get_app_credentials("ttl").secret == "rotated-elsewhere"
     tenant_secrets.put_secrets("ttl", {"app_secret": "after-40001"})
     tenants.invalidate_credentials("ttl")
