@@ -9,9 +9,13 @@ made the forward to the events queue take 1.1 s on average, most of a welcome's 
 and a queue's visible messages compare epoch milliseconds from `time.time()` (what moto's own arithmetic computes),
 and the retention check reads the queue's retention period instead of all its attributes. Answers are unchanged.
 
-Every receive also lists the message groups in flight by iterating the queue's set of in-flight messages while other
-threads' receives and deletes change it ("Set changed size during iteration", a 500 to the poller), once Lambda's
-five long polls per queue run at once; here the set is copied first (one C-level step under the GIL).
+moto's threaded server runs each request on a thread of its own, and a receive checks that a message is visible,
+then marks it received, with no lock between the two: once Lambda's five long polls per queue run at once, two
+receives hand out the same message (eight threads draining 500 messages got 367 twice), and a receive iterates the
+set of in-flight messages while another changes it ("Set changed size during iteration", a 500 to the poller). SQS
+hands a message to one receiver per visibility timeout. Here a receive, a delete and a visibility change each hold
+their queue's lock (the condition moto already keeps per queue for long polls; a long poll's wait releases it), and
+the in-flight set is copied before it is read.
 
 The moto server of the local stack installs it while it runs and removes it when it stops, so in-process moto (the
 integration tests) never runs with it.
@@ -30,6 +34,9 @@ _ORIGINAL = {
     "messages": Queue.messages,
     "retention": SQSBackend.is_message_valid_based_on_retention_period,
     "pending_groups": Queue.pending_message_groups,
+    "receive": SQSBackend.receive_message,
+    "delete": SQSBackend.delete_message,
+    "change_visibility": SQSBackend.change_message_visibility,
 }
 
 
@@ -55,6 +62,16 @@ def _retained(backend: SQSBackend, queue_name: str, message: Message) -> bool:
     return retention_seconds + message.sent_timestamp / 1000 > time.time()  # type: ignore[operator]
 
 
+def _holding_queue_lock(name: str) -> Any:
+    original = _ORIGINAL[name]
+
+    def locked(backend: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with backend.get_queue(queue_name)._messages_lock:  # type: ignore[attr-defined]
+            return original(backend, queue_name, *args, **kwargs)
+
+    return locked
+
+
 def install() -> None:
     """Patch moto's SQS in this process (again is harmless)."""
     Message.visible = property(_visible)  # type: ignore[assignment,method-assign]
@@ -62,6 +79,9 @@ def install() -> None:
     Queue.messages = property(_messages)  # type: ignore[assignment,method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
     Queue.pending_message_groups = property(_pending_groups)  # type: ignore[assignment,method-assign]
+    SQSBackend.receive_message = _holding_queue_lock("receive")  # type: ignore[method-assign]
+    SQSBackend.delete_message = _holding_queue_lock("delete")  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = _holding_queue_lock("change_visibility")  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -71,6 +91,9 @@ def uninstall() -> None:
     Queue.messages = _ORIGINAL["messages"]  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _ORIGINAL["retention"]  # type: ignore[method-assign]
     Queue.pending_message_groups = _ORIGINAL["pending_groups"]  # type: ignore[method-assign]
+    SQSBackend.receive_message = _ORIGINAL["receive"]  # type: ignore[method-assign]
+    SQSBackend.delete_message = _ORIGINAL["delete"]  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = _ORIGINAL["change_visibility"]  # type: ignore[method-assign]
 
 
 def originals() -> dict[str, Any]:
