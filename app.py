@@ -99,14 +99,14 @@ def broadcast_schedule(event: Any) -> None:
 
 @on_queue(resources.SYNC)
 def on_sync(event: Any) -> dict[str, Any]:
-    from chalicelib.workers.sync import handle_sqs
+    from chalicelib.workers.sync import handle_sync_event
 
-    return handle_sqs(event, event.context.get_remaining_time_in_millis)
+    return handle_sync_event(event.to_dict(), event.context.get_remaining_time_in_millis)
 
 
 @app.schedule(Cron(0, 18, "*", "*", "?", "*"))
 def nightly_sync(event: Any) -> None:
     """02:00 in Asia/Shanghai: reconcile every tenant's customers with WeCom."""
-    from chalicelib.workers.sync import request_nightly
+    from chalicelib.services.sync import request_nightly
 
     request_nightly()

@@ -30,16 +30,16 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalicelib.config import get_settings
-from chalicelib.observability import logger
-from chalicelib.wecom.access_token import AccessTokens, InMemoryTokenStore
-from chalicelib.wecom.client import WeComClient
-from chalicelib.wecom.credentials import AppCredentials
-from chalicelib.wecom.errors import ConcurrencyLimited, RateLimited
-from chalicelib.wecom.limits import (
+from chalicelib.domain.credentials import AppCredentials
+from chalicelib.domain.wecom_limits import (
     BATCH_GET_BY_USER_MAX_LIMIT,
     BATCH_GET_BY_USER_MAX_USERIDS,
     chunked,
 )
+from chalicelib.observability import logger
+from chalicelib.wecom.access_token import AccessTokens, InMemoryTokenStore
+from chalicelib.wecom.client import WeComClient
+from chalicelib.wecom.errors import ConcurrencyLimited, RateLimited
 
 API = "externalcontact/batch/get_by_user"
 THROTTLED = ("45009", "45033")

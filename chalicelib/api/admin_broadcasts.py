@@ -354,7 +354,7 @@ def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     audit="broadcast.remind",
 )
 def remind(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
-    from chalicelib.workers.dispatch import Throttled
+    from chalicelib.services.dispatch import Throttled
 
     call.target = broadcast_id
     try:

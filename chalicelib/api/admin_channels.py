@@ -26,8 +26,8 @@ from chalicelib.domain import plans
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.lifecycle import WelcomeContent
+from chalicelib.domain.wecom_limits import CONTACT_WAY_REMARK_MAX_CHARS, CONTACT_WAY_STATE_MAX_CHARS
 from chalicelib.wecom.errors import ConcurrencyLimited, OutcomeUnknown, RateLimited, WeComError, WeComUnavailable
-from chalicelib.wecom.limits import CONTACT_WAY_REMARK_MAX_CHARS, CONTACT_WAY_STATE_MAX_CHARS
 
 admin_channels = Blueprint(__name__)
 
@@ -108,7 +108,7 @@ def wecom_refusal(error: Exception) -> ChaliceViewError:
 
 
 def _context(call: AdminCall) -> Any:
-    from chalicelib.workers.tenant_context import TenantContext
+    from chalicelib.services.tenant_context import TenantContext
 
     return TenantContext(call.principal.tenant_id)
 
@@ -138,8 +138,8 @@ def list_channels(call: AdminCall) -> dict[str, Any]:
     success_status=201,
 )
 def create_channel(call: AdminCall) -> Response:
+    from chalicelib.services.channels import create_channel as create
     from chalicelib.store.channels import Channel, StateTaken
-    from chalicelib.workers.channel_admin import create_channel as create
 
     body: CreateChannel = call.body
     if not body.userids:
@@ -182,8 +182,8 @@ def get_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
     audit="channel.update",
 )
 def update_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
+    from chalicelib.services.channels import update_channel as update
     from chalicelib.store.channels import ChannelChanges
-    from chalicelib.workers.channel_admin import update_channel as update
 
     body: UpdateChannel = call.body
     if body.userids is not None and not body.userids:
@@ -217,7 +217,7 @@ def update_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
     audit="channel.delete",
 )
 def delete_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
-    from chalicelib.workers.channel_admin import delete_channel as delete
+    from chalicelib.services.channels import delete_channel as delete
 
     ctx = _context(call)
     channel = _channel(ctx, channel_id)

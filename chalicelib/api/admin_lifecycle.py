@@ -42,7 +42,7 @@ class TransferBody:
 
 
 def _context(call: AdminCall) -> Any:
-    from chalicelib.workers.tenant_context import TenantContext
+    from chalicelib.services.tenant_context import TenantContext
 
     return TenantContext(call.principal.tenant_id)
 
@@ -89,8 +89,8 @@ def put_policy(call: AdminCall) -> dict[str, Any]:
     audit="transfer.start",
 )
 def start_transfer(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.transfers import start_transfers
     from chalicelib.store.transfers import ON_JOB
-    from chalicelib.workers.transfers import start_transfers
 
     body: TransferBody = call.body
     if body.handover_userid == body.takeover_userid:

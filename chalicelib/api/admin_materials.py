@@ -21,7 +21,7 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import materials as rules
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.store.materials import MaterialLibrary, NoWeComApp, SourceUnavailable
+from chalicelib.services.materials import MaterialLibrary, NoWeComApp, SourceUnavailable
 from chalicelib.wecom import errors as wecom_errors
 
 admin_materials = Blueprint(__name__)

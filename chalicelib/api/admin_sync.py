@@ -28,7 +28,7 @@ admin_sync = Blueprint(__name__)
     success_status=202,
 )
 def start_sync(call: AdminCall) -> Response:
-    from chalicelib.workers.sync import request_sync
+    from chalicelib.services.sync import request_sync
 
     try:
         run = request_sync(call.principal.tenant_id, trigger=f"admin:{call.principal.key_id}")

@@ -19,8 +19,8 @@ from chalicelib.api.admin_wecom import tenant_wecom, wecom_answers
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
 from chalicelib.store.customers import CatalogueTag, CustomerStore, catalogue_from
-from chalicelib.wecom.limits import CORP_TAGS_MAX
 
 admin_tags = Blueprint(__name__)
 

@@ -13,9 +13,8 @@ from typing import Any
 
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError, TooManyRequestsError
 
-from chalicelib.config import get_settings
+from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
 from chalicelib.wecom import errors
-from chalicelib.wecom.limits import CORP_TAGS_MAX
 
 TAG_LIMIT = 40126
 TAG_NAME_EXISTS = 40071
@@ -61,21 +60,12 @@ _CLIENT_ERRORS: dict[int, tuple[type[ChaliceViewError], str]] = {
 
 def tenant_wecom(tenant_id: str) -> Any:
     """The WeCom client of the tenant's app (503 when the tenant has no app credentials)."""
-    from chalicelib.store.tenants import get_app_credentials
-    from chalicelib.store.tokens import process_access_tokens
-    from chalicelib.wecom.client import WeComClient
+    from chalicelib.services.tenant_context import has_credentials
+    from chalicelib.services.tenant_context import tenant_wecom as client_of
 
-    settings = get_settings()
-    if get_app_credentials(tenant_id) is None:
+    if not has_credentials(tenant_id):
         raise ServiceUnavailableError("the tenant's WeCom app credentials are not set")
-
-    def credentials() -> Any:
-        found = get_app_credentials(tenant_id)
-        if found is None:
-            raise ServiceUnavailableError("the tenant's WeCom app credentials are not set")
-        return found
-
-    return WeComClient(credentials, process_access_tokens(settings), settings)
+    return client_of(tenant_id)
 
 
 @contextmanager

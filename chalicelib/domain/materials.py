@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.wecom import limits
+from chalicelib.domain import wecom_limits as limits
 
 IMAGE, LINK, MINIPROGRAM, VIDEO, FILE = "image", "link", "miniprogram", "video", "file"
 TYPES: tuple[str, ...] = (IMAGE, LINK, MINIPROGRAM, VIDEO, FILE)

@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.domain import plans
 from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
+from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
 from chalicelib.services.broadcasts import (
     BroadcastConflict,
     BroadcastNotFound,
@@ -31,7 +32,6 @@ from chalicelib.services.broadcasts import (
 from chalicelib.store import usage
 from chalicelib.store.broadcasts import Broadcast, BroadcastStore, EmployeeResult, Policy, Status
 from chalicelib.store.tenants import get_tenant_cached
-from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
 
 FOLLOW_HOURS_MAX = 30 * 24
 """How long results are followed at most: WeCom's records of a mass message are read back for up to 30 days."""

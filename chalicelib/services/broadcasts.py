@@ -15,8 +15,8 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
+from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
 from chalicelib.store.broadcasts import START, Broadcast, BroadcastStore, Conflict, Status
-from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
 
 START_AHEAD_SECONDS = 60
 """A broadcast whose send_at is less than this ahead is planned at once; later ones wait for the schedule."""
@@ -95,7 +95,7 @@ def create_broadcast(
         now=now,
     )
     if has_materials:
-        from chalicelib.store.materials import record_use
+        from chalicelib.services.materials import record_use
 
         record_use(tenant_id, broadcast.broadcast_id, refs)
     return start_broadcast(tenant_id, broadcast.broadcast_id, settings=settings) if start else broadcast
@@ -103,7 +103,8 @@ def create_broadcast(
 
 def _resolve_materials(tenant_id: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The attachments with material references resolved; a reference the library cannot serve is a 400 naming it."""
-    from chalicelib.store.materials import MaterialNotFound, MaterialUnavailable, resolve_attachments
+    from chalicelib.services.materials import MaterialUnavailable, resolve_attachments
+    from chalicelib.store.materials import MaterialNotFound
 
     try:
         return resolve_attachments(tenant_id, refs)
@@ -138,7 +139,7 @@ def start_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | N
         planning = store.set_status(broadcast_id, Status.PLANNING, expect=[Status.DRAFT, Status.SCHEDULED])
     except Conflict:
         raise BroadcastConflict(f"broadcast is {broadcast.status}") from None
-    from chalicelib.workers.plan import plan_message
+    from chalicelib.services.broadcast_plan import plan_message
 
     queues.publish(resources.PLAN, plan_message(tenant_id, broadcast_id, 0), tenant_id=tenant_id, settings=settings)
     return planning
@@ -153,7 +154,7 @@ def preview_broadcast(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The planner run dry over the audience: recipients, senders, batches, skipped by reason; no writes."""
-    from chalicelib.workers.plan import preview
+    from chalicelib.services.broadcast_plan import preview
 
     try:
         parsed = audience_from_json(audience)
@@ -183,10 +184,10 @@ def cancel_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | 
         raise BroadcastConflict(f"broadcast is {broadcast.status}") from None
     msgids = [m for e in store.all_employee_results(broadcast_id) for m in e.msgids]
     if msgids:
+        from chalicelib.services.tenant_context import tenant_wecom
         from chalicelib.wecom import errors
-        from chalicelib.workers.dispatch import wecom_client
 
-        client = wecom_client(tenant_id, settings)
+        client = tenant_wecom(tenant_id, settings)
         for msgid in msgids:
             try:
                 client.post("externalcontact/cancel_groupmsg_send", {"msgid": msgid}, retry_safe=True)
@@ -204,6 +205,6 @@ def remind_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | 
         raise BroadcastNotFound(broadcast_id)
     if broadcast.status not in (Status.DISPATCHING, Status.FOLLOWING):
         raise BroadcastConflict(f"broadcast is {broadcast.status}")
-    from chalicelib.workers.results import Follower
+    from chalicelib.services.broadcast_results import Follower
 
     return Follower(tenant_id, settings).remind(broadcast_id)

@@ -1,4 +1,5 @@
-"""A tenant's material library (data table), and `resolve_attachments` for mass and welcome messages.
+"""A tenant's material library as stored (data table); fetching sources and uploading media is
+`services.materials`'.
 
 | item | pk | sk | index keys |
 |---|---|---|---|
@@ -6,26 +7,18 @@
 | one message's use of it | `<t>#matuse#<material_id>` | `<message_id>` | (expires after `USE_RETENTION_DAYS`) |
 
 Material ids are 20 hex digits that begin with the creation time, so a Query newest-first is a list newest-first,
-and listing one kind is a Query of gsi1. Bytes are not stored here: an image, video, file or mini-program cover is
-fetched from the admin's https `source_url` when created (checked, then uploaded with media/upload) and fetched again
-when its 3-day media id must be renewed, lazily, when `resolve_attachments` hands it out for a send. Concurrent
-renewals are harmless: each makes a valid media id and the conditional write keeps one of them.
-
-Other parts call `resolve_attachments(tenant_id, refs)` just before add_msg_template or send_welcome_msg, and
-`record_use(tenant_id, message_id, refs)` once a message exists (idempotent per message), which counts uses.
+and listing one kind is a Query of gsi1. A media id is replaced only by a write conditioned on the upload time it
+replaces, so of two concurrent renewals one is kept (both are valid media ids).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
@@ -34,26 +27,12 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
-from chalicelib.config import get_settings
 from chalicelib.domain import materials as rules
-from chalicelib.domain.broadcast_content import InvalidContent, validate_content
-from chalicelib.observability import logger
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
-from chalicelib.store.tenants import get_app_credentials
-from chalicelib.store.tokens import process_access_tokens
-from chalicelib.wecom import errors as wecom_errors
-
-if TYPE_CHECKING:
-    import httpx
-
-    from chalicelib.wecom.client import WeComClient
 
 MATERIAL_ID_PATTERN = re.compile(r"^[0-9a-f]{20}$")
-MEDIA_UPLOAD_API = "media/upload"
 USE_RETENTION_DAYS = 400
-FETCH_TIMEOUT_SECONDS = 10.0
-FETCH_CHUNK_BYTES = 64 * 1024
 
 
 class MaterialNotFound(LookupError):
@@ -64,21 +43,14 @@ class MaterialNotFound(LookupError):
         self.material_ids = material_ids
 
 
-class SourceUnavailable(Exception):
-    """The material's source URL could not be fetched (status, redirect, timeout, size)."""
+@dataclass(frozen=True)
+class MediaUpload:
+    """A source's bytes uploaded as WeCom temporary media: its id, when, its size and digest."""
 
-
-class MaterialUnavailable(Exception):
-    """A material's media id expired and could not be renewed from its source."""
-
-    def __init__(self, material_id: str, reason: str) -> None:
-        super().__init__(f"material {material_id} cannot be sent: {reason}")
-        self.material_id = material_id
-        self.reason = reason
-
-
-class NoWeComApp(Exception):
-    """The tenant has no WeCom app credentials, so nothing can be uploaded."""
+    media_id: str
+    uploaded_at: int
+    size: int
+    sha256: str
 
 
 class ByTypeIndex(GlobalSecondaryIndex["MaterialItem"]):
@@ -198,87 +170,18 @@ def new_material_id(now: float) -> str:
     return f"{int(now * 1000):012x}{secrets.token_hex(4)}"
 
 
-_source_http: httpx.Client | None = None
-_source_http_mutex = threading.Lock()
+class MaterialStore:
+    """One tenant's stored materials; it cannot read or write another tenant's."""
 
-
-def source_http() -> httpx.Client:
-    """The process's client for fetching source URLs: no redirects followed, bounded timeouts."""
-    global _source_http
-    import httpx  # imported on first use: listing materials or resolving fresh ones never pays for it
-
-    with _source_http_mutex:
-        if _source_http is None:
-            _source_http = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(FETCH_TIMEOUT_SECONDS))
-        return _source_http
-
-
-def fetch_source(http: httpx.Client, url: str, max_bytes: int) -> tuple[bytes, str]:
-    """The bytes at `url` (an https URL already checked) and a file name for them; at most `max_bytes`."""
-    import httpx
-
-    try:
-        with http.stream("GET", url) as response:
-            if response.is_redirect:
-                raise SourceUnavailable(f"source_url redirects (HTTP {response.status_code}); give the final URL")
-            if response.status_code != httpx.codes.OK:
-                raise SourceUnavailable(f"source_url answered HTTP {response.status_code}")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise SourceUnavailable(f"source_url has {declared} bytes, over the limit of {max_bytes}")
-            data = bytearray()
-            for chunk in response.iter_bytes(FETCH_CHUNK_BYTES):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise SourceUnavailable(f"source_url has more than {max_bytes} bytes")
-    except httpx.HTTPError as error:
-        raise SourceUnavailable(f"source_url could not be fetched ({type(error).__name__})") from None
-    return bytes(data), unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-
-
-def tenant_wecom(tenant_id: str) -> WeComClient:
-    """A WeCom client acting as the tenant's app, sharing the process's access tokens."""
-    from chalicelib.wecom.client import WeComClient
-
-    if get_app_credentials(tenant_id) is None:
-        raise NoWeComApp(tenant_id)
-    settings = get_settings()
-    return WeComClient(lambda: get_app_credentials(tenant_id), process_access_tokens(settings), settings)
-
-
-@dataclass(frozen=True)
-class _Upload:
-    media_id: str
-    uploaded_at: int
-    size: int
-    sha256: str
-
-
-class MaterialLibrary:
-    """One tenant's materials; it cannot read or write another tenant's."""
-
-    def __init__(
-        self,
-        tenant_id: str,
-        *,
-        wecom: Callable[[], WeComClient] | None = None,
-        http: httpx.Client | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, tenant_id: str, *, clock: Callable[[], float] = time.time) -> None:
         self.tenant_id = tenant_id
         self._keys = TenantKeys(tenant_id)
         self._pk = self._keys.key("material")
-        self._wecom = wecom or (lambda: tenant_wecom(tenant_id))
-        self._http = http
         self._clock = clock
         self._settings = bind_models()
 
-    def create(self, spec: rules.MaterialSpec) -> Material:
-        """Check, fetch and upload (for kinds with bytes), then store; raises InvalidMaterial, SourceUnavailable,
-        NoWeComApp or WeCom's typed errors."""
-        rules.validate_spec(spec)
-        now = self._clock()
-        upload = self._upload(spec.type, spec.source_url) if spec.type in rules.UPLOADED_TYPES else None
+    def put(self, spec: rules.MaterialSpec, upload: MediaUpload | None, now: float) -> Material:
+        """Store a new, already checked material (with its media, for kinds with bytes)."""
         material_id = new_material_id(now)
         item = MaterialItem(
             pk=self._pk,
@@ -368,32 +271,37 @@ class MaterialLibrary:
             raise
         return True
 
-    def attachments(self, material_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """WeCom attachments for these materials, renewing media ids that are due; raises MaterialNotFound for all
-        unknown ids at once."""
-        wanted = list(dict.fromkeys(material_ids))
-        malformed = [m for m in wanted if not MATERIAL_ID_PATTERN.match(m)]
+    def items(self, material_ids: list[str]) -> dict[str, MaterialItem]:
+        """The stored items of these ids, consistently read; raises MaterialNotFound for all unknown ids at once."""
+        malformed = [m for m in material_ids if not MATERIAL_ID_PATTERN.match(m)]
         found = {
             item.sk: item
             for item in MaterialItem.batch_get(
-                [(self._pk, m) for m in wanted if m not in malformed], consistent_read=True
+                [(self._pk, m) for m in material_ids if m not in malformed], consistent_read=True
             )
         }
-        missing = [m for m in wanted if m not in found]
+        missing = [m for m in material_ids if m not in found]
         if missing:
             raise MaterialNotFound(missing)
-        now = self._clock()
-        out: dict[str, dict[str, Any]] = {}
-        for material_id in wanted:
-            item = found[material_id]
-            media_id = self._current_media_id(item, now) if item.type in rules.UPLOADED_TYPES else None
-            out[material_id] = rules.attachment(
-                item.type,
-                {"title": item.title, "url": item.url, "desc": item.desc, "picurl": item.picurl}
-                | {"appid": item.appid, "page": item.page},
-                media_id,
+        return found
+
+    def replace_media(self, item: MaterialItem, upload: MediaUpload) -> None:
+        """Keep a renewed media id unless another renewal replaced the one `item` was read with."""
+        previous = item.uploaded_at
+        try:
+            item.update(
+                actions=[
+                    MaterialItem.media_id.set(upload.media_id),
+                    MaterialItem.uploaded_at.set(upload.uploaded_at),
+                    MaterialItem.media_bytes.set(upload.size),
+                    MaterialItem.media_sha256.set(upload.sha256),
+                ],
+                condition=MaterialItem.pk.exists()
+                & (MaterialItem.uploaded_at.does_not_exist() | (MaterialItem.uploaded_at == previous)),
             )
-        return out
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def record_use(self, message_id: str, material_ids: Iterable[str]) -> int:
         """Count one use of each material by `message_id`, once however often it is recorded; returns new counts."""
@@ -422,97 +330,3 @@ class MaterialLibrary:
                 continue
             counted += 1
         return counted
-
-    def _current_media_id(self, item: MaterialItem, now: float) -> str:
-        """The stored media id, or a renewed one when it is due; the old one as a last resort if renewal fails."""
-        if not rules.needs_upload(item.uploaded_at, now):
-            return item.media_id
-        try:
-            upload = self._upload(item.type, item.source_url)
-        except (
-            rules.InvalidMaterial,
-            SourceUnavailable,
-            wecom_errors.WeComError,
-            wecom_errors.WeComUnavailable,
-        ) as err:
-            if item.media_id and rules.usable_as_last_resort(item.uploaded_at, now):
-                logger.warning("material renewal failed; old media id used", extra={"material_id": item.sk})
-                return item.media_id
-            if isinstance(err, rules.InvalidMaterial | SourceUnavailable):
-                raise MaterialUnavailable(item.sk, str(err)) from None
-            raise
-        if item.media_sha256 and upload.sha256 != item.media_sha256:
-            logger.info("material source changed since the last upload", extra={"material_id": item.sk})
-        previous = item.uploaded_at
-        try:
-            item.update(
-                actions=[
-                    MaterialItem.media_id.set(upload.media_id),
-                    MaterialItem.uploaded_at.set(upload.uploaded_at),
-                    MaterialItem.media_bytes.set(upload.size),
-                    MaterialItem.media_sha256.set(upload.sha256),
-                ],
-                condition=MaterialItem.pk.exists()
-                & (MaterialItem.uploaded_at.does_not_exist() | (MaterialItem.uploaded_at == previous)),
-            )
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-        return upload.media_id
-
-    def _upload(self, kind: str, source_url: str | None) -> _Upload:
-        """Fetch the source, check it for `kind`, upload it as temporary media."""
-        if not source_url:
-            raise rules.InvalidMaterial(["source_url: required"])
-        uploaded_at = int(self._clock())
-        http = self._http or source_http()
-        data, filename = fetch_source(http, source_url, rules.MAX_BYTES[rules.media_type(kind)])
-        checked = rules.check_media(kind, data, filename)
-        answer = self._wecom().upload(
-            MEDIA_UPLOAD_API,
-            {"type": checked.media_type},
-            {"media": (checked.filename, data, checked.content_type)},
-        )
-        return _Upload(str(answer["media_id"]), uploaded_at, checked.size, hashlib.sha256(data).hexdigest())
-
-
-def _split_refs(refs: list[Mapping[str, Any]]) -> list[str]:
-    """The material ids among `refs`; raises InvalidContent for refs that are neither a material nor inline."""
-    problems: list[str] = []
-    ids: list[str] = []
-    for index, ref in enumerate(refs):
-        if not isinstance(ref, Mapping):
-            problems.append(f"attachments[{index}]: must be an object")
-        elif "material_id" in ref:
-            if set(ref) != {"material_id"} or not isinstance(ref["material_id"], str):
-                problems.append(f"attachments[{index}]: a material reference is {{'material_id': '<id>'}} only")
-            else:
-                ids.append(ref["material_id"])
-        elif "msgtype" not in ref:
-            problems.append(f"attachments[{index}]: give material_id or an inline attachment with msgtype")
-    if problems:
-        raise InvalidContent(problems)
-    return ids
-
-
-def resolve_attachments(
-    tenant_id: str, refs: list[Mapping[str, Any]], *, library: MaterialLibrary | None = None
-) -> list[dict[str, Any]]:
-    """Turn `[{"material_id": ...} | inline attachment, ...]` into WeCom attachments, in order, valid for
-    add_msg_template and send_welcome_msg; media ids are fresh for at least `REFRESH_MARGIN_SECONDS`.
-
-    Raises MaterialNotFound (every unknown id), InvalidContent (bad or too many inline attachments),
-    MaterialUnavailable (a media id expired and its source is gone), NoWeComApp, or WeCom's typed errors.
-    """
-    if not refs:
-        return []
-    ids = _split_refs(refs)
-    resolved = (library or MaterialLibrary(tenant_id)).attachments(ids) if ids else {}
-    attachments = [dict(resolved[ref["material_id"]]) if "material_id" in ref else dict(ref) for ref in refs]
-    return [dict(a) for a in validate_content({"attachments": attachments}).attachments]
-
-
-def record_use(tenant_id: str, message_id: str, refs: list[Mapping[str, Any]]) -> int:
-    """Count `message_id`'s use of the materials among `refs` (idempotent); returns how many were newly counted."""
-    ids = [ref["material_id"] for ref in refs if isinstance(ref, Mapping) and isinstance(ref.get("material_id"), str)]
-    return MaterialLibrary(tenant_id).record_use(message_id, ids) if ids else 0

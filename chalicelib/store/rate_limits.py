@@ -39,9 +39,9 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
+from chalicelib.domain import wecom_limits as limits
 from chalicelib.domain.token_bucket import DEFAULT_MARGIN, BucketState, Take, TokenBucket
 from chalicelib.store.tables import bind_models, on_table
-from chalicelib.wecom import limits
 
 DEFAULT_INFLIGHT_CAP = 5
 """Calls of one API of one corp in flight at once; WeCom documents no figure (community reports 5 to 10)."""

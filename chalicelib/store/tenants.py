@@ -22,11 +22,11 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import resources
+from chalicelib.domain.credentials import AppCredentials, CallbackCredentials
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store.keys import TENANT_ID_PATTERN, TenantKeys
 from chalicelib.store.tables import bind_models, on_table
-from chalicelib.wecom.credentials import AppCredentials, CallbackCredentials
 
 PROFILE_SK = "profile"
 DIRECTORY = "directory"

@@ -7,16 +7,14 @@ table's TTL attribute, and the code compares it itself because TTL deletion is l
 
 from __future__ import annotations
 
-import threading
-
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.models import Model
 
 from chalicelib import resources
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import Settings
+from chalicelib.domain.access_token import AccessToken
 from chalicelib.store.tables import bind_models, on_table
-from chalicelib.wecom.access_token import AccessToken, AccessTokens
 
 CURRENT_SK = "current"
 LOCK_SK = "refresh-lock"
@@ -101,16 +99,3 @@ class DynamoTokenStore:
             RefreshLockItem(_pk(key), LOCK_SK).delete(condition=RefreshLockItem.owner == owner)
         except DeleteError as error:
             _unless_condition_failed(error)
-
-
-_process_tokens: AccessTokens | None = None
-_process_tokens_mutex = threading.Lock()
-
-
-def process_access_tokens(settings: Settings | None = None) -> AccessTokens:
-    """The access tokens of this Lambda process, shared with every other through the runtime table."""
-    global _process_tokens
-    with _process_tokens_mutex:
-        if _process_tokens is None:
-            _process_tokens = AccessTokens(DynamoTokenStore(settings or get_settings()))
-        return _process_tokens

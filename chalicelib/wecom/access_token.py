@@ -12,27 +12,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from chalicelib.wecom.credentials import AppCredentials
+from chalicelib.domain.access_token import AccessToken
+from chalicelib.domain.credentials import AppCredentials
 from chalicelib.wecom.errors import WeComUnavailable
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    """A token and its lifetime in epoch seconds; the value never shows in a repr."""
-
-    value: str = field(repr=False)
-    issued_at: float
-    expires_at: float
-
-    def usable(self, now: float) -> bool:
-        return now < self.expires_at
-
-    def fresh(self, now: float, margin: float) -> bool:
-        """Valid beyond the refresh margin (at most a quarter of its lifetime, for short-lived tokens)."""
-        return now < self.expires_at - min(margin, (self.expires_at - self.issued_at) / 4)
 
 
 def token_key(credentials: AppCredentials) -> str:

@@ -29,11 +29,12 @@ from typing import Any
 import httpx
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.domain.access_token import AccessToken
+from chalicelib.domain.credentials import AppCredentials
+from chalicelib.domain.wecom_limits import ACCESS_TOKEN_DEFAULT_TTL_SECONDS, SYSTEM_BUSY_MAX_RETRIES
 from chalicelib.observability import logger, record_wecom_call
 from chalicelib.wecom import errors
-from chalicelib.wecom.access_token import AccessToken, AccessTokens
-from chalicelib.wecom.credentials import AppCredentials
-from chalicelib.wecom.limits import ACCESS_TOKEN_DEFAULT_TTL_SECONDS, SYSTEM_BUSY_MAX_RETRIES
+from chalicelib.wecom.access_token import AccessTokens
 
 GETTOKEN_API = "gettoken"
 MAX_CONCURRENT_CALLS_PER_API = 8

@@ -33,6 +33,11 @@ from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeOutcome
 from chalicelib.observability import bind_context, logger
 from chalicelib.queues import CORRELATION_ATTRIBUTE
+from chalicelib.services import relations, transfers
+from chalicelib.services.group_chats import apply_chat_event
+from chalicelib.services.tag_catalogue import apply_tag_event
+from chalicelib.services.tenant_context import NoCredentials, TenantContext
+from chalicelib.services.welcome import WelcomeResult, channel_of, send_welcome, store_new_friend
 from chalicelib.store.event_log import ClaimState
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.wecom.errors import (
@@ -53,11 +58,6 @@ from chalicelib.wecom.events import (
     ExternalTagEvent,
     WeComEvent,
 )
-from chalicelib.workers import relations, transfers
-from chalicelib.workers.group_chats import apply_chat_event
-from chalicelib.workers.tag_catalogue import apply_tag_event
-from chalicelib.workers.tenant_context import NoCredentials, TenantContext
-from chalicelib.workers.welcome import WelcomeResult, channel_of, send_welcome, store_new_friend
 
 RETRYABLE = (
     RateLimited,

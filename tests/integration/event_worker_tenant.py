@@ -15,9 +15,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import resources
+from chalicelib.services.welcome import forget_lookups
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.wecom.events import WeComEvent, parse_event
-from chalicelib.workers.welcome import forget_lookups
 from local.wecom_sim import Company, SimConfig, Simulator
 from local.wecom_sim.emitter import Scenario
 from local.wecom_sim.events import event_xml

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.store.tenants import invalidate_credentials
-from chalicelib.workers import sync
+from chalicelib.workers import sync as sync_worker
 from local.wecom_sim import Company, SimConfig, Simulator
 from tests.tenancy import create_tenant
 
@@ -68,16 +68,6 @@ class Budget:
         return int((self.deadline - time.monotonic()) * 1000)
 
 
-class Record:
-    """What the handler reads of an SQS record."""
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.message
-
-
 def drain_sync_queue(
     budget_ms: Callable[[], float], clock: Callable[[], float] = time.time, max_invocations: int = 500
 ) -> int:
@@ -90,7 +80,7 @@ def drain_sync_queue(
         if not got:
             return invocation
         record = {"messageId": got[0]["MessageId"], "body": got[0]["Body"]}
-        result = sync.handle_sqs([Record(record)], Budget(budget_ms()), clock)
+        result = sync_worker.handle_sync_event({"Records": [record]}, Budget(budget_ms()), clock)
         assert result == {"batchItemFailures": []}, json.loads(got[0]["Body"])
         sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
     raise AssertionError("the sync queue did not drain")

@@ -16,12 +16,12 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.domain.audience import Employee
+from chalicelib.services.broadcast_results import Follower
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore, FollowRelation
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.dispatch import handle_dispatch_event
 from chalicelib.workers.plan import handle_plan_event
-from chalicelib.workers.results import Follower
 from local.wecom_sim import Company, SimConfig, Simulator
 from tests.tenancy import call, create_tenant
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib.workers import sync
+from chalicelib.services import sync
 from tests.integration.sim_tenant import drain_sync_queue, sim_tenant_fixture  # noqa: F401
 from tests.tenancy import call
 

@@ -15,14 +15,14 @@ import pytest
 from chalicelib import resources
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
+from chalicelib.services.broadcast_results import Follower
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
+from chalicelib.services.dispatch import MAX_ATTEMPTS, Dispatcher
 from chalicelib.store.broadcasts import BroadcastStore, Status
 from chalicelib.store.customers import CustomerStore, FollowRelation
 from chalicelib.store.rate_limits import Limits, RateLimiter
 from chalicelib.store.tenants import invalidate_credentials
-from chalicelib.workers.dispatch import MAX_ATTEMPTS, Dispatcher
 from chalicelib.workers.plan import handle_plan_message
-from chalicelib.workers.results import Follower
 from local.wecom_sim import SimConfig, Simulator
 from tests.tenancy import create_tenant
 

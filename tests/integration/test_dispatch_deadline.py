@@ -11,8 +11,9 @@ import boto3
 from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.dispatch_state import BatchStatus
+from chalicelib.services.dispatch import batch_message
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.workers.dispatch import batch_message, handle_dispatch_event, record_reserve_seconds
+from chalicelib.workers.dispatch import handle_dispatch_event, record_reserve_seconds
 
 TENANT = "deadline-corp"
 

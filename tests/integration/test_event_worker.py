@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from chalicelib import resources
+from chalicelib.services import relations, transfers
 from chalicelib.store.channels import ChannelStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.event_log import EventLog
@@ -17,7 +18,6 @@ from chalicelib.store.groups import DISMISSED, GroupStore
 from chalicelib.store.transfers import RESIGNED, TransferPair, TransferStore
 from chalicelib.wecom.errors import RateLimited
 from chalicelib.wecom.events import ExternalContactEvent, UnknownEvent
-from chalicelib.workers import relations, transfers
 from chalicelib.workers.events import EventWorker, RealtimeWorker
 from tests.integration.event_worker_tenant import (  # noqa: F401
     WeComTenant,
@@ -146,7 +146,7 @@ def test_one_bad_record_does_not_fail_the_batch_and_a_throttled_one_comes_back(w
             raise RateLimited(45009, "api freq out of limit", "externalcontact/get")
         return real_fetch(ctx, external_userid, userid, event_time)
 
-    monkeypatch.setattr("chalicelib.workers.welcome.fetch_customer", fetch)
+    monkeypatch.setattr("chalicelib.services.welcome.fetch_customer", fetch)
     with sim_client() as client:
         bodies = [json.dumps({**e.to_message(), "tenant_id": wecom_tenant.tenant_id}) for e in (good, throttled)]
         sqs_event = client.events.generate_sqs_event(
@@ -167,7 +167,7 @@ def test_one_bad_record_does_not_fail_the_batch_and_a_throttled_one_comes_back(w
         answer = client.lambda_.invoke("on_wecom_event", sqs_event).payload
     assert answer == {"batchItemFailures": [{"itemIdentifier": "msg-2"}, {"itemIdentifier": "msg-1"}]}
 
-    monkeypatch.setattr("chalicelib.workers.welcome.fetch_customer", real_fetch)
+    monkeypatch.setattr("chalicelib.services.welcome.fetch_customer", real_fetch)
     assert run(wecom_tenant, [throttled], resources.EVENTS) == {"batchItemFailures": []}
     assert CustomerStore(wecom_tenant.tenant_id).get_follows(throttled.external_user_id)[0].active
     assert wecom_tenant.stats()["welcome"]["delivered"] == 2

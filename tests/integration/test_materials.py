@@ -12,18 +12,18 @@ import pytest
 from chalicelib.config import get_settings
 from chalicelib.domain import materials as rules
 from chalicelib.domain.broadcast_content import InvalidContent
-from chalicelib.store import materials
-from chalicelib.store.materials import (
+from chalicelib.domain.wecom_limits import MEDIA_TTL_SECONDS
+from chalicelib.services import materials
+from chalicelib.services.materials import (
     MaterialLibrary,
-    MaterialNotFound,
     MaterialUnavailable,
     record_use,
     resolve_attachments,
 )
+from chalicelib.services.tenant_context import process_access_tokens
+from chalicelib.store.materials import MaterialNotFound
 from chalicelib.store.tenants import get_app_credentials
-from chalicelib.store.tokens import process_access_tokens
 from chalicelib.wecom.client import WeComClient
-from chalicelib.wecom.limits import MEDIA_TTL_SECONDS
 from local.wecom_sim import SimConfig, Simulator
 from tests.tenancy import call, create_tenant
 
@@ -82,7 +82,7 @@ def tenant(api, sim, monkeypatch) -> dict:
     def wecom(tenant_id: str) -> WeComClient:
         return WeComClient(lambda: get_app_credentials(tenant_id), process_access_tokens(settings), settings)
 
-    monkeypatch.setattr(materials, "tenant_wecom", wecom)
+    monkeypatch.setattr(materials, "tenant_app", wecom)
     return {"token": created["admin_key"]["token"], "company": company, "wecom": wecom("shop")}
 
 

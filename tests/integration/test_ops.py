@@ -4,9 +4,9 @@ import time
 import boto3
 import pytest
 
+from chalicelib.domain.credentials import AppCredentials
 from chalicelib.domain.plans import DAY
 from chalicelib.store import tenants, usage
-from chalicelib.wecom.credentials import AppCredentials
 from tests.tenancy import call, create_tenant, ops_headers
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")

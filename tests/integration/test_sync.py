@@ -11,11 +11,12 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.domain.audience import ALL_CUSTOMERS_TAG, AudienceSource, SourceKind
+from chalicelib.services import sync
 from chalicelib.store.customer_directory import NAME, CustomerDirectory
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.sync_runs import DONE, SyncRunning, SyncRuns
 from chalicelib.wecom.events import WeComEvent
-from chalicelib.workers import sync
+from chalicelib.workers.sync import handle_message
 from tests.integration.sim_tenant import drain_sync_queue, sim_tenant_fixture  # noqa: F401
 from tests.tenancy import call
 
@@ -161,7 +162,7 @@ def test_nightly_fan_out_starts_a_run_per_tenant_in_good_standing(sim_tenant, ap
     url = sqs.get_queue_url(QueueName=resources.SYNC.name)["QueueUrl"]
     fanout = sqs.receive_message(QueueUrl=url)["Messages"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=fanout["ReceiptHandle"])
-    sync.handle_message(json.loads(fanout["Body"]), lambda: 600_000)
+    handle_message(json.loads(fanout["Body"]), lambda: 600_000)
     bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
     assert sorted(b["tenant_id"] for b in bodies) == ["other-corp", "sim-corp"]
     assert {b["phase"] for b in bodies} == {sync.DIRECTORY}

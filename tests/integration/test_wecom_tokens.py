@@ -9,10 +9,12 @@ import httpx
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from chalicelib.store.tokens import DynamoTokenStore, RefreshLockItem, process_access_tokens
-from chalicelib.wecom.access_token import AccessToken, AccessTokens, token_key
+from chalicelib.domain.access_token import AccessToken
+from chalicelib.domain.credentials import AppCredentials
+from chalicelib.services.tenant_context import process_access_tokens
+from chalicelib.store.tokens import DynamoTokenStore, RefreshLockItem
+from chalicelib.wecom.access_token import AccessTokens, token_key
 from chalicelib.wecom.client import WeComClient
-from chalicelib.wecom.credentials import AppCredentials
 
 CREDENTIALS = AppCredentials(corp_id="ww-shared-corp", agent_id=1000002, secret="shared-secret")
 

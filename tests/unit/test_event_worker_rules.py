@@ -17,9 +17,9 @@ from chalicelib.domain.lifecycle import (
     status_from_start,
     welcome_outcome,
 )
+from chalicelib.services.tag_catalogue import merge_catalogue
 from chalicelib.store.customers import CatalogueTag
 from chalicelib.wecom.events import ExternalTagEvent
-from chalicelib.workers.tag_catalogue import merge_catalogue
 
 CHANNEL, EMPLOYEE, DEFAULT = WelcomeContent("channel"), WelcomeContent("employee"), WelcomeContent("default")
 STAFF = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.wecom import limits
+from chalicelib.domain import wecom_limits as limits
 
 
 def test_utf8_length_counts_bytes_the_way_wecom_does():

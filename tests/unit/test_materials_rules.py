@@ -3,8 +3,8 @@
 import pytest
 
 from chalicelib.domain import materials as rules
+from chalicelib.domain import wecom_limits as limits
 from chalicelib.domain.broadcast_content import validate_content
-from chalicelib.wecom import limits
 
 PNG = rules.PNG_MAGIC + b"\x00" * 32
 JPEG = rules.JPEG_MAGIC + b"\xe0" + b"\x00" * 32

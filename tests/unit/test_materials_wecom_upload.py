@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from chalicelib.config import get_settings
+from chalicelib.domain.credentials import AppCredentials
 from chalicelib.wecom import errors
 from chalicelib.wecom.access_token import AccessTokens, InMemoryTokenStore
 from chalicelib.wecom.client import WeComClient
-from chalicelib.wecom.credentials import AppCredentials
 
 CREDENTIALS = AppCredentials(corp_id="ww-corp", agent_id=1000002, secret="app-secret")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 40

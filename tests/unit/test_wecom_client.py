@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from chalicelib.config import get_settings
+from chalicelib.domain.credentials import AppCredentials
 from chalicelib.wecom import errors
 from chalicelib.wecom.access_token import AccessTokens, InMemoryTokenStore
 from chalicelib.wecom.client import WeComClient, redact
-from chalicelib.wecom.credentials import AppCredentials
 
 SECRET = "s3cret-app-secret-value-0001"
 ROTATED_SECRET = "s3cret-app-secret-value-0002"

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.wecom.access_token import AccessToken, AccessTokens, InMemoryTokenStore, token_key
-from chalicelib.wecom.credentials import AppCredentials
+from chalicelib.domain.access_token import AccessToken
+from chalicelib.domain.credentials import AppCredentials
+from chalicelib.wecom.access_token import AccessTokens, InMemoryTokenStore, token_key
 from chalicelib.wecom.errors import WeComUnavailable
 
 CREDENTIALS = AppCredentials(corp_id="ww-corp", agent_id=1000002, secret="the-secret")

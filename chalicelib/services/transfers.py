@@ -16,17 +16,17 @@ from dataclasses import dataclass, field, replace
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Employee
 from chalicelib.domain.lifecycle import TransferStatus, choose_successors, status_from_result, status_from_start
-from chalicelib.observability import bind_context, logger
-from chalicelib.store.transfers import ON_JOB, RESIGNED, TransferPair, due_pairs
-from chalicelib.wecom.errors import WeComError, WeComUnavailable
-from chalicelib.wecom.limits import (
+from chalicelib.domain.wecom_limits import (
     GROUPCHAT_OWNER_FILTER_MAX_USERIDS,
     GROUPCHAT_TRANSFER_MAX_CHATS,
     TRANSFER_CUSTOMERS_PER_CALL,
     UNASSIGNED_LIST_MAX_PAGE_SIZE,
     chunked,
 )
-from chalicelib.workers.tenant_context import TenantContext
+from chalicelib.observability import bind_context, logger
+from chalicelib.services.tenant_context import TenantContext
+from chalicelib.store.transfers import ON_JOB, RESIGNED, TransferPair, due_pairs
+from chalicelib.wecom.errors import WeComError, WeComUnavailable
 
 START_API = {RESIGNED: "externalcontact/resigned/transfer_customer", ON_JOB: "externalcontact/transfer_customer"}
 RESULT_API = {RESIGNED: "externalcontact/resigned/transfer_result", ON_JOB: "externalcontact/transfer_result"}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.customers import CatalogueTag, catalogue_from
 from chalicelib.wecom.events import ExternalTagEvent
-from chalicelib.workers.tenant_context import TenantContext
 
 TAG_LIST_API = "externalcontact/get_corp_tag_list"
 TAG, TAG_GROUP = "tag", "tag_group"

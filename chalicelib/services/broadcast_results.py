@@ -24,7 +24,15 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Receipt
+from chalicelib.domain.wecom_limits import (
+    BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
+    GROUPMSG_REMINDS_PER_24H,
+    GROUPMSG_SEND_RESULT_MAX_LIMIT,
+    GROUPMSG_TASK_MAX_LIMIT,
+)
 from chalicelib.observability import logger
+from chalicelib.services.dispatch import MASS_DISPATCHING, Outcome, Throttled, limited_post
+from chalicelib.services.tenant_context import tenant_wecom
 from chalicelib.store.broadcasts import (
     FOLLOW,
     Broadcast,
@@ -37,13 +45,6 @@ from chalicelib.store.broadcasts import (
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
-from chalicelib.wecom.limits import (
-    BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
-    GROUPMSG_REMINDS_PER_24H,
-    GROUPMSG_SEND_RESULT_MAX_LIMIT,
-    GROUPMSG_TASK_MAX_LIMIT,
-)
-from chalicelib.workers.dispatch import MASS_DISPATCHING, Outcome, Throttled, limited_post, wecom_client
 
 TASK = "externalcontact/get_groupmsg_task"
 SEND_RESULT = "externalcontact/get_groupmsg_send_result"
@@ -79,7 +80,7 @@ class Follower:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = wecom_client(self.tenant_id, self.settings)
+            self._client = tenant_wecom(self.tenant_id, self.settings)
         return self._client
 
     def _post(self, api: str, body: dict[str, Any]) -> dict[str, Any]:

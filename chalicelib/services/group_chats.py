@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.groups import chat_from_wecom
 from chalicelib.wecom.events import ExternalChatEvent
-from chalicelib.workers.tenant_context import TenantContext
 
 GROUPCHAT_GET_API = "externalcontact/groupchat/get"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from chalicelib.domain.lifecycle import lost_alert_text
 from chalicelib.observability import logger
+from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.customers import LOST, CustomerProfile, FollowRelation
 from chalicelib.wecom.events import ExternalContactEvent
-from chalicelib.workers.tenant_context import TenantContext
 
 GET_CUSTOMER_API = "externalcontact/get"
 SEND_APP_MESSAGE_API = "message/send"

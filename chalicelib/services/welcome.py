@@ -25,6 +25,8 @@ from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeContent, WelcomeOutcome, choose_welcome, welcome_outcome
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
+from chalicelib.services.relations import fetch_customer
+from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.channels import DEFAULT_WELCOME, Channel
 from chalicelib.wecom.errors import (
     ConcurrencyLimited,
@@ -35,8 +37,6 @@ from chalicelib.wecom.errors import (
     WeComUnavailable,
 )
 from chalicelib.wecom.events import ExternalContactEvent
-from chalicelib.workers.relations import fetch_customer
-from chalicelib.workers.tenant_context import TenantContext
 
 SEND_WELCOME_API = "externalcontact/send_welcome_msg"
 MARK_TAG_API = "externalcontact/mark_tag"

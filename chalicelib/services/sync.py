@@ -1,0 +1,298 @@
+"""The customer sync: a tenant's directory and customers loaded in full from WeCom, and the nightly reconciliation.
+
+A run (`request_sync`) is a chain of `sync.tenant` messages on the sync queue (`workers.sync`), each handled by one
+bounded invocation:
+
+1. directory: departments (`department/list`), employees with their leadership (`user/list` of each top visible
+   department with `fetch_child=1`), the corp tag catalogue (`get_corp_tag_list`). Employees stored as active that
+   WeCom no longer lists are marked departed, and a `change_contact/delete_user` event is queued for each, as WeCom's
+   callback would have, so the event worker's transfer flow hands their customers over.
+2. customers: the employees with customer-contact permission (`get_follow_user_list`), in userid order, 100 at a
+   time, through `externalcontact/batch/get_by_user` (limit 100, cursor), written page by page with batch writes
+   (`CustomerStore.put_follows`, bulk profiles, find items). After an employee chunk has been read completely, its
+   stored relations that this run did not see are marked lost (`domain.sync.is_missing`).
+
+Before each page but its first, the invocation checks `context.get_remaining_time_in_millis()`; when the next page
+might not fit, it publishes a continuation carrying the cursor (`domain.sync.SyncCursor`) and returns. WeCom's
+45009/45033 put the message back with a delay. The nightly schedule publishes one `sync.fanout` message, which pages
+through the tenants (FANOUT_PAGE per message) and starts a run for each tenant in good standing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from chalicelib import queues, resources
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain import sync as rules
+from chalicelib.domain.plans import Standing, standing
+from chalicelib.domain.wecom_limits import BATCH_GET_BY_USER_MAX_LIMIT, BATCH_GET_BY_USER_MAX_USERIDS
+from chalicelib.observability import logger
+from chalicelib.services.tenant_context import has_credentials, tenant_wecom
+from chalicelib.store.customer_directory import CustomerDirectory
+from chalicelib.store.customers import CustomerProfile, CustomerStore, FollowRelation, catalogue_from
+from chalicelib.store.sync_runs import SyncRun, SyncRunning, SyncRuns
+from chalicelib.store.tenants import list_tenants
+from chalicelib.wecom.client import WeComClient
+from chalicelib.wecom.errors import ConcurrencyLimited, RateLimited
+from chalicelib.wecom.events import CHANGE_CONTACT, ContactEvent
+
+SYNC_MESSAGE = "sync.tenant"
+FANOUT_MESSAGE = "sync.fanout"
+VERSION = 1
+DIRECTORY, CUSTOMERS = "directory", "customers"
+FANOUT_PAGE = 100
+THROTTLED_DELAY_SECONDS = 60
+LOST_BY_SYNC = "sync"
+HANDOVER_QUEUED = "queued: a change_contact/delete_user event per departed employee, for the transfer flow"
+
+Clock = Callable[[], float]
+Remaining = Callable[[], int]
+
+
+def sync_message(
+    tenant_id: str, run: SyncRun, phase: str, reconcile: bool, cursor: rules.SyncCursor | None = None
+) -> dict[str, Any]:
+    return {
+        "type": SYNC_MESSAGE,
+        "v": VERSION,
+        "tenant_id": tenant_id,
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "phase": phase,
+        "reconcile": reconcile,
+        "cursor": (cursor or rules.SyncCursor()).as_dict(),
+    }
+
+
+def request_sync(tenant_id: str, trigger: str, now: int | None = None, settings: Settings | None = None) -> SyncRun:
+    """Start a run of this tenant (raises SyncRunning when one is in progress) and queue its first message."""
+    settings = settings or get_settings()
+    runs = SyncRuns(tenant_id, settings)
+    previous = runs.current()
+    run = runs.start(trigger, int(now if now is not None else time.time()))
+    reconcile = rules.needs_reconciliation(previous.status if previous else None)
+    message = sync_message(tenant_id, run, DIRECTORY, reconcile)
+    queues.publish(resources.SYNC, message, tenant_id=tenant_id, settings=settings)
+    return run
+
+
+def request_nightly(settings: Settings | None = None) -> str:
+    """The nightly trigger: one fan-out message that pages through the tenants."""
+    return queues.publish(resources.SYNC, {"type": FANOUT_MESSAGE, "v": VERSION, "cursor": None}, settings=settings)
+
+
+def fan_out(cursor: str | None, remaining: Remaining, clock: Clock, settings: Settings) -> None:
+    """Start a nightly run for each tenant in good standing, FANOUT_PAGE tenants per message."""
+    while True:
+        tenants, cursor = list_tenants(FANOUT_PAGE, cursor)
+        now = int(clock())
+        for tenant in tenants:
+            if standing(tenant.status, tenant.expires_at, now) is not Standing.ACTIVE:
+                continue
+            try:
+                request_sync(tenant.tenant_id, "nightly", now, settings)
+            except SyncRunning:
+                logger.info("nightly sync skipped: a run is in progress", extra={"tenant_id": tenant.tenant_id})
+        if cursor is None:
+            return
+        if not rules.may_start_page(remaining(), 0):
+            queues.publish(resources.SYNC, {"type": FANOUT_MESSAGE, "v": VERSION, "cursor": cursor}, settings=settings)
+            return
+
+
+class TenantSync:
+    """One invocation's share of one tenant's run."""
+
+    def __init__(
+        self, tenant_id: str, message: Mapping[str, Any], remaining: Remaining, clock: Clock, settings: Settings
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.message = dict(message)
+        self.run_id = str(message["run_id"])
+        self.started_at = int(message["started_at"])
+        self.remaining = remaining
+        self.clock = clock
+        self.settings = settings
+        self.runs = SyncRuns(tenant_id, settings)
+        self.store = CustomerStore(tenant_id, settings)
+        self.directory = CustomerDirectory(tenant_id, settings)
+        self.slowest_page_ms = 0.0
+        self.pages_read = 0
+        self.calls = 0
+        self._wecom: WeComClient | None = None
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    @property
+    def wecom(self) -> WeComClient:
+        if self._wecom is None:
+            if not has_credentials(self.tenant_id):
+                raise LookupError("the tenant has no WeCom app credentials")
+            self._wecom = tenant_wecom(self.tenant_id, self.settings)
+        return self._wecom
+
+    def call(self, method: str, api: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        self.calls += 1
+        if method == "GET":
+            return self.wecom.get(api, payload)
+        return self.wecom.post(api, payload or {}, retry_safe=True)
+
+    def progress(self, **counts: int) -> bool:
+        moved = self.runs.progress(self.run_id, self.now(), wecom_calls=self.calls, **counts)
+        self.calls = 0
+        return moved
+
+    def run(self) -> None:
+        if not self.progress(invocations=1):
+            logger.info("sync message of a replaced or finished run ignored", extra={"run_id": self.run_id})
+            return
+        try:
+            if self.message.get("phase") == DIRECTORY:
+                self.sync_directory()
+            self.sync_customers(rules.SyncCursor.from_dict(self.message.get("cursor")))
+        except (RateLimited, ConcurrencyLimited):
+            self.progress()
+            raise
+        except LookupError as error:
+            self.runs.finish(self.run_id, self.now(), error=str(error))
+
+    # phase 1
+
+    def sync_directory(self) -> None:
+        departments = [rules.department_from(d) for d in self.call("GET", "department/list").get("department", [])]
+        self.store.put_departments(departments)
+        employees = {}
+        for top in rules.top_departments(departments):
+            answer = self.call("GET", "user/list", {"department_id": top, "fetch_child": 1})
+            for user in answer.get("userlist", []):
+                employees[str(user["userid"])] = rules.employee_from_user(user)
+        gone = rules.departed(self.store.list_employees(), employees)
+        self.store.put_employees([*employees.values(), *(replace(e, active=False) for e in gone)])
+        if gone:
+            self.hand_over([e.userid for e in gone])
+        self.store.put_tag_catalogue(catalogue_from(self.call("POST", "externalcontact/get_corp_tag_list")))
+        self.progress(employees=len(employees), departments=len(departments), departed=len(gone))
+
+    def hand_over(self, userids: list[str]) -> None:
+        """Departed employees' customers go to the transfer flow: the sync queues the very `change_contact/delete_user`
+        event WeCom's callback would have queued, for the event worker to hand their customers over."""
+        now = self.now()
+        messages = [
+            {
+                **ContactEvent(
+                    corp_id=self.wecom.corp_id,
+                    create_time=now,
+                    event=CHANGE_CONTACT,
+                    change_type="delete_user",
+                    user_id=userid,
+                ).to_message(),
+                "tenant_id": self.tenant_id,
+                "received_at": now,
+            }
+            for userid in userids
+        ]
+        queues.publish_batch(resources.EVENTS, messages, tenant_id=self.tenant_id, settings=self.settings)
+        logger.warning("sync found departed employees", extra={"departed": len(userids)})
+        self.runs.record_departed(self.run_id, userids, HANDOVER_QUEUED)
+
+    # phase 2
+
+    def follow_users(self) -> list[str]:
+        users = [str(u) for u in self.call("GET", "externalcontact/get_follow_user_list").get("follow_user", [])]
+        self.runs.set_counts(self.run_id, self.now(), follow_users=len(set(users)))
+        return users
+
+    def sync_customers(self, cursor: rules.SyncCursor) -> None:
+        follow_users: list[str] | None = None
+        while True:
+            if not cursor.chunk:
+                follow_users = follow_users if follow_users is not None else self.follow_users()
+                chunk = rules.next_chunk(follow_users, cursor.after, BATCH_GET_BY_USER_MAX_USERIDS)
+                if not chunk:
+                    self.progress()
+                    self.runs.finish(self.run_id, self.now())
+                    logger.info("sync finished", extra={"run_id": self.run_id})
+                    return
+                cursor = rules.SyncCursor(cursor.after, tuple(chunk))
+            if self.pages_read and not rules.may_start_page(self.remaining(), self.slowest_page_ms):
+                self.continue_later(cursor)
+                return
+            started = time.perf_counter()
+            cursor = self.read_page(cursor)
+            self.pages_read += 1
+            if not cursor.wecom_cursor:
+                if self.message.get("reconcile", True):
+                    self.reconcile(cursor.chunk)
+                cursor = rules.chunk_done(cursor)
+            self.slowest_page_ms = max(self.slowest_page_ms, (time.perf_counter() - started) * 1000)
+
+    def read_page(self, cursor: rules.SyncCursor) -> rules.SyncCursor:
+        """One page of the batch API: relations and profiles written; the cursor inside the chunk moves on."""
+        fetched_at = self.now()
+        answer = self.call(
+            "POST",
+            "externalcontact/batch/get_by_user",
+            {"userid_list": list(cursor.chunk), "cursor": cursor.wecom_cursor, "limit": BATCH_GET_BY_USER_MAX_LIMIT},
+        )
+        relations, profiles = [], {}
+        for entry in answer.get("external_contact_list", []):
+            contact, follow = entry.get("external_contact") or {}, entry.get("follow_info") or {}
+            ext = str(contact["external_userid"])
+            profiles[ext] = CustomerProfile(
+                external_userid=ext,
+                event_time=fetched_at,
+                name=str(contact.get("name") or ""),
+                type=int(contact.get("type") or 0),
+                gender=int(contact.get("gender") or 0),
+                unionid=str(contact.get("unionid") or ""),
+                corp_name=str(contact.get("corp_name") or ""),
+                avatar=str(contact.get("avatar") or ""),
+            )
+            relations.append(
+                FollowRelation(
+                    external_userid=ext,
+                    userid=str(follow["userid"]),
+                    createtime=int(follow.get("createtime") or 0),
+                    event_time=fetched_at,
+                    remark=str(follow.get("remark") or ""),
+                    description=str(follow.get("description") or ""),
+                    remark_mobiles=tuple(str(m) for m in follow.get("remark_mobiles") or ()),
+                    tag_ids=frozenset(str(t) for t in follow.get("tag_id") or ()),
+                    add_way=int(follow.get("add_way") or 0),
+                    state=str(follow.get("state") or ""),
+                )
+            )
+        stats = self.store.put_follows(relations)
+        self.directory.put_profiles(profiles.values())
+        self.directory.index(relations, {e: p.name for e, p in profiles.items()})
+        next_cursor = str(answer.get("next_cursor") or "")
+        done_users = 0 if next_cursor else len(cursor.chunk)
+        self.progress(
+            pages=1,
+            relations=stats.written,
+            customers=len(profiles),
+            skipped_older=stats.skipped_older,
+            users_done=done_users,
+        )
+        return replace(cursor, wecom_cursor=next_cursor)
+
+    def reconcile(self, chunk: Iterable[str]) -> None:
+        """Mark lost the stored active relations of a completely read chunk that this run did not see."""
+        lost = 0
+        for userid in chunk:
+            for relation in list(self.directory.employee_relations(userid)):
+                if rules.is_missing(relation.active, relation.event_time, self.started_at):
+                    lost += self.directory.mark_lost(relation, self.started_at, LOST_BY_SYNC)
+        if lost:
+            self.progress(lost=lost)
+
+    def continue_later(self, cursor: rules.SyncCursor) -> None:
+        message = {**self.message, "phase": CUSTOMERS, "cursor": cursor.as_dict()}
+        queues.publish(resources.SYNC, message, tenant_id=self.tenant_id, settings=self.settings)
+        self.progress()
+        logger.info("sync continues in a new invocation", extra={"run_id": self.run_id, "after": cursor.after})
