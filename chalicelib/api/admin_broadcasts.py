@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +26,7 @@ from chalice import (
 )
 
 from chalicelib.api.auth import AdminCall, PaymentRequiredError, admin_route
+from chalicelib.api.errors import answers
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import plans
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
@@ -44,7 +43,7 @@ from chalicelib.services.broadcasts import (
 )
 from chalicelib.store.broadcasts import STATUSES, Broadcast, BroadcastStore
 from chalicelib.store.customers import CustomerStore
-from chalicelib.wecom import errors as wecom_errors
+from chalicelib.store.rate_limits import Throttled
 
 admin_broadcasts = Blueprint(__name__)
 
@@ -61,14 +60,6 @@ PAGING = (
     ("limit", "integer", f"1 to {PAGE_MAX}, default 50"),
     ("cursor", "string", "next_cursor of the previous page"),
 )
-
-
-class BadGatewayError(ChaliceViewError):
-    STATUS_CODE = 502
-
-
-class ServiceUnavailableError(ChaliceViewError):
-    STATUS_CODE = 503
 
 
 @dataclass(frozen=True)
@@ -124,42 +115,29 @@ class BroadcastPolicyBody:
     )
 
 
-_ENGINE_ERRORS = (
-    InvalidBroadcast,
-    admin.InvalidPolicy,
-    BroadcastNotFound,
-    BroadcastConflict,
-    admin.QuotaExceeded,
-    wecom_errors.WeComError,
-    wecom_errors.WeComUnavailable,
-    wecom_errors.OutcomeUnknown,
-)
+@answers(InvalidBroadcast, admin.InvalidPolicy)
+def _invalid(error: Exception) -> ChaliceViewError:
+    return BadRequestError(str(error))
 
 
-def _engine_error(error: Exception) -> ChaliceViewError:
-    """The HTTP error for what the engine or WeCom answered."""
-    if isinstance(error, InvalidBroadcast | admin.InvalidPolicy):
-        return BadRequestError(str(error))
-    if isinstance(error, BroadcastNotFound):
-        return NotFoundError("no such broadcast")
-    if isinstance(error, BroadcastConflict):
-        return ConflictError(str(error))
-    if isinstance(error, admin.QuotaExceeded):
-        return PaymentRequiredError(str(error))
-    if isinstance(error, wecom_errors.RateLimited | wecom_errors.ConcurrencyLimited):
-        return TooManyRequestsError("WeCom is rate limiting this tenant; try again in a minute")
-    if isinstance(error, wecom_errors.WeComError):
-        return BadGatewayError(f"WeCom refused: errcode {error.errcode}")
-    return ServiceUnavailableError("WeCom could not be reached; try again shortly")
+@answers(BroadcastNotFound)
+def _not_found(error: BroadcastNotFound) -> ChaliceViewError:
+    return NotFoundError("no such broadcast")
 
 
-@contextmanager
-def engine_answers() -> Iterator[None]:
-    """Turn what the engine or WeCom answered inside the block into the precise HTTP error."""
-    try:
-        yield
-    except _ENGINE_ERRORS as error:
-        raise _engine_error(error) from None
+@answers(BroadcastConflict)
+def _conflict(error: BroadcastConflict) -> ChaliceViewError:
+    return ConflictError(str(error))
+
+
+@answers(admin.QuotaExceeded)
+def _over_quota(error: admin.QuotaExceeded) -> ChaliceViewError:
+    return PaymentRequiredError(str(error))
+
+
+@answers(Throttled)
+def _throttled(error: Throttled) -> ChaliceViewError:
+    return TooManyRequestsError("WeCom's limits for this tenant are spent; try again in a minute")
 
 
 def _content(body: CreateBroadcast) -> dict[str, Any]:
@@ -218,18 +196,17 @@ def _page_params(call: AdminCall) -> tuple[int, str | None]:
 )
 def create_broadcast(call: AdminCall) -> Response:
     body: CreateBroadcast = call.body
-    with engine_answers():
-        broadcast = admin.create(
-            call.principal.tenant_id,
-            draft=body.draft,
-            content=_content(body),
-            audience=_audience(body.chat_type, body.audience),
-            chat_type=body.chat_type,
-            sender=body.sender or "",
-            send_at=body.send_at,
-            allow_select=body.allow_select,
-            created_by=call.principal.key_id,
-        )
+    broadcast = admin.create(
+        call.principal.tenant_id,
+        draft=body.draft,
+        content=_content(body),
+        audience=_audience(body.chat_type, body.audience),
+        chat_type=body.chat_type,
+        sender=body.sender or "",
+        send_at=body.send_at,
+        allow_select=body.allow_select,
+        created_by=call.principal.key_id,
+    )
     call.target = broadcast.broadcast_id
     return Response({"broadcast": broadcast.to_json()}, status_code=201)
 
@@ -248,14 +225,13 @@ def create_broadcast(call: AdminCall) -> Response:
 )
 def preview_audience(call: AdminCall) -> dict[str, Any]:
     body: PreviewBody = call.body
-    with engine_answers():
-        figures = admin.preview(
-            call.principal.tenant_id,
-            chat_type=body.chat_type,
-            audience=_audience(body.chat_type, body.audience),
-            sender=body.sender or "",
-            send_at=body.send_at,
-        )
+    figures = admin.preview(
+        call.principal.tenant_id,
+        chat_type=body.chat_type,
+        audience=_audience(body.chat_type, body.audience),
+        sender=body.sender or "",
+        send_at=body.send_at,
+    )
     return {"preview": figures}
 
 
@@ -309,8 +285,7 @@ def get_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     feature=plans.MASS_MESSAGES,
 )
 def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
-    with engine_answers():
-        return {"preview": admin.preview_stored(call.principal.tenant_id, _known_id(broadcast_id))}
+    return {"preview": admin.preview_stored(call.principal.tenant_id, _known_id(broadcast_id))}
 
 
 @admin_route(
@@ -325,8 +300,7 @@ def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
 )
 def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     call.target = broadcast_id
-    with engine_answers():
-        return {"broadcast": admin.send(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
+    return {"broadcast": admin.send(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
 
 
 @admin_route(
@@ -340,8 +314,7 @@ def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
 )
 def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     call.target = broadcast_id
-    with engine_answers():
-        return {"broadcast": cancel_broadcast(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
+    return {"broadcast": cancel_broadcast(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
 
 
 @admin_route(
@@ -354,14 +327,8 @@ def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     audit="broadcast.remind",
 )
 def remind(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
-    from chalicelib.services.dispatch import Throttled
-
     call.target = broadcast_id
-    try:
-        with engine_answers():
-            return {"reminders": remind_broadcast(call.principal.tenant_id, _known_id(broadcast_id))}
-    except Throttled:
-        raise TooManyRequestsError("WeCom's limits for this tenant are spent; try again in a minute") from None
+    return {"reminders": remind_broadcast(call.principal.tenant_id, _known_id(broadcast_id))}
 
 
 @admin_route(

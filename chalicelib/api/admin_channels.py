@@ -13,11 +13,9 @@ from typing import Any
 from chalice import (
     BadRequestError,
     Blueprint,
-    ChaliceViewError,
     ConflictError,
     NotFoundError,
     Response,
-    TooManyRequestsError,
 )
 
 from chalicelib.api.auth import AdminCall, admin_route
@@ -27,7 +25,6 @@ from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.lifecycle import WelcomeContent
 from chalicelib.domain.wecom_limits import CONTACT_WAY_REMARK_MAX_CHARS, CONTACT_WAY_STATE_MAX_CHARS
-from chalicelib.wecom.errors import ConcurrencyLimited, OutcomeUnknown, RateLimited, WeComError, WeComUnavailable
 
 admin_channels = Blueprint(__name__)
 
@@ -38,13 +35,6 @@ CONTACT_WAY_MAX_USERS = 100
 AUTO_TAGS_MAX = 100
 WELCOME_TEXT_MAX_CHARS = 4000
 TAG = "channels"
-
-
-WECOM_FAILURES = (WeComError, WeComUnavailable, OutcomeUnknown)
-
-
-class BadGatewayError(ChaliceViewError):
-    STATUS_CODE = 502
 
 
 @dataclass(frozen=True)
@@ -94,17 +84,6 @@ def welcome_content(text: str | None, attachments: list[dict[str, Any]] | None) 
     except InvalidContent as error:
         raise BadRequestError(f"welcome message: {error}") from None
     return WelcomeContent(checked.text, checked.attachments)
-
-
-def wecom_refusal(error: Exception) -> ChaliceViewError:
-    """The HTTP error for a WeCom call that failed under an admin request."""
-    if isinstance(error, RateLimited | ConcurrencyLimited):
-        return TooManyRequestsError("WeCom is rate limiting this tenant; try again in a minute")
-    if isinstance(error, WeComError):
-        return BadRequestError(f"WeCom refused the change: errcode {error.errcode}")
-    if isinstance(error, OutcomeUnknown):
-        return BadGatewayError("WeCom did not answer; the change may or may not have been made")
-    return BadGatewayError("WeCom could not be reached; nothing was changed")
 
 
 def _context(call: AdminCall) -> Any:
@@ -157,8 +136,6 @@ def create_channel(call: AdminCall) -> Response:
         channel = create(_context(call), draft)
     except StateTaken:
         raise ConflictError("another channel uses this state") from None
-    except WECOM_FAILURES as error:
-        raise wecom_refusal(error) from None
     call.target = channel.config_id
     return Response({"channel": channel.as_dict()}, status_code=201)
 
@@ -198,10 +175,7 @@ def update_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
         welcome=welcome_content(body.welcome_text, body.welcome_attachments),
         clear_welcome=body.clear_welcome,
     )
-    try:
-        updated = update(ctx, channel, changes)
-    except WECOM_FAILURES as error:
-        raise wecom_refusal(error) from None
+    updated = update(ctx, channel, changes)
     call.target = channel_id
     return {"channel": updated.as_dict()}
 
@@ -221,10 +195,7 @@ def delete_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
 
     ctx = _context(call)
     channel = _channel(ctx, channel_id)
-    try:
-        delete(ctx, channel)
-    except WECOM_FAILURES as error:
-        raise wecom_refusal(error) from None
+    delete(ctx, channel)
     call.target = channel_id
     return {"deleted": channel_id}
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from chalice import BadRequestError, Blueprint, NotFoundError
 
-from chalicelib.api.admin_wecom import tenant_wecom, wecom_answers
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
+from chalicelib.services.tenant_context import tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory, InvalidCursor
 from chalicelib.store.customers import CustomerStore, FollowRelation
 
@@ -277,8 +277,7 @@ def change_tags(call: AdminCall, customer_id: str) -> dict[str, Any]:
         raise BadRequestError(f"unknown tag ids (not in the corp's tag catalogue): {sorted(unknown)}")
     payload = {"userid": relation.userid, "external_userid": customer_id}
     payload |= {"add_tag": sorted(add), "remove_tag": sorted(remove)}
-    with wecom_answers():
-        tenant_wecom(call.principal.tenant_id).post("externalcontact/mark_tag", payload, retry_safe=True)
+    tenant_wecom(call.principal.tenant_id).post("externalcontact/mark_tag", payload, retry_safe=True)
     return _store_change(call, relation, replace(relation, tag_ids=frozenset((relation.tag_ids | add) - remove)))
 
 
@@ -300,8 +299,7 @@ def edit_remark(call: AdminCall, customer_id: str) -> dict[str, Any]:
     relation = _editable(call, store, customer_id, body.userid)
     payload: dict[str, Any] = {"userid": relation.userid, "external_userid": customer_id}
     payload |= {k: v for k, v in (("remark", body.remark), ("description", body.description)) if v is not None}
-    with wecom_answers():
-        tenant_wecom(call.principal.tenant_id).post("externalcontact/remark", payload, retry_safe=True)
+    tenant_wecom(call.principal.tenant_id).post("externalcontact/remark", payload, retry_safe=True)
     changed = replace(
         relation,
         remark=relation.remark if body.remark is None else body.remark,

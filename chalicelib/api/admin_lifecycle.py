@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import BadRequestError, Blueprint
 
-from chalicelib.api.admin_channels import USERID_PATTERN, WECOM_FAILURES, wecom_refusal
+from chalicelib.api.admin_channels import USERID_PATTERN
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule
 from chalicelib.domain.access import ADMINS, READERS, WRITERS
@@ -97,17 +97,14 @@ def start_transfer(call: AdminCall) -> dict[str, Any]:
         raise BadRequestError("handover and takeover must differ")
     if not body.external_userids:
         raise BadRequestError("field 'external_userids' needs at least one customer")
-    try:
-        statuses = start_transfers(
-            _context(call),
-            ON_JOB,
-            body.handover_userid,
-            body.takeover_userid,
-            body.external_userids,
-            int(time.time()),
-        )
-    except WECOM_FAILURES as error:
-        raise wecom_refusal(error) from None
+    statuses = start_transfers(
+        _context(call),
+        ON_JOB,
+        body.handover_userid,
+        body.takeover_userid,
+        body.external_userids,
+        int(time.time()),
+    )
     call.target = f"{body.handover_userid}->{body.takeover_userid}"
     return {"customers": [{"external_userid": e, "status": s.value} for e, s in sorted(statuses.items())]}
 

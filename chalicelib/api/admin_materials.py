@@ -7,36 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import (
-    BadRequestError,
-    Blueprint,
-    ChaliceViewError,
-    ConflictError,
-    NotFoundError,
-    Response,
-    UnprocessableEntityError,
-)
+from chalice import BadRequestError, Blueprint, NotFoundError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import materials as rules
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.services.materials import MaterialLibrary, NoWeComApp, SourceUnavailable
-from chalicelib.wecom import errors as wecom_errors
+from chalicelib.services.materials import MaterialLibrary
 
 admin_materials = Blueprint(__name__)
 
 TAG = "materials"
 HTTPS_URL = r"^https://"
 PAGE_MAX = 100
-
-
-class BadGatewayError(ChaliceViewError):
-    STATUS_CODE = 502
-
-
-class ServiceUnavailableError(ChaliceViewError):
-    STATUS_CODE = 503
 
 
 @dataclass(frozen=True)
@@ -83,20 +66,7 @@ class UpdateMaterial:
 def create_material(call: AdminCall) -> Response:
     body: CreateMaterial = call.body
     spec = rules.MaterialSpec(**body.__dict__)
-    try:
-        material = MaterialLibrary(call.principal.tenant_id).create(spec)
-    except rules.InvalidMaterial as error:
-        raise BadRequestError(str(error)) from None
-    except SourceUnavailable as error:
-        raise UnprocessableEntityError(str(error)) from None
-    except NoWeComApp:
-        raise ConflictError("the tenant has no WeCom app configured; nothing can be uploaded") from None
-    except (wecom_errors.RateLimited, wecom_errors.ConcurrencyLimited, wecom_errors.SystemBusy) as error:
-        raise ServiceUnavailableError(f"WeCom is busy (errcode {error.errcode}); try again shortly") from None
-    except wecom_errors.WeComUnavailable:
-        raise ServiceUnavailableError("WeCom could not be reached; try again shortly") from None
-    except wecom_errors.WeComError as error:
-        raise BadGatewayError(f"WeCom refused the upload: errcode {error.errcode}") from None
+    material = MaterialLibrary(call.principal.tenant_id).create(spec)
     call.target = material.material_id
     return Response({"material": material.as_dict()}, status_code=201)
 
@@ -149,10 +119,7 @@ def get_material(call: AdminCall, material_id: str) -> dict[str, Any]:
 )
 def update_material(call: AdminCall, material_id: str) -> dict[str, Any]:
     body: UpdateMaterial = call.body
-    try:
-        material = MaterialLibrary(call.principal.tenant_id).update(material_id, body.title, body.desc)
-    except rules.InvalidMaterial as error:
-        raise BadRequestError(str(error)) from None
+    material = MaterialLibrary(call.principal.tenant_id).update(material_id, body.title, body.desc)
     if material is None:
         raise NotFoundError("no such material")
     call.target = material_id

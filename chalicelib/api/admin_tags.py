@@ -15,11 +15,11 @@ from typing import Any
 
 from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Response
 
-from chalicelib.api.admin_wecom import tenant_wecom, wecom_answers
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
+from chalicelib.services.tenant_context import tenant_wecom
 from chalicelib.store.customers import CatalogueTag, CustomerStore, catalogue_from
 
 admin_tags = Blueprint(__name__)
@@ -57,8 +57,7 @@ def catalogue_view(tags: Iterable[CatalogueTag]) -> list[dict[str, Any]]:
 
 def reload_catalogue(tenant_id: str, wecom: Any) -> list[CatalogueTag]:
     """Read the catalogue back from WeCom and store it as is."""
-    with wecom_answers():
-        tags = catalogue_from(wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True))
+    tags = catalogue_from(wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True))
     CustomerStore(tenant_id).put_tag_catalogue(tags)
     return tags
 
@@ -100,8 +99,7 @@ def create_tags(call: AdminCall) -> Response:
     if body.group_order is not None:
         payload["order"] = body.group_order
     wecom = tenant_wecom(tenant_id)
-    with wecom_answers():
-        created = wecom.post("externalcontact/add_corp_tag", payload, retry_safe=False).get("tag_group", {})
+    created = wecom.post("externalcontact/add_corp_tag", payload, retry_safe=False).get("tag_group", {})
     reload_catalogue(tenant_id, wecom)
     call.target = str(created.get("group_id", ""))
     group = {
@@ -123,8 +121,7 @@ def _edit(call: AdminCall, item_id: str, is_group: bool) -> dict[str, Any]:
     payload: dict[str, Any] = {"id": item_id}
     payload |= {k: v for k, v in (("name", body.name), ("order", body.order)) if v is not None}
     wecom = tenant_wecom(tenant_id)
-    with wecom_answers():
-        wecom.post("externalcontact/edit_corp_tag", payload, retry_safe=True)
+    wecom.post("externalcontact/edit_corp_tag", payload, retry_safe=True)
     call.target = item_id
     return {"groups": catalogue_view(reload_catalogue(tenant_id, wecom))}
 
@@ -135,8 +132,7 @@ def _delete(call: AdminCall, item_id: str, is_group: bool) -> dict[str, Any]:
     if item_id not in {t.group_id if is_group else t.tag_id for t in tags}:
         raise NotFoundError("no such tag group" if is_group else "no such tag")
     wecom = tenant_wecom(tenant_id)
-    with wecom_answers():
-        wecom.post("externalcontact/del_corp_tag", {"group_id" if is_group else "tag_id": [item_id]}, retry_safe=True)
+    wecom.post("externalcontact/del_corp_tag", {"group_id" if is_group else "tag_id": [item_id]}, retry_safe=True)
     call.target = item_id
     return {"groups": catalogue_view(reload_catalogue(tenant_id, wecom))}
 

@@ -33,6 +33,7 @@ from chalice import (
 from chalice.app import AuthRequest, Request
 
 from chalicelib.api import openapi
+from chalicelib.api.errors import answered
 from chalicelib.api.schema import parse_body
 from chalicelib.domain.access import Principal
 from chalicelib.domain.plans import Standing, get_plan, standing
@@ -180,6 +181,6 @@ def admin_route(
                 record_audit(principal, audit, call.target or request.path, request)
             return result
 
-        return blueprint.route(path, methods=methods, authorizer=api_key)(view)
+        return blueprint.route(path, methods=methods, authorizer=api_key)(answered(view))
 
     return decorate

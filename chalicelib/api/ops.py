@@ -26,6 +26,7 @@ from chalice import (
 )
 from chalice.app import Request
 
+from chalicelib.api.errors import answered
 from chalicelib.api.schema import int_param, parse_body, rule, str_param
 from chalicelib.config import get_settings
 from chalicelib.domain import plans
@@ -71,7 +72,7 @@ def ops_route(path: str, methods: list[str]) -> Callable[[Callable[..., Any]], A
                 bind_context(tenant_id=params["tenant_id"])
             return handler(request, **params)
 
-        return ops.route(path, methods=methods, authorizer=_iam)(view)
+        return ops.route(path, methods=methods, authorizer=_iam)(answered(view))
 
     return decorate
 

@@ -45,6 +45,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 
+class SourceUnavailable(Exception):
+    """The material's source URL could not be fetched (status, redirect, timeout, size)."""
+
+
 class InvalidMaterial(ValueError):
     """A material WeCom would reject or we cannot serve; `problems` names every field at fault."""
 

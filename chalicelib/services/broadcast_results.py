@@ -31,7 +31,7 @@ from chalicelib.domain.wecom_limits import (
     GROUPMSG_TASK_MAX_LIMIT,
 )
 from chalicelib.observability import logger
-from chalicelib.services.dispatch import MASS_DISPATCHING, Outcome, Throttled, limited_post
+from chalicelib.services.dispatch import MASS_DISPATCHING, Outcome, limited_post
 from chalicelib.services.tenant_context import tenant_wecom
 from chalicelib.store.broadcasts import (
     FOLLOW,
@@ -43,7 +43,7 @@ from chalicelib.store.broadcasts import (
     Status,
 )
 from chalicelib.store.customers import CustomerStore
-from chalicelib.store.rate_limits import RateLimiter
+from chalicelib.store.rate_limits import RateLimiter, Throttled
 from chalicelib.wecom import errors
 
 TASK = "externalcontact/get_groupmsg_task"

@@ -55,7 +55,7 @@ from chalicelib.store.broadcasts import (
     Status,
 )
 from chalicelib.store.customers import CustomerStore
-from chalicelib.store.rate_limits import RateLimiter
+from chalicelib.store.rate_limits import RateLimiter, Throttled
 from chalicelib.wecom import errors
 
 ADD_MSG_TEMPLATE = "externalcontact/add_msg_template"
@@ -92,14 +92,6 @@ class Outcome:
     @property
     def retry(self) -> bool:
         return self.delay > 0
-
-
-class Throttled(Exception):
-    """The shared limits refused a call; ask again after `wait` seconds."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        super().__init__(reason)
-        self.wait = wait
 
 
 def limited_post(client: Any, limiter: RateLimiter, api: str, body: dict[str, Any], *, retry_safe: bool) -> dict:
@@ -241,12 +233,12 @@ class Dispatcher:
         refs = broadcast.content.get("attachment_refs")
         if not refs:
             return broadcast
-        from chalicelib.services.materials import MaterialUnavailable, NoWeComApp, resolve_attachments
+        from chalicelib.services.materials import MaterialUnavailable, resolve_attachments
         from chalicelib.store.materials import MaterialNotFound
 
         try:
             attachments = resolve_attachments(self.tenant_id, refs)
-        except (MaterialNotFound, MaterialUnavailable, NoWeComApp, errors.WeComError, errors.WeComUnavailable) as err:
+        except (MaterialNotFound, MaterialUnavailable, errors.WeComError, errors.WeComUnavailable) as err:
             logger.warning("attachments sent as resolved at creation", extra={"reason": str(err)})
             return broadcast
         return replace(broadcast, content={**broadcast.content, "attachments": attachments})

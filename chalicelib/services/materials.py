@@ -34,10 +34,6 @@ FETCH_TIMEOUT_SECONDS = 10.0
 FETCH_CHUNK_BYTES = 64 * 1024
 
 
-class SourceUnavailable(Exception):
-    """The material's source URL could not be fetched (status, redirect, timeout, size)."""
-
-
 class MaterialUnavailable(Exception):
     """A material's media id expired and could not be renewed from its source."""
 
@@ -45,10 +41,6 @@ class MaterialUnavailable(Exception):
         super().__init__(f"material {material_id} cannot be sent: {reason}")
         self.material_id = material_id
         self.reason = reason
-
-
-class NoWeComApp(Exception):
-    """The tenant has no WeCom app credentials, so nothing can be uploaded."""
 
 
 _source_http: httpx.Client | None = None
@@ -73,26 +65,26 @@ def fetch_source(http: httpx.Client, url: str, max_bytes: int) -> tuple[bytes, s
     try:
         with http.stream("GET", url) as response:
             if response.is_redirect:
-                raise SourceUnavailable(f"source_url redirects (HTTP {response.status_code}); give the final URL")
+                raise rules.SourceUnavailable(f"source_url redirects (HTTP {response.status_code}); give the final URL")
             if response.status_code != httpx.codes.OK:
-                raise SourceUnavailable(f"source_url answered HTTP {response.status_code}")
+                raise rules.SourceUnavailable(f"source_url answered HTTP {response.status_code}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise SourceUnavailable(f"source_url has {declared} bytes, over the limit of {max_bytes}")
+                raise rules.SourceUnavailable(f"source_url has {declared} bytes, over the limit of {max_bytes}")
             data = bytearray()
             for chunk in response.iter_bytes(FETCH_CHUNK_BYTES):
                 data += chunk
                 if len(data) > max_bytes:
-                    raise SourceUnavailable(f"source_url has more than {max_bytes} bytes")
+                    raise rules.SourceUnavailable(f"source_url has more than {max_bytes} bytes")
     except httpx.HTTPError as error:
-        raise SourceUnavailable(f"source_url could not be fetched ({type(error).__name__})") from None
+        raise rules.SourceUnavailable(f"source_url could not be fetched ({type(error).__name__})") from None
     return bytes(data), unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
 def tenant_app(tenant_id: str) -> WeComClient:
-    """The tenant's WeCom app client; NoWeComApp when the tenant has no app credentials."""
+    """The tenant's WeCom app client; AppNotConfigured when the tenant has no app credentials."""
     if not has_credentials(tenant_id):
-        raise NoWeComApp(tenant_id)
+        raise wecom_errors.AppNotConfigured(tenant_id)
     return tenant_wecom(tenant_id)
 
 
@@ -113,7 +105,7 @@ class MaterialLibrary(MaterialStore):
 
     def create(self, spec: rules.MaterialSpec) -> Material:
         """Check, fetch and upload (for kinds with bytes), then store; raises InvalidMaterial, SourceUnavailable,
-        NoWeComApp or WeCom's typed errors."""
+        AppNotConfigured or WeCom's typed errors."""
         rules.validate_spec(spec)
         now = self._clock()
         upload = self._upload(spec.type, spec.source_url) if spec.type in rules.UPLOADED_TYPES else None
@@ -145,14 +137,14 @@ class MaterialLibrary(MaterialStore):
             upload = self._upload(item.type, item.source_url)
         except (
             rules.InvalidMaterial,
-            SourceUnavailable,
+            rules.SourceUnavailable,
             wecom_errors.WeComError,
             wecom_errors.WeComUnavailable,
         ) as err:
             if item.media_id and rules.usable_as_last_resort(item.uploaded_at, now):
                 logger.warning("material renewal failed; old media id used", extra={"material_id": item.sk})
                 return item.media_id
-            if isinstance(err, rules.InvalidMaterial | SourceUnavailable):
+            if isinstance(err, rules.InvalidMaterial | rules.SourceUnavailable):
                 raise MaterialUnavailable(item.sk, str(err)) from None
             raise
         if item.media_sha256 and upload.sha256 != item.media_sha256:
@@ -202,7 +194,7 @@ def resolve_attachments(
     add_msg_template and send_welcome_msg; media ids are fresh for at least `REFRESH_MARGIN_SECONDS`.
 
     Raises MaterialNotFound (every unknown id), InvalidContent (bad or too many inline attachments),
-    MaterialUnavailable (a media id expired and its source is gone), NoWeComApp, or WeCom's typed errors.
+    MaterialUnavailable (a media id expired and its source is gone), AppNotConfigured, or WeCom's typed errors.
     """
     if not refs:
         return []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.credentials import AppCredentials
@@ -19,21 +20,12 @@ from chalicelib.store.tokens import DynamoTokenStore
 from chalicelib.store.transfers import TransferStore
 from chalicelib.wecom import errors
 from chalicelib.wecom.access_token import AccessTokens
-from chalicelib.wecom.client import WeComClient
+
+if TYPE_CHECKING:
+    from chalicelib.wecom.client import WeComClient
 
 _process_tokens: AccessTokens | None = None
 _process_tokens_mutex = threading.Lock()
-
-
-class NoCredentials(errors.CredentialsInvalid):
-    """The tenant has no app credentials (unknown tenant, or its secret was never stored)."""
-
-    def __init__(self, tenant_id: str) -> None:
-        super().__init__(errors.INVALID_CORP_ID, "tenant has no WeCom app", "credentials")
-        self.tenant_id = tenant_id
-
-    def __reduce__(self) -> tuple[type[NoCredentials], tuple[str]]:  # type: ignore[override]
-        return type(self), (self.tenant_id,)
 
 
 def process_access_tokens(settings: Settings | None = None) -> AccessTokens:
@@ -51,13 +43,15 @@ def has_credentials(tenant_id: str) -> bool:
 
 
 def tenant_wecom(tenant_id: str, settings: Settings | None = None) -> WeComClient:
-    """A WeCom client acting as the tenant's app; a call raises `NoCredentials` when the tenant has none."""
+    """A WeCom client acting as the tenant's app; a call raises `AppNotConfigured` when the tenant has none."""
+    from chalicelib.wecom.client import WeComClient  # httpx: not in the API's cold start until a route calls WeCom
+
     settings = settings or get_settings()
 
     def credentials() -> AppCredentials:
         found = get_app_credentials(tenant_id)
         if found is None:
-            raise NoCredentials(tenant_id)
+            raise errors.AppNotConfigured(tenant_id)
         return found
 
     return WeComClient(credentials, process_access_tokens(settings), settings)

@@ -45,6 +45,17 @@ class CredentialsInvalid(WeComError):
     """The corp id or app secret is wrong, reset or disabled (40001, 40013, 40091), even after re-reading it."""
 
 
+class AppNotConfigured(CredentialsInvalid):
+    """The tenant has no app credentials stored (never onboarded, or its secret was never set): no call can be made."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(INVALID_CORP_ID, "the tenant has no WeCom app configured", "credentials")
+        self.tenant_id = tenant_id
+
+    def __reduce__(self) -> tuple[type[AppNotConfigured], tuple[str]]:  # type: ignore[override]
+        return type(self), (self.tenant_id,)
+
+
 class RateLimited(WeComError):
     """45009: the per-minute/hour quota of this API is spent. Put the message back with a delay; never sleep."""
 

@@ -36,11 +36,12 @@ from chalicelib.queues import CORRELATION_ATTRIBUTE
 from chalicelib.services import relations, transfers
 from chalicelib.services.group_chats import apply_chat_event
 from chalicelib.services.tag_catalogue import apply_tag_event
-from chalicelib.services.tenant_context import NoCredentials, TenantContext
+from chalicelib.services.tenant_context import TenantContext
 from chalicelib.services.welcome import WelcomeResult, channel_of, send_welcome, store_new_friend
 from chalicelib.store.event_log import ClaimState
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.wecom.errors import (
+    AppNotConfigured,
     ConcurrencyLimited,
     CredentialsInvalid,
     OutcomeUnknown,
@@ -234,7 +235,7 @@ class EventWorker:
             apply_event(job)
         except NotApplied as reason:
             self._record(job, "not_applied", str(reason))
-        except NoCredentials:
+        except AppNotConfigured:
             self._record(job, "no_credentials", "the tenant has no app credentials")
         except RETRYABLE as error:
             self._fail(job, error)

@@ -272,7 +272,7 @@ def test_admin_api_reports_wecom_refusals_and_roles(api, tenant, sim, sources) -
     image = {"type": "image", "title": "x", "source_url": "https://cdn.example.com/banner.png"}
     refused = call(api, "POST", "/v1/materials", token, image)
     assert refused.status_code == 502
-    assert refused.json_body["Message"] == "WeCom refused the upload: errcode 40001"
+    assert refused.json_body["Message"] == "WeCom rejected the tenant's app credentials (errcode 40001)"
     assert call(api, "GET", "/v1/materials?type=gif", token).status_code == 400
     assert call(api, "GET", "/v1/materials?cursor=zzz", token).status_code == 400
     assert call(api, "PATCH", f"/v1/materials/{'0' * 20}", token, {"title": "t"}).status_code == 404
