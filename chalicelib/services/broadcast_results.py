@@ -45,6 +45,7 @@ from chalicelib.store.broadcasts import (
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import RateLimiter, Throttled
 from chalicelib.wecom import errors
+from chalicelib.wecom.paging import cursor_pages
 
 TASK = "externalcontact/get_groupmsg_task"
 SEND_RESULT = "externalcontact/get_groupmsg_send_result"
@@ -158,36 +159,25 @@ class Follower:
             self.customers.forget_receipts(ext, [receipt])
 
     def _task_status(self, msgid: str, userid: str) -> tuple[int, int]:
-        cursor = ""
-        while True:
-            body: dict[str, Any] = {"msgid": msgid, "limit": GROUPMSG_TASK_MAX_LIMIT}
-            if cursor:
-                body["cursor"] = cursor
-            page = self._post(TASK, body)
+        for page in cursor_pages(
+            lambda body: self._post(TASK, body), {"msgid": msgid, "limit": GROUPMSG_TASK_MAX_LIMIT}
+        ):
             for task in page.get("task_list") or ():
                 if task.get("userid") == userid:
                     return int(task.get("status", 0)), int(task.get("send_time") or 0)
-            cursor = page.get("next_cursor") or ""
-            if not cursor:
-                return 0, 0
+        return 0, 0
 
     def _send_results(self, msgid: str, userid: str, chat_type: str) -> list[tuple[str, int, int]]:
         key = "chat_id" if chat_type == "group" else "external_userid"
         records: list[tuple[str, int, int]] = []
-        cursor = ""
-        while True:
-            body: dict[str, Any] = {"msgid": msgid, "userid": userid, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
-            if cursor:
-                body["cursor"] = cursor
-            page = self._post(SEND_RESULT, body)
+        request = {"msgid": msgid, "userid": userid, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
+        for page in cursor_pages(lambda body: self._post(SEND_RESULT, body), request):
             records.extend(
                 (str(r[key]), int(r.get("status", 0)), int(r.get("send_time") or 0))
                 for r in page.get("send_list") or ()
                 if r.get(key)
             )
-            cursor = page.get("next_cursor") or ""
-            if not cursor:
-                return records
+        return records
 
     def _close_pass(self, broadcast: Broadcast, closing: bool) -> Outcome:
         employees = list(self.store.all_employee_results(broadcast.broadcast_id))

@@ -6,7 +6,7 @@ A `batch` message names one batch. The batch's state (`domain.dispatch_state`) d
   claim the batch with a lease (conditional write), call add_msg_template (`retry_safe=False`), record the outcome:
   sent with msgid and fail_list; unknown on `OutcomeUnknown`; released (pending again) on 45009/45033/-1/transport
   errors that provably created nothing, with a delayed retry; failed, with its reason, on an error that cannot
-  succeed or after `MAX_ATTEMPTS` tries (logged at ERROR with a metric: the alert);
+  succeed or after `domain.dispatch_policy.MAX_ATTEMPTS` tries (logged at ERROR with a metric: the alert);
 - claimed by a live lease: ask again when the lease ends; claimed by an expired lease: the holder died, so the
   outcome is unknown;
 - unknown: reconcile against WeCom before any resend (below); found → sent, absent → pending and sent now;
@@ -26,7 +26,6 @@ claim is older than the client timeout plus `SETTLE_SECONDS`, so a request still
 
 from __future__ import annotations
 
-import math
 import random
 import secrets
 import time
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.domain import dispatch_policy as policy
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
 from chalicelib.domain.wecom_limits import (
@@ -57,6 +57,7 @@ from chalicelib.store.broadcasts import (
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import RateLimiter, Throttled
 from chalicelib.wecom import errors
+from chalicelib.wecom.paging import cursor_pages
 
 ADD_MSG_TEMPLATE = "externalcontact/add_msg_template"
 LIST_V2 = "externalcontact/get_groupmsg_list_v2"
@@ -66,9 +67,6 @@ MASS_DISPATCHING = 41063
 LEASE_SECONDS = 60.0
 SETTLE_SECONDS = 10.0
 RECONCILE_WINDOW_SECONDS = 300
-MAX_ATTEMPTS = 8
-MAX_THROTTLED_ATTEMPTS = 40
-MAX_DELAY_SECONDS = 900
 BOOK_WITHIN_SECONDS = 600.0
 """How far ahead a batch waiting for add_msg_template's limits books its turn: within SQS's longest delay (900 s), so
 a batch holding a turn is one delayed message away from its call."""
@@ -159,7 +157,7 @@ class Dispatcher:
             return self._cancel(batch)
         if status is ds.BatchStatus.CLAIMED:
             if now < batch.state.lease_until:
-                return Outcome("leased", _delay(batch.state.lease_until - now + 1))
+                return Outcome("leased", policy.queue_delay(batch.state.lease_until - now + 1))
             try:
                 batch = self.store.transition(batch, ds.expire_lease(batch.state, now))
             except Conflict:
@@ -170,13 +168,13 @@ class Dispatcher:
                 return self._reconcile(broadcast, batch, turn_at)
             return self._send(broadcast, batch, turn_at)
         except Throttled as throttled:
-            return Outcome(f"throttled:{throttled}", _delay(throttled.wait))
+            return Outcome(f"throttled:{throttled}", policy.queue_delay(throttled.wait))
 
     def _moved(self) -> Outcome:
         """Another worker changed the batch first. Look again once its lease would have run out rather than drop the
         message: if that worker dies without a message of its own to bring the batch back (a duplicate delivery whose
         twin was acknowledged, say), this message is the only thing left that will finish the batch."""
-        return Outcome("moved", _delay(self.lease_seconds + 1))
+        return Outcome("moved", policy.queue_delay(self.lease_seconds + 1))
 
     # ---- calls through the shared limits ----
 
@@ -190,7 +188,9 @@ class Dispatcher:
             self.client.corp_id, ADD_MSG_TEMPLATE, book_within=BOOK_WITHIN_SECONDS, turn_at=turn_at
         )
         if not permit.granted:
-            return Outcome(f"throttled:{permit.reason}", _delay(permit.wait_seconds), turn_at=permit.turn_at)
+            return Outcome(
+                f"throttled:{permit.reason}", policy.queue_delay(permit.wait_seconds), turn_at=permit.turn_at
+            )
         try:
             broadcast = self._fresh_attachments(broadcast)
             now = self.clock()
@@ -206,7 +206,7 @@ class Dispatcher:
                 answer = self.client.post(ADD_MSG_TEMPLATE, self._body(broadcast, batch, recipients), retry_safe=False)
             except errors.OutcomeUnknown as unknown:
                 self._move(batch, ds.mark_unknown(batch.state, self.worker, unknown.reason))
-                return Outcome("unknown", _delay(self.settings.wecom_timeout_seconds + SETTLE_SECONDS))
+                return Outcome("unknown", policy.queue_delay(self.settings.wecom_timeout_seconds + SETTLE_SECONDS))
             except (errors.RateLimited, errors.ConcurrencyLimited) as error:
                 return self._retry_or_fail(broadcast, batch, error, recipients)
             except (
@@ -270,22 +270,17 @@ class Dispatcher:
         WeCom's limits (45009/45033) and the batch's own errors are counted apart, so a batch that waited its turn
         through many throttled minutes still has all its tries for a -1."""
         reason = str(error)
-        throttled = isinstance(error, errors.RateLimited | errors.ConcurrencyLimited)
-        state = batch.state
-        if throttled:
-            tries, limit = state.throttled + 1, MAX_THROTTLED_ATTEMPTS
-        else:
-            tries, limit = state.attempts - state.throttled, MAX_ATTEMPTS
-        if tries >= limit:
-            return self._fail(broadcast, batch, f"gave up after {tries} attempts: {reason}", recipients)
-        self._move(batch, ds.release(state, self.worker, reason, throttled=throttled))
         if isinstance(error, errors.RateLimited):
-            wait = BLOCK_SECONDS_AFTER_MINUTE_LIMIT
+            failure = policy.Failure.RATE_LIMITED
         elif isinstance(error, errors.ConcurrencyLimited):
-            wait = 1 + random.random() * 2
+            failure = policy.Failure.CONCURRENCY_LIMITED
         else:
-            wait = min(300.0, 2.0**batch.state.attempts) * (0.5 + random.random() / 2)
-        return Outcome(f"retry:{type(error).__name__}", _delay(wait))
+            failure = policy.Failure.OTHER
+        retry = policy.after_failure(batch.state, failure, random.random())
+        if retry.give_up:
+            return self._fail(broadcast, batch, f"gave up after {retry.tries} attempts: {reason}", recipients)
+        self._move(batch, ds.release(batch.state, self.worker, reason, throttled=failure.throttled))
+        return Outcome(f"retry:{type(error).__name__}", retry.delay)
 
     def _fail(self, broadcast: Broadcast, batch: Batch, reason: str, recipients: list[str]) -> Outcome:
         self._refused(broadcast, batch, recipients, "failed", reason, "")
@@ -341,7 +336,7 @@ class Dispatcher:
         now = self.clock()
         ready_at = batch.attempt_at + self.settings.wecom_timeout_seconds + SETTLE_SECONDS
         if now < ready_at:
-            return Outcome("settling", _delay(ready_at - now))
+            return Outcome("settling", policy.queue_delay(ready_at - now))
         recipients = self.store.recipients(broadcast.broadcast_id, batch)
         try:
             found = self._find(broadcast, batch, recipients)
@@ -350,7 +345,7 @@ class Dispatcher:
                 return Outcome("reconcile:dispatching", 5)
             if isinstance(error, errors.RateLimited):
                 return Outcome("reconcile:throttled", BLOCK_SECONDS_AFTER_MINUTE_LIMIT)
-            return Outcome(f"reconcile:errcode {error.errcode}", _delay(30))
+            return Outcome(f"reconcile:errcode {error.errcode}", policy.queue_delay(30))
         except errors.WeComUnavailable:
             return Outcome("reconcile:unavailable", 15)
         if found is None:
@@ -373,47 +368,31 @@ class Dispatcher:
         wanted = set(recipients)
         text = broadcast.content.get("text") or ""
         start = int(batch.attempt_at) - RECONCILE_WINDOW_SECONDS
-        cursor = ""
-        while True:
-            body = {
-                "chat_type": broadcast.chat_type,
-                "start_time": start,
-                "end_time": int(batch.attempt_at) + RECONCILE_WINDOW_SECONDS,
-                "creator": batch.sender,
-                "filter_type": 0,
-                "limit": GROUPMSG_LIST_MAX_LIMIT,
-            }
-            if cursor:
-                body["cursor"] = cursor
-            page = self._call(LIST_V2, body, retry_safe=True)
+        request = {
+            "chat_type": broadcast.chat_type,
+            "start_time": start,
+            "end_time": int(batch.attempt_at) + RECONCILE_WINDOW_SECONDS,
+            "creator": batch.sender,
+            "filter_type": 0,
+            "limit": GROUPMSG_LIST_MAX_LIMIT,
+        }
+        for page in cursor_pages(lambda body: self._call(LIST_V2, body, retry_safe=True), request):
             for message in page.get("group_msg_list") or ():
-                msgid = str(message.get("msgid", ""))
-                if not msgid or msgid in taken or (message.get("text") or {}).get("content", "") != text:
+                msgid = policy.candidate_msgid(message, text, taken)
+                if msgid is None:
                     continue
                 accepted = self._receivers(msgid, batch.sender, broadcast.chat_type)
-                if accepted and (accepted <= wanted or not wanted):
+                if policy.is_the_batch(accepted, wanted):
                     return msgid, accepted
-            cursor = page.get("next_cursor") or ""
-            if not cursor:
-                return None
+        return None
 
     def _receivers(self, msgid: str, sender: str, chat_type: str) -> set[str]:
         key = "chat_id" if chat_type == "group" else "external_userid"
         found: set[str] = set()
-        cursor = ""
-        while True:
-            body: dict[str, Any] = {"msgid": msgid, "userid": sender, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
-            if cursor:
-                body["cursor"] = cursor
-            page = self._call(SEND_RESULT, body, retry_safe=True)
+        request = {"msgid": msgid, "userid": sender, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
+        for page in cursor_pages(lambda body: self._call(SEND_RESULT, body, retry_safe=True), request):
             found.update(str(r[key]) for r in page.get("send_list") or () if r.get(key))
-            cursor = page.get("next_cursor") or ""
-            if not cursor:
-                return found
-
-
-def _delay(seconds: float) -> int:
-    return max(1, min(MAX_DELAY_SECONDS, math.ceil(seconds)))
+        return found
 
 
 def settle_dispatch(store: BroadcastStore, broadcast_id: str, now: float | None = None) -> bool:

@@ -14,6 +14,7 @@ from chalicelib.observability import logger
 from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.customers import LOST, CustomerProfile, FollowRelation
 from chalicelib.wecom.events import ExternalContactEvent
+from chalicelib.wecom.paging import cursor_pages
 
 GET_CUSTOMER_API = "externalcontact/get"
 SEND_APP_MESSAGE_API = "message/send"
@@ -58,18 +59,14 @@ def profile_from_contact(contact: dict[str, Any], event_time: int) -> CustomerPr
 def fetch_customer(ctx: TenantContext, external_userid: str, userid: str, event_time: int) -> FollowRelation | None:
     """Read the customer from WeCom (following next_cursor until `userid`'s relation shows), store the profile and
     return that relation as of `event_time` (None when WeCom no longer lists it)."""
-    cursor = ""
-    while True:
-        params = {"external_userid": external_userid, **({"cursor": cursor} if cursor else {})}
-        answer = ctx.wecom.get(GET_CUSTOMER_API, params)
-        if not cursor:
+    pages = cursor_pages(lambda params: ctx.wecom.get(GET_CUSTOMER_API, params), {"external_userid": external_userid})
+    for number, answer in enumerate(pages):
+        if number == 0:
             ctx.customers.upsert_profile(profile_from_contact(answer["external_contact"], event_time))
         for follow in answer.get("follow_user", ()):
             if follow.get("userid") == userid:
                 return relation_from_follow(external_userid, follow, event_time)
-        cursor = answer.get("next_cursor", "")
-        if not cursor:
-            return None
+    return None
 
 
 def refresh_relation(ctx: TenantContext, event: ExternalContactEvent) -> bool:

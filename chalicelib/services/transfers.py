@@ -27,6 +27,7 @@ from chalicelib.observability import bind_context, logger
 from chalicelib.services.tenant_context import TenantContext
 from chalicelib.store.transfers import ON_JOB, RESIGNED, TransferPair, due_pairs
 from chalicelib.wecom.errors import WeComError, WeComUnavailable
+from chalicelib.wecom.paging import cursor_pages
 
 START_API = {RESIGNED: "externalcontact/resigned/transfer_customer", ON_JOB: "externalcontact/transfer_customer"}
 RESULT_API = {RESIGNED: "externalcontact/resigned/transfer_result", ON_JOB: "externalcontact/transfer_result"}
@@ -81,14 +82,10 @@ def start_transfers(
 def unassigned_customers(ctx: TenantContext, userid: str) -> list[str]:
     """The departed employee's customers WeCom lists as waiting for a successor."""
     customers: list[str] = []
-    cursor = ""
-    while True:
-        body = {"page_size": UNASSIGNED_LIST_MAX_PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-        answer = ctx.wecom.post(UNASSIGNED_API, body, retry_safe=True)
+    request = {"page_size": UNASSIGNED_LIST_MAX_PAGE_SIZE}
+    for answer in cursor_pages(lambda body: ctx.wecom.post(UNASSIGNED_API, body, retry_safe=True), request):
         customers += [i["external_userid"] for i in answer.get("info", ()) if i.get("handover_userid") == userid]
-        cursor = answer.get("next_cursor", "")
-        if answer.get("is_last", True) or not cursor:
-            return customers
+    return customers
 
 
 def _address_book(ctx: TenantContext) -> list[Employee]:
@@ -126,19 +123,13 @@ def _departed(ctx: TenantContext, userid: str) -> tuple[Employee, list[Employee]
 def _hand_over_groups(ctx: TenantContext, userid: str, new_owner: str, result: Handover) -> None:
     """Give the departed owner's groups (those WeCom lists as waiting for inheritance) to `new_owner`."""
     chats: list[str] = []
-    cursor = ""
-    while True:
-        body = {
-            "status_filter": GROUPCHAT_WAITING_FOR_INHERITANCE,
-            "owner_filter": {"userid_list": [userid][:GROUPCHAT_OWNER_FILTER_MAX_USERIDS]},
-            "limit": 1000,
-            **({"cursor": cursor} if cursor else {}),
-        }
-        answer = ctx.wecom.post(GROUPCHAT_LIST_API, body, retry_safe=True)
+    request = {
+        "status_filter": GROUPCHAT_WAITING_FOR_INHERITANCE,
+        "owner_filter": {"userid_list": [userid][:GROUPCHAT_OWNER_FILTER_MAX_USERIDS]},
+        "limit": 1000,
+    }
+    for answer in cursor_pages(lambda body: ctx.wecom.post(GROUPCHAT_LIST_API, body, retry_safe=True), request):
         chats += [c["chat_id"] for c in answer.get("group_chat_list", ())]
-        cursor = answer.get("next_cursor", "")
-        if not cursor:
-            break
     for chunk in chunked(chats, GROUPCHAT_TRANSFER_MAX_CHATS):
         try:
             answer = ctx.wecom.post(
@@ -181,21 +172,12 @@ def check_pair(ctx: TenantContext, pair: TransferPair, now: int) -> dict[str, Tr
     """Read a pair's transfer_result, store it, and start again the customers worth another try."""
     results: dict[str, tuple[TransferStatus, None]] = {}
     takeover_times: dict[str, int] = {}
-    cursor = ""
-    while True:
-        body = {
-            "handover_userid": pair.handover,
-            "takeover_userid": pair.takeover,
-            **({"cursor": cursor} if cursor else {}),
-        }
-        answer = ctx.wecom.post(RESULT_API[pair.kind], body, retry_safe=True)
+    request = {"handover_userid": pair.handover, "takeover_userid": pair.takeover}
+    for answer in cursor_pages(lambda body: ctx.wecom.post(RESULT_API[pair.kind], body, retry_safe=True), request):
         for entry in answer.get("customer", ()):
             results[entry["external_userid"]] = (status_from_result(int(entry.get("status", 0))), None)
             if entry.get("takeover_time"):
                 takeover_times[entry["external_userid"]] = int(entry["takeover_time"])
-        cursor = answer.get("next_cursor", "")
-        if not cursor:
-            break
     known = {c.external_userid: c for c in ctx.transfers.customers(pair)}
     for ext, customer in known.items():
         if ext not in results and customer.status is TransferStatus.RETRY:

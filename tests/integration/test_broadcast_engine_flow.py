@@ -15,9 +15,10 @@ import pytest
 from chalicelib import resources
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
+from chalicelib.domain.dispatch_policy import MAX_ATTEMPTS
 from chalicelib.services.broadcast_results import Follower
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
-from chalicelib.services.dispatch import MAX_ATTEMPTS, Dispatcher
+from chalicelib.services.dispatch import Dispatcher
 from chalicelib.store.broadcasts import BroadcastStore, Status
 from chalicelib.store.customers import CustomerStore, FollowRelation
 from chalicelib.store.rate_limits import Limits, RateLimiter
