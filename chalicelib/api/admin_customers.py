@@ -20,8 +20,10 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
-from chalicelib.store.customer_directory import CustomerDirectory, InvalidCursor
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.customer_directory import CustomerDirectory
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import InvalidCursor
+from chalicelib.store.relations import FollowRelation
 from chalicelib.wecom.limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
 
 admin_customers = Blueprint(__name__)

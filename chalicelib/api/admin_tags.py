@@ -19,7 +19,8 @@ from chalicelib.api.admin_wecom import tenant_wecom, wecom_answers
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.store.customers import CatalogueTag, CustomerStore, catalogue_from
+from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
+from chalicelib.store.customers import CustomerStore
 from chalicelib.wecom.limits import CORP_TAGS_MAX
 
 admin_tags = Blueprint(__name__)

@@ -11,7 +11,8 @@ from typing import Any
 
 from chalicelib.domain.lifecycle import lost_alert_text
 from chalicelib.observability import logger
-from chalicelib.store.customers import LOST, CustomerProfile, FollowRelation
+from chalicelib.store.customer_profiles import CustomerProfile
+from chalicelib.store.relations import LOST, FollowRelation
 from chalicelib.wecom.events import ExternalContactEvent
 from chalicelib.workers.tenant_context import TenantContext
 

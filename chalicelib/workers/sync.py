@@ -29,9 +29,12 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain import sync as rules
 from chalicelib.domain.plans import Standing, standing
+from chalicelib.domain.tag_catalogue import catalogue_from
 from chalicelib.observability import bind_context, logger
 from chalicelib.store.customer_directory import CustomerDirectory
-from chalicelib.store.customers import CustomerProfile, CustomerStore, FollowRelation, catalogue_from
+from chalicelib.store.customer_profiles import CustomerProfile
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.relations import FollowRelation
 from chalicelib.store.sync_runs import SyncRun, SyncRunning, SyncRuns
 from chalicelib.store.tenants import get_app_credentials, list_tenants
 from chalicelib.store.tokens import process_access_tokens

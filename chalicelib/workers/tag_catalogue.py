@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.store.customers import CatalogueTag, catalogue_from
+from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.wecom.events import ExternalTagEvent
 from chalicelib.workers.tenant_context import TenantContext
 

@@ -17,8 +17,9 @@ from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
 from chalicelib.store.broadcasts import BroadcastStore, Status
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Limits, RateLimiter
+from chalicelib.store.relations import FollowRelation
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.dispatch import MAX_ATTEMPTS, Dispatcher
 from chalicelib.workers.plan import handle_plan_message

@@ -17,7 +17,7 @@ from chalicelib.domain.lifecycle import (
     status_from_start,
     welcome_outcome,
 )
-from chalicelib.store.customers import CatalogueTag
+from chalicelib.domain.tag_catalogue import CatalogueTag
 from chalicelib.wecom.events import ExternalTagEvent
 from chalicelib.workers.tag_catalogue import merge_catalogue
 
