@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain import plans
+from chalicelib.domain.broadcast_policy import Policy
+from chalicelib.domain.broadcasts import Broadcast, EmployeeResult, Status
 from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
 from chalicelib.services.broadcasts import (
     BroadcastConflict,
@@ -29,7 +31,7 @@ from chalicelib.services.broadcasts import (
     start_broadcast,
 )
 from chalicelib.store import usage
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, EmployeeResult, Policy, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.tenants import get_tenant_cached
 from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
 

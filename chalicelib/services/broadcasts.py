@@ -15,7 +15,10 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
-from chalicelib.store.broadcasts import START, Broadcast, BroadcastStore, Conflict, Status
+from chalicelib.domain.broadcasts import Broadcast, Status
+from chalicelib.store.broadcast_timers import START
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.dynamo import Conflict
 from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
 
 START_AHEAD_SECONDS = 60

@@ -40,17 +40,12 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
+from chalicelib.domain.broadcasts import Batch, Broadcast, CustomerResult, Status
 from chalicelib.observability import BATCH_FAILED_METRIC, alert, bind_context, logger
-from chalicelib.store.broadcasts import (
-    FOLLOW,
-    Batch,
-    Broadcast,
-    BroadcastStore,
-    Conflict,
-    CustomerResult,
-    Status,
-)
+from chalicelib.store.broadcast_timers import FOLLOW
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import Conflict
 from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
 from chalicelib.wecom.limits import (

@@ -31,10 +31,12 @@ from chalicelib.domain.audience import (
     explicit_rows,
     resolve_senders,
 )
+from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 from chalicelib.observability import logger
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, Conflict, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import Conflict
 from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS, MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 from chalicelib.workers.dispatch import settle_dispatch
 

@@ -24,17 +24,12 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Receipt
+from chalicelib.domain.broadcasts import Broadcast, CustomerResult, EmployeeResult, Status
 from chalicelib.observability import logger
-from chalicelib.store.broadcasts import (
-    FOLLOW,
-    Broadcast,
-    BroadcastStore,
-    Conflict,
-    CustomerResult,
-    EmployeeResult,
-    Status,
-)
+from chalicelib.store.broadcast_timers import FOLLOW
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import Conflict
 from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
 from chalicelib.wecom.limits import (

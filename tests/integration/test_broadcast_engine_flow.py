@@ -15,8 +15,9 @@ import pytest
 from chalicelib import resources
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
+from chalicelib.domain.broadcasts import Status
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
-from chalicelib.store.broadcasts import BroadcastStore, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Limits, RateLimiter
 from chalicelib.store.relations import FollowRelation
