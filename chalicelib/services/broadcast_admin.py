@@ -10,8 +10,6 @@ at the same instant may both pass the check; the overshoot is at most the number
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import time
 import zoneinfo
@@ -32,6 +30,7 @@ from chalicelib.services.broadcasts import (
 )
 from chalicelib.store import usage
 from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.dynamo import decode_cursor
 from chalicelib.store.tenants import get_tenant_cached
 from chalicelib.wecom.limits import MSG_TEMPLATE_MAX_CHAT_IDS
 
@@ -203,10 +202,7 @@ def cursor_of_tenant(tenant_id: str, cursor: str | None) -> str | None:
     (a cursor is opaque to callers; a forged one must not reach another tenant's partition)."""
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        raise ValueError("invalid cursor") from None
+    key = decode_cursor(cursor)
     if not isinstance(key, dict) or not key:
         raise ValueError("invalid cursor")
     prefix = f"{tenant_id}#"

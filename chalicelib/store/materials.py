@@ -38,6 +38,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain import materials as rules
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.observability import logger
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
 from chalicelib.store.tenants import get_app_credentials
@@ -351,7 +352,7 @@ class MaterialLibrary:
         try:
             item.update(actions=actions, condition=MaterialItem.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return None
             raise
         return _from_item(item)
@@ -363,7 +364,7 @@ class MaterialLibrary:
         try:
             MaterialItem(self._pk, material_id).delete(condition=MaterialItem.pk.exists())
         except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return False
             raise
         return True
@@ -456,7 +457,7 @@ class MaterialLibrary:
                 & (MaterialItem.uploaded_at.does_not_exist() | (MaterialItem.uploaded_at == previous)),
             )
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not is_condition_failure(error):
                 raise
         return upload.media_id
 
