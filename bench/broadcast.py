@@ -213,9 +213,11 @@ class Meter:
 METER = Meter()
 METER.install()
 
+from chalicelib.domain.broadcasts import Status  # noqa: E402
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_EXTERNAL_USERIDS  # noqa: E402
 from chalicelib.services.broadcasts import create_broadcast, start_broadcast  # noqa: E402
-from chalicelib.store.broadcasts import BroadcastStore, Status, due_timers, minute_bucket, remove_timer  # noqa: E402
+from chalicelib.store.broadcast_timers import due_timers, minute_bucket, remove_timer  # noqa: E402
+from chalicelib.store.broadcasts import BroadcastStore  # noqa: E402
 from local.environment import DemoEnvironment  # noqa: E402
 from local.mass_message import WorkerKiller, seed_customers, tag_share, wait_dispatched, wecom_view  # noqa: E402
 from local.wecom_sim import SimConfig  # noqa: E402

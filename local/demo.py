@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-from chalicelib.store.broadcasts import Broadcast
+from chalicelib.domain.broadcasts import Broadcast
 from local.burst import MASS_MESSAGE_TEXT, BurstFigures, open_burst_channel, play_burst, start_bulk_work
 from local.environment import DemoEnvironment
 from local.mass_message import fast_forward_follow, planned_recipients, wait_dispatched, wecom_view

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib.domain.audience import Employee
+from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.domain.dispatch_state import BatchStatus
 from chalicelib.services.dispatch import LEASE_SECONDS, Dispatcher
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, Status
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.relations import FollowRelation
 from chalicelib.workers.schedule import run_schedule
 from local.wecom_sim import Company, Simulator
 

@@ -32,6 +32,7 @@ from chalicelib.domain import plans
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
 from chalicelib.domain.audience import SkipReason
 from chalicelib.domain.broadcast_content import CHAT_TYPES, MAX_ATTACHMENTS, TEXT_MAX_BYTES
+from chalicelib.domain.broadcasts import STATUSES, Broadcast
 from chalicelib.domain.frequency import WeComQuota
 from chalicelib.services import broadcast_admin as admin
 from chalicelib.services.broadcasts import (
@@ -41,7 +42,7 @@ from chalicelib.services.broadcasts import (
     cancel_broadcast,
     remind_broadcast,
 )
-from chalicelib.store.broadcasts import STATUSES, Broadcast, BroadcastStore
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Throttled
 

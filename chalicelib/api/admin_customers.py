@@ -21,8 +21,10 @@ from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
 from chalicelib.services.tenant_context import tenant_wecom
-from chalicelib.store.customer_directory import CustomerDirectory, InvalidCursor
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.customer_directory import CustomerDirectory
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import InvalidCursor
+from chalicelib.store.relations import FollowRelation
 
 admin_customers = Blueprint(__name__)
 

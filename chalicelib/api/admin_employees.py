@@ -13,8 +13,10 @@ from chalice import BadRequestError, Blueprint, NotFoundError
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, str_param
 from chalicelib.domain.access import EVERYONE, READERS, visible_employee
-from chalicelib.store.customer_directory import CustomerDirectory, InvalidCursor
-from chalicelib.store.customers import ACTIVE, EmployeeItem
+from chalicelib.store.corp_directory import EmployeeItem
+from chalicelib.store.customer_directory import CustomerDirectory
+from chalicelib.store.dynamo import InvalidCursor
+from chalicelib.store.relations import ACTIVE
 
 admin_employees = Blueprint(__name__)
 

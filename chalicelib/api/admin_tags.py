@@ -18,9 +18,10 @@ from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Re
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
 from chalicelib.services.tenant_context import tenant_wecom
-from chalicelib.store.customers import CatalogueTag, CustomerStore, catalogue_from
+from chalicelib.store.customers import CustomerStore
 
 admin_tags = Blueprint(__name__)
 

@@ -10,8 +10,6 @@ at the same instant may both pass the check; the overshoot is at most the number
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import time
 import zoneinfo
@@ -19,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain import plans
+from chalicelib.domain.broadcast_policy import Policy
+from chalicelib.domain.broadcasts import Broadcast, EmployeeResult, Status
 from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
 from chalicelib.services.broadcasts import (
@@ -30,7 +30,8 @@ from chalicelib.services.broadcasts import (
     start_broadcast,
 )
 from chalicelib.store import usage
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, EmployeeResult, Policy, Status
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.dynamo import decode_cursor
 from chalicelib.store.tenants import get_tenant_cached
 
 FOLLOW_HOURS_MAX = 30 * 24
@@ -201,10 +202,7 @@ def cursor_of_tenant(tenant_id: str, cursor: str | None) -> str | None:
     (a cursor is opaque to callers; a forged one must not reach another tenant's partition)."""
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        raise ValueError("invalid cursor") from None
+    key = decode_cursor(cursor)
     if not isinstance(key, dict) or not key:
         raise ValueError("invalid cursor")
     prefix = f"{tenant_id}#"

@@ -31,12 +31,14 @@ from chalicelib.domain.audience import (
     explicit_rows,
     resolve_senders,
 )
+from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS, MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.dispatch import settle_dispatch
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, Conflict, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import Conflict
 
 PAGE_SIZE = 1000
 PAGES_PER_INVOCATION = 20

@@ -15,8 +15,11 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
+from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
-from chalicelib.store.broadcasts import START, Broadcast, BroadcastStore, Conflict, Status
+from chalicelib.store.broadcast_timers import START
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.dynamo import Conflict
 
 START_AHEAD_SECONDS = 60
 """A broadcast whose send_at is less than this ahead is planned at once; later ones wait for the schedule."""

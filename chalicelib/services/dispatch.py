@@ -38,6 +38,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain import dispatch_policy as policy
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
+from chalicelib.domain.broadcasts import Batch, Broadcast, CustomerResult, Status
 from chalicelib.domain.wecom_limits import (
     BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
     GROUPMSG_LIST_MAX_LIMIT,
@@ -45,16 +46,10 @@ from chalicelib.domain.wecom_limits import (
 )
 from chalicelib.observability import BATCH_FAILED_METRIC, alert, logger
 from chalicelib.services.tenant_context import tenant_wecom
-from chalicelib.store.broadcasts import (
-    FOLLOW,
-    Batch,
-    Broadcast,
-    BroadcastStore,
-    Conflict,
-    CustomerResult,
-    Status,
-)
+from chalicelib.store.broadcast_timers import FOLLOW
+from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import Conflict
 from chalicelib.store.rate_limits import RateLimiter, Throttled
 from chalicelib.wecom import errors
 from chalicelib.wecom.paging import cursor_pages

@@ -12,7 +12,8 @@ from typing import Any
 from chalicelib.domain.lifecycle import lost_alert_text
 from chalicelib.observability import logger
 from chalicelib.services.tenant_context import TenantContext
-from chalicelib.store.customers import LOST, CustomerProfile, FollowRelation
+from chalicelib.store.customer_profiles import CustomerProfile
+from chalicelib.store.relations import LOST, FollowRelation
 from chalicelib.wecom.events import ExternalContactEvent
 from chalicelib.wecom.paging import cursor_pages
 

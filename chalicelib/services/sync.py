@@ -29,11 +29,14 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain import sync as rules
 from chalicelib.domain.plans import Standing, standing
+from chalicelib.domain.tag_catalogue import catalogue_from
 from chalicelib.domain.wecom_limits import BATCH_GET_BY_USER_MAX_LIMIT, BATCH_GET_BY_USER_MAX_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.tenant_context import has_credentials, tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
-from chalicelib.store.customers import CustomerProfile, CustomerStore, FollowRelation, catalogue_from
+from chalicelib.store.customer_profiles import CustomerProfile
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.relations import FollowRelation
 from chalicelib.store.sync_runs import SyncRun, SyncRunning, SyncRuns
 from chalicelib.store.tenants import list_tenants
 from chalicelib.wecom.client import WeComClient

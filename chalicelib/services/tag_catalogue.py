@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.services.tenant_context import TenantContext
-from chalicelib.store.customers import CatalogueTag, catalogue_from
 from chalicelib.wecom.events import ExternalTagEvent
 
 TAG_LIST_API = "externalcontact/get_corp_tag_list"

@@ -20,6 +20,7 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.domain.access import ADMIN, check_key_role
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TENANT_ID_PATTERN, TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -166,7 +167,7 @@ class ApiKeys:
         try:
             item.update(actions=actions, condition=ApiKeyItem.pk.exists() & ApiKeyItem.revoked_at.does_not_exist())
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return None
             raise
         return _from_item(self.tenant_id, item)

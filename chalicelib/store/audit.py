@@ -6,7 +6,6 @@ Entries live in the data table at `<tenant>#audit`, sorted by time, newest read 
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import time
@@ -16,6 +15,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib import resources
+from chalicelib.store.dynamo import InvalidCursor, decode_cursor, encode_cursor
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -67,10 +67,6 @@ class AuditEntry:
         }
 
 
-class InvalidCursor(ValueError):
-    """A paging cursor that this module did not hand out."""
-
-
 class AuditLog:
     """The audit log of one tenant."""
 
@@ -110,15 +106,12 @@ class AuditLog:
         ]
         next_cursor = None
         if result.last_evaluated_key and items:
-            next_cursor = base64.urlsafe_b64encode(items[-1].sk.encode()).decode()
+            next_cursor = encode_cursor(items[-1].sk)
         return entries, next_cursor
 
 
 def _decode_cursor(cursor: str) -> str:
-    try:
-        sk = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor(cursor) from None
-    if not _SK_PATTERN.match(sk):
+    sk = decode_cursor(cursor)
+    if not isinstance(sk, str) or not _SK_PATTERN.match(sk):
         raise InvalidCursor(cursor)
     return sk

@@ -29,13 +29,13 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.lifecycle import WelcomeContent
+from chalicelib.store.dynamo import failed_conditions, is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
 
 DEFAULT_WELCOME = "_default"
 ACTIVE, LOST = "active", "lost"
 MAX_ATTEMPTS = 5
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 @on_table(resources.DATA)
@@ -218,7 +218,7 @@ class ChannelStore:
         try:
             StateItem(self._state_pk(), state, config_id=config_id).save(condition=StateItem.pk.does_not_exist())
         except PutError as error:
-            if error.cause_response_code == CONDITION_FAILED:
+            if is_condition_failure(error):
                 raise StateTaken(state) from None
             raise
 
@@ -232,7 +232,7 @@ class ChannelStore:
         try:
             StateItem(self._state_pk(), state).delete()
         except DeleteError as error:
-            if error.cause_response_code != CONDITION_FAILED:
+            if not is_condition_failure(error):
                 raise
 
     # channels
@@ -342,10 +342,10 @@ class ChannelStore:
                         condition=ChannelItem.pk.exists(),
                     )
             except TransactWriteError as error:
-                codes = [r.code if r is not None else None for r in (error.cancellation_reasons or [])]
-                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                failed = failed_conditions(error)
+                if len(failed) > 1 and failed[1]:
                     return False
-                if "ConditionalCheckFailed" in codes:
+                if any(failed):
                     continue
                 raise
             return True

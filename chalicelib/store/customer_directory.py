@@ -19,12 +19,9 @@ worker calls `refresh(external_userid)` after it changes a relation to keep them
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -34,16 +31,12 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.audience import ALL_CUSTOMERS_TAG, AudienceSource, SourceKind
 from chalicelib.domain.customer_listing import CustomerFilter, Source, TagMode, choose_source, matches
-from chalicelib.store.customers import (
-    LOST,
-    CustomerProfile,
-    CustomerStore,
-    EmployeeItem,
-    FollowItem,
-    FollowRelation,
-    ProfileItem,
-)
+from chalicelib.store.corp_directory import EmployeeItem
+from chalicelib.store.customer_profiles import CustomerProfile, ProfileItem
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import InvalidCursor, Page, decode_key, encode_cursor
 from chalicelib.store.keys import TenantKeys
+from chalicelib.store.relations import LOST, FollowItem, FollowRelation, relation_of
 from chalicelib.store.tables import bind_models, on_table
 
 SEPARATOR = "\x1f"
@@ -91,41 +84,11 @@ def search_term(text: str) -> str:
     return text.replace(SEPARATOR, "").strip().casefold()
 
 
-class InvalidCursor(ValueError):
-    """A paging cursor this module did not hand out."""
-
-
-def encode_key(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
-
-
-def decode_key(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        raise InvalidCursor(cursor) from None
-    if not isinstance(key, dict):
-        raise InvalidCursor(cursor)
-    return key
-
-
 @dataclass(frozen=True)
 class Listed:
     """A page of relations matching a filter, with their customers' names, and the cursor after it."""
 
     rows: list[tuple[FollowRelation, str]]
-    cursor: str | None
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """A page of (external_userid, userid) candidates from an index and the cursor after it (None at the end)."""
-
-    rows: list[tuple[str, str]]
     cursor: str | None
 
 
@@ -155,22 +118,9 @@ class CustomerDirectory:
             for i in ProfileItem.batch_get([(self._cust(e), "profile") for e in incoming])
         }
         fresh = [p for e, p in incoming.items() if stored.get(e, -1) <= p.event_time]
-        with ProfileItem.batch_write() as batch:
+        with self.store.writer() as batch:
             for p in fresh:
-                batch.save(
-                    ProfileItem(
-                        self._cust(p.external_userid),
-                        "profile",
-                        external_userid=p.external_userid,
-                        name=p.name or None,
-                        type=p.type,
-                        gender=p.gender,
-                        unionid=p.unionid or None,
-                        corp_name=p.corp_name or None,
-                        avatar=p.avatar or None,
-                        event_time=p.event_time,
-                    )
-                )
+                batch.put(self.store.profile_item(p))
         return len(fresh)
 
     def _find_items(self, relation: FollowRelation, name: str) -> list[FindItem]:
@@ -202,10 +152,10 @@ class CustomerDirectory:
     def index(self, relations: Iterable[FollowRelation], names: dict[str, str]) -> int:
         """Write the find items of these relations (names by external userid); returns items written."""
         count = 0
-        with FindItem.batch_write() as batch:
+        with self.store.writer() as batch:
             for relation in relations:
                 for item in self._find_items(relation, names.get(relation.external_userid, "")):
-                    batch.save(item)
+                    batch.put(item)
                     count += 1
         return count
 
@@ -213,7 +163,7 @@ class CustomerDirectory:
         """Rewrite a customer's find items from their stored relations and profile (after an event changed them)."""
         profile = self.store.get_profile(external_userid)
         relations = self.store.get_follows(external_userid)
-        with FindItem.batch_write() as batch:
+        with self.store.writer() as batch:
             for relation in relations:
                 if not search_term(relation.remark):
                     batch.delete(FindItem(self._cust(external_userid), f"findr#{relation.userid}"))
@@ -234,7 +184,7 @@ class CustomerDirectory:
         """The stored relations for (external_userid, userid) pairs, with BatchGet."""
         keys = list(dict.fromkeys((self._cust(e), f"follow#{u}") for e, u in pairs))
         found = FollowItem.batch_get(keys) if keys else []
-        relations = (CustomerStore._relation_of(i) for i in found)
+        relations = (relation_of(i) for i in found)
         return {(r.external_userid, r.userid): r for r in relations}
 
     def names(self, external_userids: Iterable[str]) -> dict[str, str]:
@@ -242,11 +192,11 @@ class CustomerDirectory:
         keys = list(dict.fromkeys((self._cust(e), "profile") for e in external_userids))
         return {i.external_userid: i.name or "" for i in (ProfileItem.batch_get(keys) if keys else [])}
 
-    def search(self, kind: str, prefix: str, limit: int, cursor: str | None) -> Candidates:
+    def search(self, kind: str, prefix: str, limit: int, cursor: str | None) -> Page[tuple[str, str]]:
         """Relations whose customer name (kind NAME) or remark (REMARK) starts with `prefix`, in term order."""
         term = search_term(prefix)
         if not term:
-            return Candidates([], None)
+            return Page([], None)
         page = FindItem.by_term.query(
             self._term_key(kind, term),
             FindItem.gsi1sk.startswith(term),
@@ -254,9 +204,9 @@ class CustomerDirectory:
             last_evaluated_key=decode_key(cursor),
         )
         rows = [(i.external_userid, i.userid) for i in page]
-        return Candidates(rows, encode_key(page.last_evaluated_key))
+        return Page(rows, encode_cursor(page.last_evaluated_key))
 
-    def lost_relations(self, limit: int, cursor: str | None, newest_first: bool = True) -> Candidates:
+    def lost_relations(self, limit: int, cursor: str | None, newest_first: bool = True) -> Page[tuple[str, str]]:
         """Lost relations by when they were lost."""
         page = FindItem.lost.query(
             self.keys.key("lost"),
@@ -265,12 +215,12 @@ class CustomerDirectory:
             scan_index_forward=not newest_first,
         )
         rows = [(i.external_userid, i.userid) for i in page]
-        return Candidates(rows, encode_key(page.last_evaluated_key))
+        return Page(rows, encode_cursor(page.last_evaluated_key))
 
     def employee_relations(self, userid: str) -> Iterator[FollowRelation]:
         """An employee's active relations (gsi1), every page."""
         for item in FollowItem.by_employee.query(self.keys.key("emp", userid)):
-            yield CustomerStore._relation_of(item)
+            yield relation_of(item)
 
     def count_customers(self, userids: Iterable[str]) -> dict[str, int]:
         """Active relations per employee: a COUNT Query of gsi1 each, run on threads (reads the index partition)."""
@@ -293,7 +243,7 @@ class CustomerDirectory:
         """A page of the tenant's employees in userid order."""
         page = EmployeeItem.query(self.keys.key("emp"), limit=limit, last_evaluated_key=decode_key(cursor))
         items = list(page)
-        return items, encode_key(page.last_evaluated_key)
+        return items, encode_cursor(page.last_evaluated_key)
 
     # listing
 
@@ -305,7 +255,7 @@ class CustomerDirectory:
         if state and state.get("s") != source.value:
             raise InvalidCursor("the cursor belongs to another filter")
         candidates = self._candidates(source, f, limit, state.get("c"))
-        pairs = list(dict.fromkeys(candidates.rows))
+        pairs = list(dict.fromkeys(candidates.items))
         relations = self.relations(pairs)
         names = self.names(e for e, _ in pairs)
         rows = []
@@ -313,10 +263,10 @@ class CustomerDirectory:
             relation = relations.get(pair)
             if relation is not None and matches(f, relation, names.get(pair[0], "")):
                 rows.append((relation, names.get(pair[0], "")))
-        next_cursor = encode_key({"s": source.value, "c": candidates.cursor}) if candidates.cursor else None
+        next_cursor = encode_cursor({"s": source.value, "c": candidates.cursor}) if candidates.cursor else None
         return Listed(rows, next_cursor)
 
-    def _candidates(self, source: Source, f: CustomerFilter, limit: int, cursor: str | None) -> Candidates:
+    def _candidates(self, source: Source, f: CustomerFilter, limit: int, cursor: str | None) -> Page[tuple[str, str]]:
         if source is Source.NAME:
             return self.search(NAME, f.name_prefix, limit, cursor)
         if source is Source.REMARK:
@@ -336,4 +286,4 @@ class CustomerDirectory:
             page = next(self.store.audience_pages(stream, cursor, page_size=limit))
         except (ValueError, KeyError) as error:
             raise InvalidCursor(str(error)) from None
-        return Candidates([(r.external_userid, r.userid) for r in page.rows], None if page.done else page.cursor)
+        return Page([(r.external_userid, r.userid) for r in page.rows], None if page.done else page.cursor)

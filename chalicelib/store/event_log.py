@@ -28,13 +28,13 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
 CLAIM_SK = "claim"
 DONE_TTL_SECONDS = 4 * 24 * 3600
 RECORD_TTL_SECONDS = 30 * 24 * 3600
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class ClaimState(StrEnum):
@@ -113,7 +113,7 @@ class EventLog:
         try:
             item.save(condition=free)
         except PutError as error:
-            if error.cause_response_code != CONDITION_FAILED:
+            if not is_condition_failure(error):
                 raise
             current = ClaimItem.get(self._claim_pk(dedupe_key), CLAIM_SK, consistent_read=True)
             return ClaimState.DONE if current.status == ClaimState.DONE.value else ClaimState.BUSY
@@ -127,7 +127,7 @@ class EventLog:
                 condition=ClaimItem.owner == owner,
             )
         except UpdateError as error:
-            if error.cause_response_code != CONDITION_FAILED:
+            if not is_condition_failure(error):
                 raise
 
     def release(self, dedupe_key: str, owner: str) -> None:
@@ -137,7 +137,7 @@ class EventLog:
                 condition=(ClaimItem.owner == owner) & (ClaimItem.status == ClaimState.CLAIMED.value)
             )
         except DeleteError as error:
-            if error.cause_response_code != CONDITION_FAILED:
+            if not is_condition_failure(error):
                 raise
 
     def record(

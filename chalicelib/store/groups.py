@@ -22,11 +22,11 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
+from chalicelib.store.dynamo import batch_writer, is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
 LIVE, DISMISSED = "live", "dismissed"
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class ByOwnerIndex(GlobalSecondaryIndex["ChatItem"]):
@@ -135,7 +135,7 @@ class GroupStore:
 
     def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
         self.keys = TenantKeys(tenant_id)
-        bind_models(settings)
+        self.settings = bind_models(settings)
 
     def _pk(self, chat_id: str) -> str:
         return self.keys.key("chat", chat_id)
@@ -160,7 +160,7 @@ class GroupStore:
         try:
             item.save(condition=ChatItem.pk.does_not_exist() | (ChatItem.event_time <= chat.event_time))
         except PutError as error:
-            if error.cause_response_code == CONDITION_FAILED:
+            if is_condition_failure(error):
                 return False
             raise
         return True
@@ -170,12 +170,12 @@ class GroupStore:
         if not self._save_profile(chat):
             return False
         wanted = {m.userid: m for m in members}
-        with ChatMemberItem.batch_write() as batch:
+        with batch_writer(ChatMemberItem, self.settings) as batch:
             for old in ChatMemberItem.query(self._pk(chat.chat_id), ChatMemberItem.sk.startswith("member#")):
                 if old.userid not in wanted:
                     batch.delete(old)
             for m in wanted.values():
-                batch.save(
+                batch.put(
                     ChatMemberItem(
                         self._pk(chat.chat_id),
                         f"member#{m.userid}",

@@ -28,6 +28,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
 from chalicelib.domain import materials as rules
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
 
@@ -254,7 +255,7 @@ class MaterialStore:
         try:
             item.update(actions=actions, condition=MaterialItem.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return None
             raise
         return _from_item(item)
@@ -266,7 +267,7 @@ class MaterialStore:
         try:
             MaterialItem(self._pk, material_id).delete(condition=MaterialItem.pk.exists())
         except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return False
             raise
         return True
@@ -300,7 +301,7 @@ class MaterialStore:
                 & (MaterialItem.uploaded_at.does_not_exist() | (MaterialItem.uploaded_at == previous)),
             )
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not is_condition_failure(error):
                 raise
 
     def record_use(self, message_id: str, material_ids: Iterable[str]) -> int:

@@ -41,6 +41,7 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain import wecom_limits as limits
 from chalicelib.domain.token_bucket import DEFAULT_MARGIN, BucketState, Take, TokenBucket
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.tables import bind_models, on_table
 
 DEFAULT_INFLIGHT_CAP = 5
@@ -216,7 +217,7 @@ class RateLimiter:
                 new.save(condition=condition)
                 return take
             except PutError as error:
-                if error.cause_response_code != "ConditionalCheckFailedException":
+                if not is_condition_failure(error):
                     raise
         return Take(False, 0.2, bucket.full(self.now()))
 
@@ -233,7 +234,7 @@ class RateLimiter:
             item.save(condition=condition)
             return True
         except PutError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not is_condition_failure(error):
                 raise
             return False
 

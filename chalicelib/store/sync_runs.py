@@ -18,6 +18,7 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -127,7 +128,7 @@ class SyncRuns:
         try:
             item.save(condition=condition)
         except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 current = self.current()
                 if current is not None:
                     raise SyncRunning(current) from None
@@ -139,7 +140,7 @@ class SyncRuns:
         try:
             SyncRunItem(self._pk(), "run").update(actions=actions, condition=SyncRunItem.run_id == run_id)
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return False
             raise
         return True

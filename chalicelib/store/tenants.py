@@ -11,7 +11,6 @@ again at once.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import string
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from chalicelib import resources
 from chalicelib.domain.credentials import AppCredentials, CallbackCredentials
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import secrets as tenant_secrets
+from chalicelib.store.dynamo import InvalidCursor, decode_cursor, encode_cursor, is_condition_failure
 from chalicelib.store.keys import TENANT_ID_PATTERN, TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -147,7 +147,7 @@ def create_tenant(tenant: Tenant, tenant_secrets_values: dict[str, str]) -> Tena
     try:
         item.save(condition=TenantItem.pk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if is_condition_failure(error):
             raise TenantExists(tenant.tenant_id) from None
         raise
     tenant_secrets.put_secrets(tenant.tenant_id, tenant_secrets_values)
@@ -179,7 +179,7 @@ def update_tenant(tenant_id: str, now: int, **changes: object) -> Tenant:
     try:
         item.update(actions=actions, condition=TenantItem.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if is_condition_failure(error):
             raise TenantNotFound(tenant_id) from None
         raise
     _forget_profile(tenant_id)
@@ -198,20 +198,13 @@ def list_tenants(limit: int, cursor: str | None) -> tuple[list[Tenant], str | No
     tenants = [_from_item(item) for item in page]
     next_cursor = None
     if page.last_evaluated_key and tenants:
-        next_cursor = base64.urlsafe_b64encode(tenants[-1].tenant_id.encode()).decode()
+        next_cursor = encode_cursor(tenants[-1].tenant_id)
     return tenants, next_cursor
 
 
-class InvalidCursor(ValueError):
-    """A paging cursor that this module did not hand out."""
-
-
 def _decode_cursor(cursor: str) -> str:
-    try:
-        tenant_id = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor(cursor) from None
-    if not TENANT_ID_PATTERN.match(tenant_id):
+    tenant_id = decode_cursor(cursor)
+    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.match(tenant_id):
         raise InvalidCursor(cursor)
     return tenant_id
 

@@ -14,11 +14,11 @@ from pynamodb.models import Model
 from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.access_token import AccessToken
+from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.tables import bind_models, on_table
 
 CURRENT_SK = "current"
 LOCK_SK = "refresh-lock"
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def _pk(key: str) -> str:
@@ -53,7 +53,7 @@ class RefreshLockItem(Model):
 
 
 def _unless_condition_failed(error: PutError | DeleteError) -> None:
-    if error.cause_response_code != CONDITION_FAILED:
+    if not is_condition_failure(error):
         raise error
 
 

@@ -26,6 +26,7 @@ from pynamodb.models import Model
 from chalicelib import resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.lifecycle import DeparturePolicy, SuccessorRule, TransferStatus
+from chalicelib.store.dynamo import batch_writer
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -119,7 +120,7 @@ class TransferStore:
     def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
         self.tenant_id = tenant_id
         self.keys = TenantKeys(tenant_id)
-        bind_models(settings)
+        self.settings = bind_models(settings)
 
     def _pair_pk(self, kind: str, handover: str, takeover: str) -> str:
         return self.keys.key("transfer", kind, handover, takeover)
@@ -136,11 +137,11 @@ class TransferStore:
         pair's next check; a pair whose customers have all settled leaves the due index."""
         pk = self._pair_pk(pair.kind, pair.handover, pair.takeover)
         previous = {c.external_userid: c for c in self.customers(pair)}
-        with TransferCustomerItem.batch_write() as batch:
+        with batch_writer(TransferCustomerItem, self.settings) as batch:
             for ext, (status, errcode) in outcomes.items():
                 old = previous.get(ext)
                 started = errcode is not None
-                batch.save(
+                batch.put(
                     TransferCustomerItem(
                         pk,
                         f"cust#{ext}",

@@ -15,7 +15,7 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import logger
 from chalicelib.services.broadcasts import BroadcastConflict, BroadcastNotFound, start_broadcast
-from chalicelib.store.broadcasts import FOLLOW, START, due_timers, minute_bucket, remove_timer
+from chalicelib.store.broadcast_timers import FOLLOW, START, due_timers, minute_bucket, remove_timer
 
 LOOKBACK_MINUTES = 15
 

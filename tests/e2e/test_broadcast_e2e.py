@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast, start_broadcast
-from chalicelib.store.broadcasts import Broadcast, BroadcastStore, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from local.environment import DemoEnvironment
 from local.mass_message import (
     ADD_MSG_TEMPLATE,

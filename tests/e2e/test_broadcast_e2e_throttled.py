@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.broadcasts import Status
 from chalicelib.services.broadcasts import create_broadcast
-from chalicelib.store.broadcasts import BroadcastStore, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from local.environment import DemoEnvironment
 from local.mass_message import ADD_MSG_TEMPLATE, seed_customers, wait_dispatched, wecom_view
 from local.wecom_sim import SimConfig

@@ -13,9 +13,10 @@ from collections import Counter
 
 import pytest
 
+from chalicelib.domain.broadcasts import Status
 from chalicelib.services.broadcasts import create_broadcast, start_broadcast
 from chalicelib.services.dispatch import Dispatcher
-from chalicelib.store.broadcasts import BroadcastStore, Status
+from chalicelib.store.broadcasts import BroadcastStore
 from local.environment import DemoEnvironment
 from local.mass_message import ADD_MSG_TEMPLATE, seed_customers, tag_share, wait_dispatched, wecom_view
 from local.wecom_sim import SimConfig

@@ -18,7 +18,8 @@ from chalicelib import resources
 from chalicelib.domain.audience import Employee
 from chalicelib.services.broadcast_results import Follower
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.relations import FollowRelation
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.dispatch import handle_dispatch_event
 from chalicelib.workers.plan import handle_plan_event

@@ -15,13 +15,15 @@ import pytest
 from chalicelib import resources
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Employee
+from chalicelib.domain.broadcasts import Status
 from chalicelib.domain.dispatch_policy import MAX_ATTEMPTS
 from chalicelib.services.broadcast_results import Follower
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
 from chalicelib.services.dispatch import Dispatcher
-from chalicelib.store.broadcasts import BroadcastStore, Status
-from chalicelib.store.customers import CustomerStore, FollowRelation
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Limits, RateLimiter
+from chalicelib.store.relations import FollowRelation
 from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.plan import handle_plan_message
 from local.wecom_sim import SimConfig, Simulator

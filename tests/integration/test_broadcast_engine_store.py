@@ -7,18 +7,12 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain import dispatch_state as ds
+from chalicelib.domain.broadcast_policy import Policy
+from chalicelib.domain.broadcasts import CustomerResult, Status
 from chalicelib.domain.frequency import AtMostPerDays, FrequencyPolicy, WeComQuota
-from chalicelib.store.broadcasts import (
-    START,
-    BroadcastStore,
-    Conflict,
-    CustomerResult,
-    Policy,
-    Status,
-    due_timers,
-    minute_bucket,
-    remove_timer,
-)
+from chalicelib.store.broadcast_timers import START, due_timers, minute_bucket, remove_timer
+from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.dynamo import Conflict
 
 CONTENT = {"text": "hello", "attachments": []}
 AUDIENCE = {"tags": ["t1"]}

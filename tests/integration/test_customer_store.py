@@ -20,14 +20,11 @@ from chalicelib.domain.audience import (
     choose_source,
 )
 from chalicelib.domain.planning import PlanContext, PlanState, plan_page
-from chalicelib.store.customers import (
-    BatchWriter,
-    CatalogueTag,
-    CustomerProfile,
-    CustomerStore,
-    FollowRelation,
-    TagMemberItem,
-)
+from chalicelib.domain.tag_catalogue import CatalogueTag
+from chalicelib.store.customer_profiles import CustomerProfile
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.dynamo import BatchWriter
+from chalicelib.store.relations import FollowRelation, TagMemberItem
 
 VIP, SH = "etVIP", "etSH"
 

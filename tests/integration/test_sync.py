@@ -71,7 +71,7 @@ def test_full_sync_loads_directory_tags_and_every_customer(sim_tenant):
     assert status.counts["relations"] == len(expected)
     assert status.counts["follow_users"] == len(company.employees)
     name = company.book.customers[ext].name
-    found = CustomerDirectory(sim_tenant.tenant_id).search(NAME, name[:2], 100, None).rows
+    found = CustomerDirectory(sim_tenant.tenant_id).search(NAME, name[:2], 100, None).items
     assert (ext, userid) in found
 
 
@@ -110,7 +110,7 @@ def test_reconciliation_marks_vanished_relations_lost_but_keeps_newer_event_data
     assert kept.active
     assert kept.remark == "from an event"
     assert SyncRuns(sim_tenant.tenant_id).current().counts["lost"] == 1
-    lost = CustomerDirectory(sim_tenant.tenant_id).lost_relations(10, None).rows
+    lost = CustomerDirectory(sim_tenant.tenant_id).lost_relations(10, None).items
     assert lost == [(gone_ext, gone_user)]
     rows = stored_relations(sim_tenant.tenant_id)
     assert (gone_ext, gone_user) not in rows

@@ -17,8 +17,8 @@ from chalicelib.domain.lifecycle import (
     status_from_start,
     welcome_outcome,
 )
+from chalicelib.domain.tag_catalogue import CatalogueTag
 from chalicelib.services.tag_catalogue import merge_catalogue
-from chalicelib.store.customers import CatalogueTag
 from chalicelib.wecom.events import ExternalTagEvent
 
 CHANNEL, EMPLOYEE, DEFAULT = WelcomeContent("channel"), WelcomeContent("employee"), WelcomeContent("default")

@@ -1,0 +1,144 @@
+"""What every store module shares about DynamoDB: pages and their opaque cursors, recognising a write whose condition
+did not hold, and batch writes that survive throttling.
+
+Cursors are URL-safe base64 of compact JSON: opaque to callers, never parsed outside the store, and a cursor that
+does not decode is an `InvalidCursor` (a `ValueError`). Whoever decodes a cursor still checks that its content is
+one it could have handed out (a tenant's partition, a known filter).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+from chalicelib.store.tables import shared_connection
+
+T = TypeVar("T")
+
+BATCH_WRITE_MAX = 25
+CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing and the cursor of the next (None at the end)."""
+
+    items: list[T]
+    cursor: str | None
+
+
+class InvalidCursor(ValueError):
+    """A paging cursor the store did not hand out."""
+
+
+class Conflict(RuntimeError):
+    """A conditional write lost: the item is not in the state the caller read."""
+
+
+def encode_cursor(value: Any) -> str | None:
+    """An opaque cursor holding a JSON value (e.g. a LastEvaluatedKey); None for an empty value."""
+    if not value:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    """The value `encode_cursor` put in `cursor` (None for no cursor); raises InvalidCursor if it does not decode."""
+    if not cursor:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise InvalidCursor("invalid cursor") from None
+
+
+def decode_key(cursor: str | None) -> dict[str, Any] | None:
+    """A LastEvaluatedKey from a cursor (None for no cursor); raises InvalidCursor unless it decodes to a mapping."""
+    key = decode_cursor(cursor)
+    if key is not None and not isinstance(key, dict):
+        raise InvalidCursor("invalid cursor")
+    return key
+
+
+def failed_conditions(error: TransactWriteError) -> list[bool]:
+    """Per item of a cancelled transaction, in request order: whether its condition is what failed."""
+    return [r is not None and r.code == TRANSACTION_CONDITION_FAILED for r in (error.cancellation_reasons or [])]
+
+
+def is_condition_failure(error: Exception) -> bool:
+    """Whether a write failed because a condition did not hold: a single-item write's ConditionalCheckFailed, or a
+    transaction cancelled by at least one item's condition. Anything else (throttling, validation) is not."""
+    if isinstance(error, TransactWriteError):
+        return any(failed_conditions(error))
+    return getattr(error, "cause_response_code", None) == CONDITION_FAILED
+
+
+class BatchWriter:
+    """Puts and deletes of items of one table, sent 25 per BatchWriteItem; use it as a context manager.
+
+    Unprocessed items (DynamoDB's answer to a hot partition) are sent again after an exponential backoff with jitter;
+    after `max_attempts` the writer raises, and since every write is a put or delete of a deterministic key the caller
+    can simply run the whole batch again. Every table here is keyed by `pk` and `sk`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        max_attempts: int = 8,
+        base_delay: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client, self.table_name = client, table_name
+        self.max_attempts, self.base_delay, self.sleep = max_attempts, base_delay, sleep
+        self.pending: list[dict[str, Any]] = []
+        self.requests = self.retries = self.written = 0
+
+    def put(self, item: Model) -> None:
+        self._add({"PutRequest": {"Item": item.serialize()}})
+
+    def delete(self, item: Model) -> None:
+        self._add({"DeleteRequest": {"Key": {"pk": {"S": item.pk}, "sk": {"S": item.sk}}}})
+
+    def _add(self, request: dict[str, Any]) -> None:
+        self.pending.append(request)
+        if len(self.pending) == BATCH_WRITE_MAX:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for attempt in range(self.max_attempts):
+            if not batch:
+                return
+            if attempt:
+                self.retries += 1
+                self.sleep(random.uniform(0, self.base_delay * 2**attempt))
+            self.requests += 1
+            answer = self.client.batch_write_item(RequestItems={self.table_name: batch})
+            unprocessed = answer.get("UnprocessedItems", {}).get(self.table_name, [])
+            self.written += len(batch) - len(unprocessed)
+            batch = unprocessed
+        if batch:
+            raise RuntimeError(f"{len(batch)} items still unprocessed after {self.max_attempts} attempts")
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.flush()
+
+
+def batch_writer(model: type[Model], settings: Settings) -> BatchWriter:
+    """A batch writer on the table `model` is bound to (call `bind_models(settings)` first)."""
+    return BatchWriter(shared_connection(settings).client, model.Meta.table_name)
