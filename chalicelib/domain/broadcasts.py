@@ -129,6 +129,10 @@ class Batch:
         }
 
 
+TASK_CONFIRMED = 2
+"""get_groupmsg_task's status once the employee has confirmed (sent) the mass message; 0 means not yet."""
+
+
 @dataclass(frozen=True)
 class EmployeeResult:
     """One sender's part: the WeCom task(s), whether they confirmed, and per-status recipient counts."""
@@ -140,10 +144,14 @@ class EmployeeResult:
     counts: Mapping[str, int] = field(default_factory=dict)
     reminded_at: tuple[int, ...] = ()
 
+    @property
+    def confirmed(self) -> bool:
+        return self.task_status == TASK_CONFIRMED
+
     def to_json(self) -> dict[str, Any]:
         return {
             "userid": self.userid,
-            "confirmed": self.task_status == 2,
+            "confirmed": self.confirmed,
             "send_time": self.send_time or None,
             "counts": dict(self.counts),
             "reminders": len(self.reminded_at),

@@ -24,7 +24,7 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Receipt
-from chalicelib.domain.broadcasts import Broadcast, CustomerResult, EmployeeResult, Status
+from chalicelib.domain.broadcasts import TASK_CONFIRMED, Broadcast, CustomerResult, EmployeeResult, Status
 from chalicelib.domain.wecom_limits import (
     BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
     GROUPMSG_REMINDS_PER_24H,
@@ -122,7 +122,7 @@ class Follower:
                 if error.errcode in (MASS_DISPATCHING, MASS_CANCELLED):
                     return
                 raise
-            confirmed = confirmed and status == 2
+            confirmed = confirmed and status == TASK_CONFIRMED
             send_time = max(send_time, at)
             results, not_received = [], []
             for recipient, code, sent_at in records:
@@ -179,7 +179,7 @@ class Follower:
         totals: Counter[str] = Counter()
         for e in employees:
             totals.update({k: v for k, v in e.counts.items() if k in ("sent", "not_friend", "over_quota", "unsent")})
-        confirmed = sum(1 for e in employees if e.task_status == 2)
+        confirmed = sum(1 for e in employees if e.confirmed)
         self.store.set_counts(
             broadcast.broadcast_id,
             {
@@ -206,7 +206,7 @@ class Follower:
         """Remind every sender who has not confirmed, within WeCom's 3 per task per 24 hours."""
         reminded = skipped = 0
         for employee in self.store.all_employee_results(broadcast_id):
-            if employee.task_status == 2 or not employee.msgids:
+            if employee.confirmed or not employee.msgids:
                 continue
             if self._remind_employee(broadcast_id, employee):
                 reminded += 1
@@ -217,7 +217,7 @@ class Follower:
         return {"reminded": reminded, "skipped": skipped}
 
     def _remind_employee(self, broadcast_id: str, employee: EmployeeResult | None) -> bool:
-        if employee is None or employee.task_status == 2:
+        if employee is None or employee.confirmed:
             return False
         now = int(self.clock())
         recent = tuple(t for t in employee.reminded_at if now - t < DAY)
@@ -246,7 +246,7 @@ class Follower:
 
 def _settled(employee: EmployeeResult) -> bool:
     """Confirmed and every recipient has a final status."""
-    return employee.task_status == 2 and not employee.counts.get("pending", 0)
+    return employee.confirmed and not employee.counts.get("pending", 0)
 
 
 def follow_broadcast(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -24,8 +24,27 @@ from .events import Field, event_xml, sealed
 from .generate import person_name
 from .models import ChatMember, Customer, Follow, GroupChat
 
-if TYPE_CHECKING:
-    from .simulator import Simulator
+T = TypeVar("T")
+
+
+class EmitterHost(Protocol):
+    """What an emitter needs of its simulator: simulated time, changes applied to state atomically, and the
+    callback counters. The simulator's lock, clock and configuration stay its own."""
+
+    def real_seconds(self, simulated_seconds: float) -> float: ...
+
+    def apply(self, change: Callable[[float], T]) -> tuple[float, T]: ...
+
+    def count_callback(self, corpid: str, what: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How callbacks are delivered: WeCom's retries after a failed or slow answer, and its wait for each."""
+
+    retries: int
+    timeout_seconds: float
+
 
 EXTERNAL_CONTACT = "change_external_contact"
 EXTERNAL_CHAT = "change_external_chat"
@@ -76,9 +95,12 @@ class Emitter:
 
     _ids = itertools.count(1)
 
-    def __init__(self, sim: Simulator, company: Company, pool: ThreadPoolExecutor, client: httpx.Client) -> None:
-        self._sim = sim
+    def __init__(
+        self, host: EmitterHost, company: Company, delivery: Delivery, pool: ThreadPoolExecutor, client: httpx.Client
+    ) -> None:
+        self._host = host
         self._company = company
+        self._delivery = delivery
         self._pool = pool
         self._client = client
         self._rng = random.Random(company.rng.getrandbits(64))
@@ -249,17 +271,15 @@ class Emitter:
         return scenario
 
     def _play(self, scenario: Scenario, steps: list[Step]) -> None:
-        sim = self._sim
         started = time.monotonic()
         try:
             for offset, apply in steps:
-                delay = sim.clock.real_seconds(offset) - (time.monotonic() - started)
+                delay = self._host.real_seconds(offset) - (time.monotonic() - started)
                 if delay > 0:
                     time.sleep(delay)
-                with sim.lock:
-                    now = sim.clock.now()
-                    event, change_type, fields = apply(now)
-                    url = self._company.callback_url
+                now, (event, change_type, fields, url) = self._host.apply(
+                    lambda at, apply=apply: (*apply(at), self._company.callback_url)
+                )
                 emitted = Emitted(event, change_type, dict(fields), int(now))
                 scenario.emitted.append(emitted)
                 agent = str(self._company.agent_id) if event == CONTACT else ""
@@ -273,9 +293,8 @@ class Emitter:
             scenario._done.set()
 
     def _deliver(self, url: str, query: str, body: bytes, emitted: Emitted) -> None:
-        config = self._sim.config
         separator = "&" if "?" in url else "?"
-        for attempt in range(1 + config.callback_retries):
+        for attempt in range(1 + self._delivery.retries):
             emitted.attempts += 1
             self._count("sent")
             if attempt:
@@ -285,7 +304,7 @@ class Emitter:
                     url + separator + query,
                     content=body,
                     headers={"Content-Type": "text/xml"},
-                    timeout=config.callback_timeout_real_seconds,
+                    timeout=self._delivery.timeout_seconds,
                 )
                 if response.status_code == 200:
                     emitted.delivered = True
@@ -296,5 +315,4 @@ class Emitter:
         self._count("failed")
 
     def _count(self, what: str) -> None:
-        with self._sim.lock:
-            self._sim.stats_for(self._company.corpid).callbacks[what] += 1
+        self._host.count_callback(self._company.corpid, what)

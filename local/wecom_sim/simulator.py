@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -13,13 +14,15 @@ from .clock import SimClock
 from .company import Company
 from .config import SimConfig
 from .control import ControlApi
-from .emitter import Emitter
+from .emitter import Delivery, Emitter
 from .faults import Faults
 from .generate import generate_company
 from .limits import ApiLimits
 from .server import HttpServer, Request
-from .stats import CorpStats, Stats
+from .stats import Stats
 from .tokens import TokenStore
+
+T = TypeVar("T")
 
 
 class Simulator:
@@ -121,14 +124,27 @@ class Simulator:
 
         return {"requests": len(seconds), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)}
 
-    def stats_for(self, corpid: str) -> CorpStats:
-        return self._stats.corp(corpid)
+    def real_seconds(self, simulated_seconds: float) -> float:
+        """How long `simulated_seconds` of the simulator's clock last in real time."""
+        return self.clock.real_seconds(simulated_seconds)
+
+    def apply(self, change: Callable[[float], T]) -> tuple[float, T]:
+        """Apply `change` to the companies' state at the simulator's now, under its lock; (now, what it returned)."""
+        with self.lock:
+            now = self.clock.now()
+            return now, change(now)
+
+    def count_callback(self, corpid: str, what: str) -> None:
+        """Count a callback delivery outcome (sent, retried, delivered, ...) for a company."""
+        with self.lock:
+            self._stats.corp(corpid).callbacks[what] += 1
 
     def emitter(self, company: Company) -> Emitter:
         """The callback emitter for ``company`` (scripted events, applied to state and sent to its callback URL)."""
         with self.lock:
             if company.corpid not in self._emitters:
-                self._emitters[company.corpid] = Emitter(self, company, self._pool, self._client)
+                delivery = Delivery(self.config.callback_retries, self.config.callback_timeout_real_seconds)
+                self._emitters[company.corpid] = Emitter(self, company, delivery, self._pool, self._client)
             return self._emitters[company.corpid]
 
     def _route(self, request: Request) -> Any:
