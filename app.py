@@ -9,6 +9,7 @@ from chalice import Chalice, Cron, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_broadcast_policy import admin_broadcast_policy
 from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
 from chalicelib.api.admin_customers import admin_customers
@@ -49,6 +50,7 @@ app.register_blueprint(callbacks)
 app.register_blueprint(admin_channels)
 app.register_blueprint(admin_lifecycle)
 app.register_blueprint(admin_broadcasts)
+app.register_blueprint(admin_broadcast_policy)
 app.register_blueprint(admin_customers)
 app.register_blueprint(admin_tags)
 app.register_blueprint(admin_employees)

@@ -1,5 +1,5 @@
-"""Mass messages (客户群发) admin API (`/v1/broadcasts`, plan feature `mass_messages`), the tenant's mass-message
-policy (`/v1/broadcast-policy`) and a customer's do-not-disturb flag.
+"""Mass messages (客户群发) admin API (`/v1/broadcasts`, plan feature `mass_messages`); the policy that governs them is
+`admin_broadcast_policy`.
 
 Writers (admin, operator) create, preview, send, cancel and remind; readers (admin, operator, viewer) see everything;
 a sales key sees only the broadcasts its employee sends in, with its own part and its own customers' results. A
@@ -10,7 +10,6 @@ against the filter's rules, each problem naming its field.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +30,9 @@ from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import plans
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
 from chalicelib.domain.audience import SkipReason
-from chalicelib.domain.broadcast_content import CHAT_TYPES, MAX_ATTACHMENTS, TEXT_MAX_BYTES
+from chalicelib.domain.broadcast_content import CHAT_TYPES
 from chalicelib.domain.broadcasts import STATUSES, Broadcast
-from chalicelib.domain.frequency import WeComQuota
+from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
 from chalicelib.services import broadcast_admin as admin
 from chalicelib.services.broadcasts import (
     BroadcastConflict,
@@ -43,7 +42,6 @@ from chalicelib.services.broadcasts import (
     remind_broadcast,
 )
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Throttled
 
 admin_broadcasts = Blueprint(__name__)
@@ -69,7 +67,7 @@ class CreateBroadcast:
     attachments: list[dict[str, Any]] | None = field(
         default=None,
         metadata=rule(
-            max_items=MAX_ATTACHMENTS,
+            max_items=ATTACHMENTS_MAX,
             description="{material_id} from the material library, or inline {msgtype, image|link|miniprogram|"
             "video|file: {...}} as in add_msg_template",
         ),
@@ -90,30 +88,6 @@ class PreviewBody:
     chat_type: str = field(default="single", metadata=rule(enum=CHAT_TYPES))
     sender: str | None = field(default=None, metadata=rule(pattern=USERID_PATTERN))
     send_at: int | None = field(default=None, metadata=rule(minimum=0, description="Epoch seconds; omit: now"))
-
-
-@dataclass(frozen=True)
-class BroadcastPolicyBody:
-    quota: str | None = field(
-        default=None,
-        metadata=rule(
-            enum=tuple(q.value for q in WeComQuota),
-            description="WeCom's receiving rule as set in 群发助手: month (days in month), week (7), day (1)",
-        ),
-    )
-    quiet_rules: list[dict[str, Any]] | None = field(
-        default=None,
-        metadata=rule(
-            max_items=admin.QUIET_RULES_MAX, description="The tenant's own rules: {at_most, days} or {gap_hours}"
-        ),
-    )
-    timezone: str | None = field(default=None, metadata=rule(max_length=64, description="IANA name for periods"))
-    follow_hours: int | None = field(
-        default=None, metadata=rule(minimum=1, maximum=admin.FOLLOW_HOURS_MAX, description="How long results are read")
-    )
-    auto_remind_after_hours: int | None = field(
-        default=None, metadata=rule(minimum=0, maximum=admin.FOLLOW_HOURS_MAX, description="0: no automatic reminder")
-    )
 
 
 @answers(InvalidBroadcast, admin.InvalidPolicy)
@@ -385,54 +359,3 @@ def batches(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     limit, cursor = _page_params(call)
     page = BroadcastStore(call.principal.tenant_id).batches(broadcast_id, limit, cursor)
     return {"batches": [b.to_json() for b in page.items], "next_cursor": page.cursor}
-
-
-@admin_route(
-    admin_broadcasts,
-    "/v1/broadcast-policy",
-    methods=["GET"],
-    roles=READERS,
-    summary="The tenant's mass-message policy and this month's mass messages against the plan",
-    tag=TAG,
-)
-def get_policy(call: AdminCall) -> dict[str, Any]:
-    tenant_id = call.principal.tenant_id
-    return {"policy": BroadcastStore(tenant_id).get_policy().to_json(), "usage": admin.quota_status(tenant_id)}
-
-
-@admin_route(
-    admin_broadcasts,
-    "/v1/broadcast-policy",
-    methods=["PUT"],
-    roles=WRITERS,
-    summary="Set the mass-message policy (fields left out keep their value)",
-    tag=TAG,
-    body=BroadcastPolicyBody,
-    audit="broadcast_policy.update",
-)
-def put_policy(call: AdminCall) -> dict[str, Any]:
-    body: BroadcastPolicyBody = call.body
-    try:
-        policy = admin.update_policy(call.principal.tenant_id, dataclasses.asdict(body))
-    except admin.InvalidPolicy as error:
-        raise BadRequestError(str(error)) from None
-    return {"policy": policy.to_json()}
-
-
-@admin_route(
-    admin_broadcasts,
-    "/v1/customers/{customer_id}/do-not-disturb",
-    methods=["PUT", "DELETE"],
-    roles=WRITERS,
-    summary="Put a customer on the do-not-disturb list (PUT) or take them off (DELETE): no mass messages while on it",
-    tag=TAG,
-    audit="customer.do_not_disturb",
-)
-def do_not_disturb(call: AdminCall, customer_id: str) -> dict[str, Any]:
-    store = CustomerStore(call.principal.tenant_id)
-    if not store.get_follows(customer_id) and store.get_profile(customer_id) is None:
-        raise NotFoundError("no such customer")
-    on = call.request.method == "PUT"
-    store.set_do_not_disturb(customer_id, on)
-    call.target = customer_id
-    return {"customer_id": customer_id, "do_not_disturb": on}

@@ -117,8 +117,9 @@ def list_channels(call: AdminCall) -> dict[str, Any]:
     success_status=201,
 )
 def create_channel(call: AdminCall) -> Response:
+    from chalicelib.domain.channels import Channel
     from chalicelib.services.channels import create_channel as create
-    from chalicelib.store.channels import Channel, StateTaken
+    from chalicelib.store.channels import StateTaken
 
     body: CreateChannel = call.body
     if not body.userids:
@@ -159,8 +160,8 @@ def get_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
     audit="channel.update",
 )
 def update_channel(call: AdminCall, channel_id: str) -> dict[str, Any]:
+    from chalicelib.domain.channels import ChannelChanges
     from chalicelib.services.channels import update_channel as update
-    from chalicelib.store.channels import ChannelChanges
 
     body: UpdateChannel = call.body
     if body.userids is not None and not body.userids:
@@ -220,7 +221,7 @@ def _welcome_owner(ctx: Any, employee_userid: str) -> str:
     tag=TAG,
 )
 def get_welcome(call: AdminCall, employee_userid: str) -> dict[str, Any]:
-    from chalicelib.store.channels import welcome_as_dict
+    from chalicelib.domain.channels import welcome_as_dict
 
     ctx = _context(call)
     owner = _welcome_owner(ctx, employee_userid)
@@ -242,7 +243,7 @@ def get_welcome(call: AdminCall, employee_userid: str) -> dict[str, Any]:
     audit="welcome.set",
 )
 def put_welcome(call: AdminCall, employee_userid: str) -> dict[str, Any]:
-    from chalicelib.store.channels import welcome_as_dict
+    from chalicelib.domain.channels import welcome_as_dict
 
     ctx = _context(call)
     owner = _welcome_owner(ctx, employee_userid)

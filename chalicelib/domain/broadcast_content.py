@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-TEXT_MAX_BYTES = 4000
-MAX_ATTACHMENTS = 9
+from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
+
 CHAT_TYPES = ("single", "group")
 
 _ATTACHMENT_FIELDS: dict[str, dict[str, int]] = {
@@ -122,8 +122,8 @@ def validate_content(payload: Mapping[str, Any]) -> BroadcastContent:
     if not isinstance(raw_attachments, list):
         problems.append("attachments: must be a list")
     else:
-        if len(raw_attachments) > MAX_ATTACHMENTS:
-            problems.append(f"attachments: {len(raw_attachments)} given, at most {MAX_ATTACHMENTS}")
+        if len(raw_attachments) > ATTACHMENTS_MAX:
+            problems.append(f"attachments: {len(raw_attachments)} given, at most {ATTACHMENTS_MAX}")
         for index, raw in enumerate(raw_attachments):
             checked = _check_attachment(index, raw, problems)
             if checked:

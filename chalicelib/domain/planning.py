@@ -31,9 +31,7 @@ from chalicelib.domain.audience import (
     is_sender_grouped,
 )
 from chalicelib.domain.frequency import FrequencyPolicy, check_frequency
-
-WECOM_MAX_RECIPIENTS = 10_000
-"""add_msg_template accepts at most 10,000 external_userid per call (WECOM.md §4)."""
+from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 
 
 def batch_id(broadcast_id: str, sender: str, sequence: int) -> str:
@@ -51,7 +49,7 @@ class PlanContext:
     send_at: datetime
     frequency: FrequencyPolicy = field(default_factory=FrequencyPolicy)
     inactive_senders: frozenset[str] = frozenset()
-    max_per_batch: int = WECOM_MAX_RECIPIENTS
+    max_per_batch: int = MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 
     @cached_property
     def listed(self) -> frozenset[str]:
@@ -59,8 +57,8 @@ class PlanContext:
         return frozenset(self.audience.external_userids)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_per_batch <= WECOM_MAX_RECIPIENTS:
-            raise ValueError(f"max_per_batch must be within 1..{WECOM_MAX_RECIPIENTS}")
+        if not 1 <= self.max_per_batch <= MSG_TEMPLATE_MAX_EXTERNAL_USERIDS:
+            raise ValueError(f"max_per_batch must be within 1..{MSG_TEMPLATE_MAX_EXTERNAL_USERIDS}")
 
 
 @dataclass(frozen=True)

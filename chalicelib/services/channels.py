@@ -13,9 +13,10 @@ import string
 import time
 from typing import Any
 
+from chalicelib.domain.channels import Channel, ChannelChanges
 from chalicelib.domain.wecom_limits import CONTACT_WAY_REMARK_MAX_CHARS, CONTACT_WAY_STATE_MAX_CHARS
 from chalicelib.services.tenant_context import TenantContext
-from chalicelib.store.channels import Channel, ChannelChanges, ChannelStore
+from chalicelib.store.channels import ChannelStore
 
 ADD_API = "externalcontact/add_contact_way"
 UPDATE_API = "externalcontact/update_contact_way"

@@ -22,6 +22,9 @@ of one broadcast have disjoint recipients, so at most one candidate fits. WeCom 
 accepted, so the batch's other recipients are recorded as refused (its fail_list). Reconciling waits until the
 claim is older than the client timeout plus `SETTLE_SECONDS`, so a request still in flight cannot be missed; 41063
 ("still dispatching") means ask again later.
+
+Longer than most modules for a reason: the dispatcher is one state machine, and its sends, releases and reconcile
+stay together so each transition reads next to the conditional write that applies it.
 """
 
 from __future__ import annotations

@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain import welcome_budget
+from chalicelib.domain.channels import Channel
 from chalicelib.domain.lifecycle import WelcomeContent, WelcomeOutcome, choose_welcome, welcome_outcome
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
 from chalicelib.services.relations import fetch_customer
 from chalicelib.services.tenant_context import TenantContext
-from chalicelib.store.channels import DEFAULT_WELCOME, Channel
+from chalicelib.store.channels import DEFAULT_WELCOME
 from chalicelib.wecom.errors import (
     ConcurrencyLimited,
     OutcomeUnknown,

@@ -33,11 +33,10 @@ from chalicelib.domain import welcome_budget
 from chalicelib.domain.lifecycle import WelcomeOutcome
 from chalicelib.observability import bind_context, logger
 from chalicelib.queues import CORRELATION_ATTRIBUTE
-from chalicelib.services import relations, transfers
-from chalicelib.services.group_chats import apply_chat_event
-from chalicelib.services.tag_catalogue import apply_tag_event
+from chalicelib.services.events import NotApplied, apply_event
 from chalicelib.services.tenant_context import TenantContext
-from chalicelib.services.welcome import WelcomeResult, channel_of, send_welcome, store_new_friend
+from chalicelib.services.transfers import poll_due_transfers
+from chalicelib.services.welcome import WelcomeResult, send_welcome
 from chalicelib.store.event_log import ClaimState
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.wecom.errors import (
@@ -53,10 +52,7 @@ from chalicelib.wecom.errors import (
 )
 from chalicelib.wecom.events import (
     NEW_FRIEND_CHANGE_TYPES,
-    ContactEvent,
-    ExternalChatEvent,
     ExternalContactEvent,
-    ExternalTagEvent,
     WeComEvent,
 )
 
@@ -69,10 +65,6 @@ RETRYABLE = (
     TokenInvalid,
     CredentialsInvalid,
 )
-
-
-class NotApplied(Exception):
-    """The worker does not apply this event; it is recorded with the reason instead."""
 
 
 class PoisonMessage(ValueError):
@@ -134,34 +126,6 @@ def _decode(record: dict[str, Any], settings: Settings) -> Job:
         ctx=TenantContext(tenant_id, settings),
         owner=f"{record['messageId']}/{uuid.uuid4().hex[:8]}",
     )
-
-
-def apply_event(job: Job) -> None:
-    """Apply one claimed event (its welcome, if any, already sent); NotApplied for kinds the worker leaves alone."""
-    ctx, event = job.ctx, job.event
-    if isinstance(event, ExternalContactEvent):
-        change = event.change_type
-        if change in NEW_FRIEND_CHANGE_TYPES:
-            store_new_friend(ctx, event, channel_of(ctx, event.state))
-        elif change == "edit_external_contact":
-            relations.refresh_relation(ctx, event)
-        elif change == "del_external_contact":
-            relations.mark_lost(ctx, event)
-        elif change == "del_follow_user":
-            relations.mark_lost(ctx, event)
-            relations.alert_lost_customer(ctx, event)
-        elif change == "transfer_fail":
-            raise NotApplied(f"transfer_fail: {event.fail_reason or 'no reason given'}")
-        else:
-            raise NotApplied(f"{event.kind} is not applied")
-    elif isinstance(event, ExternalTagEvent):
-        apply_tag_event(ctx, event)
-    elif isinstance(event, ExternalChatEvent):
-        apply_chat_event(ctx, event)
-    elif isinstance(event, ContactEvent) and event.change_type == "delete_user":
-        transfers.employee_left(ctx, event.user_id, event.create_time)
-    else:
-        raise NotApplied(f"{event.kind} is not applied")
 
 
 def decode_or_log(record: dict[str, Any], queue: resources.Queue, settings: Settings) -> Job | None:
@@ -232,7 +196,7 @@ class EventWorker:
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
         started = time.perf_counter()
         try:
-            apply_event(job)
+            apply_event(job.ctx, job.event)
         except NotApplied as reason:
             self._record(job, "not_applied", str(reason))
         except AppNotConfigured:
@@ -375,4 +339,4 @@ def handle_events(event: dict[str, Any], queue: resources.Queue) -> dict[str, li
 
 def handle_transfer_schedule() -> int:
     """The schedule handler body: check the transfers that are due."""
-    return transfers.poll_due_transfers()
+    return poll_due_transfers()

@@ -1,6 +1,6 @@
 """The every-minute schedule: start broadcasts whose send time has come, and queue follow passes that are due.
 
-Timers live in minute buckets of the runtime table (`store.broadcasts`): each run Queries the buckets of the last
+Timers live in minute buckets of the runtime table (`store.broadcast_timers`): each run Queries the buckets of the last
 `LOOKBACK_MINUTES` minutes up to now (so a missed or failed run is caught up by the next one), handles the entries
 whose time has come, and deletes them. Handling is idempotent: starting is a conditional status change and a
 follow pass reads WeCom's records again, so an entry handled twice does no harm.
