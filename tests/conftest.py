@@ -1,9 +1,11 @@
-"""Shared fixtures: an in-process moto with every declared table and queue, and settings pointing at it."""
+"""Shared fixtures (an in-process moto with every declared table and queue, and settings pointing at it) and how
+xdist spreads the tests over its workers."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -18,6 +20,18 @@ pytest_plugins = ["tests.tenancy"]
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, each module's tests run on one worker (xdist's loadscope): a module-scoped environment (the e2e
+    broadcast run, the demo stack, the pump's queues) is then built once, not once on every worker that gets one of
+    its tests. An explicit `--dist` other than the default load is left alone."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    return LoadScopeScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
