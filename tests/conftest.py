@@ -1,9 +1,11 @@
-"""Shared fixtures: an in-process moto with every declared table and queue, and settings pointing at it."""
+"""Shared fixtures (an in-process moto with every declared table and queue, and settings pointing at it) and how
+xdist spreads the tests over its workers."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -20,14 +22,35 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, each module's tests run on one worker (xdist's loadscope): a module-scoped environment (the e2e
+    broadcast run, the demo stack, the pump's queues) is then built once, not once on every worker that gets one of
+    its tests. An explicit `--dist` other than the default load is left alone."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    return LoadScopeScheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def boto3_session() -> boto3.Session:
+    """One boto3 session per test process: loading its service models takes most of a second, so each test's clients
+    reuse them instead of a fresh session's."""
+    return boto3.Session()
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """moto in-process with the stack's tables and queues; yields the settings that point at them."""
+def aws(monkeypatch: pytest.MonkeyPatch, boto3_session: boto3.Session) -> Iterator[Settings]:
+    """moto in-process with the stack's tables and queues; yields the settings that point at them. moto's state is
+    fresh for every test; only the parsed service models are shared."""
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "cn-north-1")
     monkeypatch.setenv("AWS_REGION", "cn-north-1")
     with mock_aws():
+        boto3.DEFAULT_SESSION = boto3_session  # moto puts the previous default session back when the mock stops
         settings = get_settings()
         create_resources(boto3.client("dynamodb"), boto3.client("sqs"), settings)
         bind_models(settings)

@@ -6,73 +6,30 @@ other tenants' broadcasts are not found."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import resources
-from chalicelib.domain.audience import Employee
 from chalicelib.services.broadcast_results import Follower
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore
-from chalicelib.store.relations import FollowRelation
-from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.dispatch import handle_dispatch_event
 from chalicelib.workers.plan import handle_plan_event
-from local.wecom_sim import Company, SimConfig, Simulator
-from tests.tenancy import call, create_tenant
+from local.wecom_sim import SimConfig
+from tests.tenancy import SimTenant, call, create_tenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
 TENANT = "bc-admin"
 
 
-@dataclass
-class Corp:
-    sim: Simulator
-    company: Company
-    token: str
-
-
 @pytest.fixture
-def corp(api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Corp]:
-    """A pro tenant for a simulated company whose customers are in the store (as a sync would leave them). The test
-    client applies the stage's environment during each request, so the simulator's URL goes there too."""
-    sim = Simulator(SimConfig(seed=31, dispatch_seconds=0, confirm_delay=30))
-    company = sim.add_company(employees=5, customers=40, tags=3)
-    url = sim.start(port=0)
-    monkeypatch.setenv("WECOM_BASE_URL", url)
-    monkeypatch.setitem(
-        api._config._config_from_disk["stages"]["local"]["environment_variables"], "WECOM_BASE_URL", url
-    )
-    invalidate_credentials(TENANT)
-    token = create_tenant(
-        api,
-        tenant_id=TENANT,
-        corp_id=company.corpid,
-        agent_id=company.agent_id,
-        app_secret=company.secret,
-        plan="pro",
-        paid_days=30,
-    )["admin_key"]["token"]
-    customers = CustomerStore(TENANT)
-    customers.put_employees(Employee(u, active=e.active) for u, e in company.employees.items())
-    now = int(time.time())
-    customers.put_follows(
-        FollowRelation(f.external_userid, f.userid, f.createtime, now, tag_ids=frozenset(f.tag_ids))
-        for ext in company.book.customers
-        for f in company.book.follows_of_customer(ext)
-        if not f.deleted_by_customer
-    )
-    try:
-        yield Corp(sim, company, token)
-    finally:
-        invalidate_credentials(TENANT)
-        sim.stop()
+def corp(sim_tenant_factory: Any) -> SimTenant:
+    """A pro tenant for a simulated company of 5 employees, 40 customers and 3 tags whose customers are in the store
+    (as a sync would leave them); WeCom confirms a mass message 30 simulated s after it is sent."""
+    config = SimConfig(seed=31, dispatch_seconds=0, confirm_delay=30)
+    return sim_tenant_factory(TENANT, config=config, employees=5, customers=40, tags=3, customers_in_store=True)
 
 
 def drain(queue: resources.Queue, handler: Any) -> int:
@@ -112,7 +69,8 @@ def pages(api: Any, path: str, token: str, field: str, limit: int) -> list[dict[
     raise AssertionError("paging did not end")
 
 
-def test_create_preview_send_dispatch_results_remind_and_cancel(api: Any, corp: Corp) -> None:
+def test_create_preview_send_dispatch_results_remind_and_cancel(corp: SimTenant) -> None:
+    api = corp.api
     token = corp.token
     tag = sorted(corp.company.tags.tags)[0]
     audience = {"tags": [tag]}
@@ -178,7 +136,8 @@ def test_create_preview_send_dispatch_results_remind_and_cancel(api: Any, corp: 
     assert [b["broadcast_id"] for b in only_done] == [broadcast_id]
 
 
-def test_roles_and_the_sales_view(api: Any, corp: Corp) -> None:
+def test_roles_and_the_sales_view(corp: SimTenant) -> None:
+    api = corp.api
     admin = corp.token
     viewer = key(api, admin, "viewer")
     everyone = {"text": "x", "audience": {"all_customers": True}}
@@ -218,7 +177,8 @@ def test_roles_and_the_sales_view(api: Any, corp: Corp) -> None:
     assert call(api, "GET", f"/v1/broadcasts/{broadcast_id}/batches", sales).status_code == 403
 
 
-def test_material_attachments_are_resolved_at_creation_and_again_at_dispatch(api: Any, corp: Corp) -> None:
+def test_material_attachments_are_resolved_at_creation_and_again_at_dispatch(corp: SimTenant) -> None:
+    api = corp.api
     token = corp.token
     material = call(
         api, "POST", "/v1/materials", token, {"type": "link", "title": "Spring", "url": "https://shop.example.com"}

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.services import sync
-from tests.integration.sim_tenant import drain_sync_queue, sim_tenant_fixture  # noqa: F401
+from tests.integration.sync_queue import drain_sync_queue
 from tests.tenancy import call
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -18,6 +18,12 @@ def synced(sim_tenant):
     sync.request_sync(sim_tenant.tenant_id, "test")
     drain_sync_queue(lambda: 600_000.0)
     return sim_tenant
+
+
+@pytest.fixture
+def api(synced):
+    """The app's test client whose WeCom is the synced tenant's simulator."""
+    return synced.api
 
 
 def follows(company):

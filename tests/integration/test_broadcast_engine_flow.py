@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -14,20 +15,15 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.domain import dispatch_state as ds
-from chalicelib.domain.audience import Employee
 from chalicelib.domain.broadcasts import Status
 from chalicelib.domain.dispatch_policy import MAX_ATTEMPTS
 from chalicelib.services.broadcast_results import Follower
 from chalicelib.services.broadcasts import create_broadcast, preview_broadcast
 from chalicelib.services.dispatch import Dispatcher
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore
 from chalicelib.store.rate_limits import Limits, RateLimiter
-from chalicelib.store.relations import FollowRelation
-from chalicelib.store.tenants import invalidate_credentials
 from chalicelib.workers.plan import handle_plan_message
 from local.wecom_sim import SimConfig, Simulator
-from tests.tenancy import create_tenant
 
 TENANT = "bc-corp"
 ADD = "externalcontact/add_msg_template"
@@ -61,31 +57,20 @@ class SharedClock(Clock):
         self._offset = value
 
 
-def start(api: Any, monkeypatch: pytest.MonkeyPatch, config: SimConfig) -> tuple[Simulator, Any]:
-    sim = Simulator(config)
-    company = sim.add_company(employees=8, customers=160, tags=6)
-    monkeypatch.setenv("WECOM_BASE_URL", sim.start(port=0))
-    monkeypatch.setenv("WECOM_TIMEOUT_SECONDS", "2")
-    invalidate_credentials(TENANT)
-    create_tenant(
-        api,
-        tenant_id=TENANT,
-        corp_id=company.corpid,
-        agent_id=company.agent_id,
-        app_secret=company.secret,
-        plan="pro",
-        paid_days=30,
-    )
-    customers = CustomerStore(TENANT)
-    customers.put_employees(Employee(u, active=e.active) for u, e in company.employees.items())
-    now = int(time.time())
-    customers.put_follows(
-        FollowRelation(f.external_userid, f.userid, f.createtime, now, tag_ids=frozenset(f.tag_ids))
-        for ext in company.book.customers
-        for f in company.book.follows_of_customer(ext)
-        if not f.deleted_by_customer
-    )
-    return sim, company
+Start = Callable[[SimConfig], tuple[Simulator, Any]]
+
+
+@pytest.fixture
+def start(sim_tenant_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Start:
+    """Tenant `bc-corp` for a company of 8 employees, 160 customers and 6 tags, its customers in the store, on a
+    simulator with the given config; WeCom calls time out after 2 s."""
+
+    def start_with(config: SimConfig) -> tuple[Simulator, Any]:
+        monkeypatch.setenv("WECOM_TIMEOUT_SECONDS", "2")
+        tenant = sim_tenant_factory(TENANT, config=config, employees=8, customers=160, tags=6, customers_in_store=True)
+        return tenant.sim, tenant.company
+
+    return start_with
 
 
 def receive_all(queue: resources.Queue) -> list[dict[str, Any]]:
@@ -170,113 +155,89 @@ def limiter(aws: Any) -> RateLimiter:
     return RateLimiter(aws, Limits(inflight=4))
 
 
-def test_busy_lost_and_crashes_deliver_exactly_once(
-    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, limiter: RateLimiter
-) -> None:
+def test_busy_lost_and_crashes_deliver_exactly_once(aws: Any, start: Start, limiter: RateLimiter) -> None:
     config = SimConfig(
         seed=5, fault_error_share=0.25, fault_lost_share=0.25, fault_paths=frozenset({ADD}), dispatch_seconds=0
     )
-    sim, company = start(api, monkeypatch, config)
-    try:
-        tag = sorted(company.tags.tags)[0]
-        expected = preview_broadcast(TENANT, {"tags": [tag]})
-        broadcast = create_broadcast(
-            TENANT, content={"text": {"content": "spring sale"}}, audience={"tags": [tag]}, start=True
-        )
-        clock = Clock()
-        outcomes = run(broadcast.broadcast_id, clock, {"claimed": 1, "called": 1}, sim, limiter)
-        store = BroadcastStore(TENANT)
-        assert store.get(broadcast.broadcast_id).counts["recipients"] == expected["recipients"] > 0
-        assert "worker killed claimed" in outcomes
-        assert "worker killed called" in outcomes
-        assert "unknown" in outcomes
-        assert any(o.startswith("retry:SystemBusy") for o in outcomes)
-        faults = sim.stats(company.corpid)
-        assert faults["codes"][ADD].get("-1", 0) > 0
-        follow(broadcast.broadcast_id, sim)
-        check_exactly_once(sim, company, store, broadcast.broadcast_id)
-        created = sum(1 for b in store.batches(broadcast.broadcast_id).items if b.state.msgid)
-        assert created == len(company.mass.messages)
-    finally:
-        invalidate_credentials(TENANT)
-        sim.stop()
+    sim, company = start(config)
+    tag = sorted(company.tags.tags)[0]
+    expected = preview_broadcast(TENANT, {"tags": [tag]})
+    broadcast = create_broadcast(
+        TENANT, content={"text": {"content": "spring sale"}}, audience={"tags": [tag]}, start=True
+    )
+    clock = Clock()
+    outcomes = run(broadcast.broadcast_id, clock, {"claimed": 1, "called": 1}, sim, limiter)
+    store = BroadcastStore(TENANT)
+    assert store.get(broadcast.broadcast_id).counts["recipients"] == expected["recipients"] > 0
+    assert "worker killed claimed" in outcomes
+    assert "worker killed called" in outcomes
+    assert "unknown" in outcomes
+    assert any(o.startswith("retry:SystemBusy") for o in outcomes)
+    faults = sim.stats(company.corpid)
+    assert faults["codes"][ADD].get("-1", 0) > 0
+    follow(broadcast.broadcast_id, sim)
+    check_exactly_once(sim, company, store, broadcast.broadcast_id)
+    created = sum(1 for b in store.batches(broadcast.broadcast_id).items if b.state.msgid)
+    assert created == len(company.mass.messages)
 
 
-def test_throttled_batches_are_released_and_retried(
-    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, limiter: RateLimiter
-) -> None:
-    sim, company = start(api, monkeypatch, SimConfig(seed=9, corp_api_per_minute=3, dispatch_seconds=0))
-    try:
-        broadcast = create_broadcast(
-            TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
-        )
-        outcomes = run(broadcast.broadcast_id, Clock(), {}, sim, limiter)
-        assert "retry:RateLimited" in outcomes
-        store = BroadcastStore(TENANT)
-        assert all(b.state.status.value == "sent" for b in store.batches(broadcast.broadcast_id).items)
-        follow(broadcast.broadcast_id, sim)
-        check_exactly_once(sim, company, store, broadcast.broadcast_id)
-    finally:
-        invalidate_credentials(TENANT)
-        sim.stop()
+def test_throttled_batches_are_released_and_retried(aws: Any, start: Start, limiter: RateLimiter) -> None:
+    sim, company = start(SimConfig(seed=9, corp_api_per_minute=3, dispatch_seconds=0))
+    broadcast = create_broadcast(
+        TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
+    )
+    outcomes = run(broadcast.broadcast_id, Clock(), {}, sim, limiter)
+    assert "retry:RateLimited" in outcomes
+    store = BroadcastStore(TENANT)
+    assert all(b.state.status.value == "sent" for b in store.batches(broadcast.broadcast_id).items)
+    follow(broadcast.broadcast_id, sim)
+    check_exactly_once(sim, company, store, broadcast.broadcast_id)
 
 
-def test_batches_over_our_own_limit_book_turns_instead_of_polling(
-    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batches_over_our_own_limit_book_turns_instead_of_polling(aws: Any, start: Start) -> None:
     """With the corp bucket at 6 calls a minute, every batch beyond the first is put back once, holding a booked
     turn, and makes its one call when the turn comes: no 45009, no batch asks twice."""
-    sim, company = start(api, monkeypatch, SimConfig(seed=13, corp_api_per_minute=6, dispatch_seconds=0))
-    try:
-        limits = Limits(corp=((6, 60.0), (360, 3600.0)), inflight=4, margin=1.0)
-        clock = SharedClock(sim)
-        limiter = RateLimiter(aws, limits, clock=clock)
-        broadcast = create_broadcast(
-            TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
-        )
-        outcomes = run(broadcast.broadcast_id, clock, {}, sim, limiter)
-        store = BroadcastStore(TENANT)
-        batches = store.batches(broadcast.broadcast_id).items
-        assert len(batches) == 8
-        assert outcomes.count("sent") == len(batches)
-        assert outcomes.count("throttled:booked") == len(batches) - 1
-        assert all(b.state.status.value == "sent" and b.state.attempts == 1 for b in batches)
-        assert sim.stats(company.corpid)["codes"][ADD] == {"0": len(batches)}
-        follow(broadcast.broadcast_id, sim)
-        check_exactly_once(sim, company, store, broadcast.broadcast_id)
-    finally:
-        invalidate_credentials(TENANT)
-        sim.stop()
+    sim, company = start(SimConfig(seed=13, corp_api_per_minute=6, dispatch_seconds=0))
+    limits = Limits(corp=((6, 60.0), (360, 3600.0)), inflight=4, margin=1.0)
+    clock = SharedClock(sim)
+    limiter = RateLimiter(aws, limits, clock=clock)
+    broadcast = create_broadcast(
+        TENANT, content={"text": {"content": "hello"}}, audience={"all_customers": True}, start=True
+    )
+    outcomes = run(broadcast.broadcast_id, clock, {}, sim, limiter)
+    store = BroadcastStore(TENANT)
+    batches = store.batches(broadcast.broadcast_id).items
+    assert len(batches) == 8
+    assert outcomes.count("sent") == len(batches)
+    assert outcomes.count("throttled:booked") == len(batches) - 1
+    assert all(b.state.status.value == "sent" and b.state.attempts == 1 for b in batches)
+    assert sim.stats(company.corpid)["codes"][ADD] == {"0": len(batches)}
+    follow(broadcast.broadcast_id, sim)
+    check_exactly_once(sim, company, store, broadcast.broadcast_id)
 
 
-def test_throttled_tries_do_not_use_up_the_tries_for_errors(
-    api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_throttled_tries_do_not_use_up_the_tries_for_errors(aws: Any, start: Start) -> None:
     """A batch WeCom throttled seven times still gets its full tries when WeCom then answers -1."""
     config = SimConfig(seed=17, fault_error_share=1.0, fault_paths=frozenset({ADD}), dispatch_seconds=0)
-    sim, _ = start(api, monkeypatch, config)
-    try:
-        broadcast = create_broadcast(
-            TENANT, content={"text": {"content": "hi"}}, audience={"all_customers": True}, start=True
-        )
-        receive_all(resources.DISPATCH)
-        for body in receive_all(resources.PLAN):
-            handle_plan_message(body)
-        store = BroadcastStore(TENANT)
-        batch = store.batches(broadcast.broadcast_id).items[0]
-        for _ in range(7):
-            claimed = store.transition(batch, ds.claim(batch.state, "w", time.time(), 60))
-            batch = store.transition(claimed, ds.release(claimed.state, "w", "45009", throttled=True))
-        assert (batch.state.attempts, batch.state.throttled) == (7, 7)
-        limiter = RateLimiter(aws, Limits(inflight=4))
-        outcomes = []
-        for _ in range(MAX_ATTEMPTS):
-            outcome = Dispatcher(TENANT, limiter=limiter).handle(broadcast.broadcast_id, batch.batch_id)
-            outcomes.append(outcome.result)
-        assert outcomes == ["retry:SystemBusy"] * (MAX_ATTEMPTS - 1) + ["failed"]
-        failed = store.get_batch(broadcast.broadcast_id, batch.batch_id)
-        assert (failed.state.attempts, failed.state.throttled) == (7 + MAX_ATTEMPTS, 7)
-        assert failed.state.reason.startswith(f"gave up after {MAX_ATTEMPTS} attempts")
-    finally:
-        invalidate_credentials(TENANT)
-        sim.stop()
+    start(config)
+    broadcast = create_broadcast(
+        TENANT, content={"text": {"content": "hi"}}, audience={"all_customers": True}, start=True
+    )
+    receive_all(resources.DISPATCH)
+    for body in receive_all(resources.PLAN):
+        handle_plan_message(body)
+    store = BroadcastStore(TENANT)
+    batch = store.batches(broadcast.broadcast_id).items[0]
+    for _ in range(7):
+        claimed = store.transition(batch, ds.claim(batch.state, "w", time.time(), 60))
+        batch = store.transition(claimed, ds.release(claimed.state, "w", "45009", throttled=True))
+    assert (batch.state.attempts, batch.state.throttled) == (7, 7)
+    limiter = RateLimiter(aws, Limits(inflight=4))
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS):
+        outcome = Dispatcher(TENANT, limiter=limiter).handle(broadcast.broadcast_id, batch.batch_id)
+        outcomes.append(outcome.result)
+    assert outcomes == ["retry:SystemBusy"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    failed = store.get_batch(broadcast.broadcast_id, batch.batch_id)
+    assert (failed.state.attempts, failed.state.throttled) == (7 + MAX_ATTEMPTS, 7)
+    assert failed.state.reason.startswith(f"gave up after {MAX_ATTEMPTS} attempts")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.event_worker_tenant import WeComTenant, wecom_tenant_fixture  # noqa: F401
+from tests.tenancy import SimTenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
 LINK = {"msgtype": "link", "link": {"title": "门店地图", "url": "https://shop.example.com/map"}}
 
 
-def test_a_channel_is_created_listed_changed_and_deleted_in_step_with_wecom(wecom_tenant: WeComTenant):
+def test_a_channel_is_created_listed_changed_and_deleted_in_step_with_wecom(wecom_tenant: SimTenant):
     ways = wecom_tenant.company.contact_ways
     body = {
         "name": "门店A",
@@ -44,7 +44,7 @@ def test_a_channel_is_created_listed_changed_and_deleted_in_step_with_wecom(weco
     assert again.status_code == 201, "a deleted channel's state is free again"
 
 
-def test_a_state_names_one_channel(wecom_tenant: WeComTenant):
+def test_a_state_names_one_channel(wecom_tenant: SimTenant):
     body = {"name": "A", "userids": ["emp00001"], "state": "same"}
     assert wecom_tenant.admin("POST", "/v1/channels", body).status_code == 201
     taken = wecom_tenant.admin("POST", "/v1/channels", body)
@@ -52,7 +52,7 @@ def test_a_state_names_one_channel(wecom_tenant: WeComTenant):
     assert len(wecom_tenant.company.contact_ways) == 1
 
 
-def test_a_generated_state_fits_wecoms_limit(wecom_tenant: WeComTenant):
+def test_a_generated_state_fits_wecoms_limit(wecom_tenant: SimTenant):
     channel = wecom_tenant.admin("POST", "/v1/channels", {"name": "A", "userids": ["emp00003"]}).json_body["channel"]
     assert 0 < len(channel["state"]) <= 30
 
@@ -71,7 +71,7 @@ def test_a_generated_state_fits_wecoms_limit(wecom_tenant: WeComTenant):
         ({"name": "A", "userids": ["nobody"]}, "errcode"),
     ],
 )
-def test_invalid_channels_are_refused_and_nothing_stays_behind(wecom_tenant: WeComTenant, body, fragment):
+def test_invalid_channels_are_refused_and_nothing_stays_behind(wecom_tenant: SimTenant, body, fragment):
     response = wecom_tenant.admin("POST", "/v1/channels", body)
     assert response.status_code == 400
     assert fragment in response.json_body["Message"]
@@ -79,7 +79,7 @@ def test_invalid_channels_are_refused_and_nothing_stays_behind(wecom_tenant: WeC
     assert wecom_tenant.admin("GET", "/v1/channels").json_body["channels"] == []
 
 
-def test_the_default_welcome_message(wecom_tenant: WeComTenant):
+def test_the_default_welcome_message(wecom_tenant: SimTenant):
     assert wecom_tenant.admin("GET", "/v1/welcome-messages/_default").status_code == 404
     put = wecom_tenant.admin("PUT", "/v1/welcome-messages/_default", {"text": "你好"})
     assert put.status_code == 200

@@ -19,20 +19,15 @@ from chalicelib.store.transfers import RESIGNED, TransferPair, TransferStore
 from chalicelib.wecom.errors import RateLimited
 from chalicelib.wecom.events import ExternalContactEvent, UnknownEvent
 from chalicelib.workers.events import EventWorker, RealtimeWorker
-from tests.integration.event_worker_tenant import (  # noqa: F401
-    WeComTenant,
-    forwarded_records,
-    sim_client,
-    sqs_record,
-    wecom_tenant_fixture,
-)
+from tests.integration.event_records import forwarded_records, sqs_record
+from tests.tenancy import SimTenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
 WELCOME = "欢迎！这是我们的门店福利。"
 
 
-def run(tenant: WeComTenant, events, queue=resources.EVENTS_REALTIME) -> dict:
+def run(tenant: SimTenant, events, queue=resources.EVENTS_REALTIME) -> dict:
     """Events through their queue's worker; the new-friend path's output then through the events worker."""
     records = [sqs_record(e, tenant.tenant_id, f"m-{uuid.uuid4().hex[:8]}") for e in events]
     if queue is resources.EVENTS:
@@ -42,7 +37,7 @@ def run(tenant: WeComTenant, events, queue=resources.EVENTS_REALTIME) -> dict:
     return {"batchItemFailures": first + then}
 
 
-def make_channel(tenant: WeComTenant, userid: str = "emp00001", **extra) -> dict:
+def make_channel(tenant: SimTenant, userid: str = "emp00001", **extra) -> dict:
     tag_id = sorted(tenant.company.tags.tags)[0]
     body = {"name": "门店A", "userids": [userid], "auto_tag_ids": [tag_id], "welcome_text": WELCOME, **extra}
     response = tenant.admin("POST", "/v1/channels", body)
@@ -147,7 +142,7 @@ def test_one_bad_record_does_not_fail_the_batch_and_a_throttled_one_comes_back(w
         return real_fetch(ctx, external_userid, userid, event_time)
 
     monkeypatch.setattr("chalicelib.services.welcome.fetch_customer", fetch)
-    with sim_client() as client:
+    with wecom_tenant.client as client:
         bodies = [json.dumps({**e.to_message(), "tenant_id": wecom_tenant.tenant_id}) for e in (good, throttled)]
         sqs_event = client.events.generate_sqs_event(
             message_bodies=[*bodies, "not json"], queue_name=resources.EVENTS_REALTIME.name

@@ -20,11 +20,9 @@ from chalicelib.api.admin_customers import ChangeTags, EditRemark
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.api.admin_tags import CreateTags, EditTag
-from chalicelib.config import get_settings
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
-from chalicelib.wecom import client as wecom_client
-from local.wecom_sim import SimConfig, Simulator
+from local.wecom_sim import SimConfig
 from tests.tenancy import call, create_tenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -63,34 +61,24 @@ B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
 
 @pytest.fixture
-def wecom(api, monkeypatch):
-    """A simulated WeCom for routes that call it: the test client's stage points WECOM_BASE_URL at a fixed local
-    port, so the pooled client for that URL is replaced by one that reaches the simulator's ephemeral port."""
-    sim = Simulator(SimConfig(seed=11))
-    company = sim.add_company(employees=4, customers=10, tags=2)
-    sim_url = sim.start(port=0)
-    stage_settings = get_settings({"WECOM_BASE_URL": "http://127.0.0.1:8001"})
-    key = (stage_settings.wecom_base_url, stage_settings.wecom_timeout_seconds)
-    pool = wecom_client.httpx.Client(base_url=sim_url, timeout=5.0)
-    monkeypatch.setitem(wecom_client._pools, key, pool)
-    yield company
-    pool.close()
-    sim.stop()
-
-
-@pytest.fixture
-def two_tenants(api, monkeypatch, wecom):
+def two_tenants(sim_tenant_factory, monkeypatch):
+    """Trial tenants `tenant-a` and `tenant-b` of one simulated company (WeCom for the routes that call it), their
+    admin keys sharing an id, and a key only B has. Returns the app's test client and both admin tokens."""
     ids = itertools.chain([SHARED_KEY_ID, SHARED_KEY_ID, B_ONLY_KEY_ID], (f"{n:012x}" for n in itertools.count(1)))
     monkeypatch.setattr(api_keys, "new_key_id", lambda: next(ids))
-    corp = {"corp_id": wecom.corpid, "agent_id": wecom.agent_id, "app_secret": wecom.secret}
-    a = create_tenant(api, tenant_id="tenant-a", **corp)["admin_key"]["token"]
+    tenant_a = sim_tenant_factory(
+        "tenant-a", config=SimConfig(seed=11), employees=4, customers=10, tags=2, plan="trial", paid_days=None
+    )
+    api, company = tenant_a.api, tenant_a.company
+    corp = {"corp_id": company.corpid, "agent_id": company.agent_id, "app_secret": company.secret}
+    a = tenant_a.token
     b = create_tenant(api, tenant_id="tenant-b", **corp)["admin_key"]["token"]
     b_only = call(
         api, "POST", "/v1/api-keys", b, {"role": "sales", "employee_userid": "userid-of-b", "label": "label-of-b"}
     )
     assert b_only.json_body["key"]["key_id"] == B_ONLY_KEY_ID
     assert a.split(".")[2] == b.split(".")[2] == SHARED_KEY_ID
-    return a, b
+    return api, a, b
 
 
 def admin_routes():
@@ -103,8 +91,8 @@ def b_state(api, b):
     return call(api, "GET", "/v1/api-keys", b).json_body, call(api, "GET", "/v1/audit?limit=100", b).json_body
 
 
-def test_tenant_a_cannot_reach_or_see_tenant_b_through_any_admin_route(api, two_tenants):
-    a, b = two_tenants
+def test_tenant_a_cannot_reach_or_see_tenant_b_through_any_admin_route(two_tenants):
+    api, a, b = two_tenants
     before = b_state(api, b)
     routes = admin_routes()
     assert len(routes) >= 7
@@ -128,8 +116,8 @@ def test_tenant_a_cannot_reach_or_see_tenant_b_through_any_admin_route(api, two_
     assert after == before
 
 
-def test_overlapping_ids_resolve_inside_the_callers_tenant(api, two_tenants):
-    a, b = two_tenants
+def test_overlapping_ids_resolve_inside_the_callers_tenant(two_tenants):
+    api, a, b = two_tenants
     for token, tenant in ((a, "tenant-a"), (b, "tenant-b")):
         key = call(api, "GET", f"/v1/api-keys/{SHARED_KEY_ID}", token).json_body["key"]
         assert key["prefix"] == f"qrk.{tenant}.{SHARED_KEY_ID}"

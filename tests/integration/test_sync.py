@@ -17,7 +17,7 @@ from chalicelib.store.customers import CustomerStore
 from chalicelib.store.sync_runs import DONE, SyncRunning, SyncRuns
 from chalicelib.wecom.events import WeComEvent
 from chalicelib.workers.sync import handle_message
-from tests.integration.sim_tenant import drain_sync_queue, sim_tenant_fixture  # noqa: F401
+from tests.integration.sync_queue import drain_sync_queue
 from tests.tenancy import call
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -139,7 +139,8 @@ def test_an_employee_gone_from_wecom_is_marked_departed_and_recorded_for_handove
     assert status.counts["lost"] == 0
 
 
-def test_one_run_at_a_time_and_the_admin_trigger(sim_tenant, api):
+def test_one_run_at_a_time_and_the_admin_trigger(sim_tenant):
+    api = sim_tenant.api
     started = call(api, "POST", "/v1/sync", sim_tenant.token)
     assert started.status_code == 202, started.body
     run_id = started.json_body["run"]["run_id"]
@@ -153,10 +154,10 @@ def test_one_run_at_a_time_and_the_admin_trigger(sim_tenant, api):
     assert status["counts"]["relations"] > 0
 
 
-def test_nightly_fan_out_starts_a_run_per_tenant_in_good_standing(sim_tenant, api):
+def test_nightly_fan_out_starts_a_run_per_tenant_in_good_standing(sim_tenant):
     from tests.tenancy import create_tenant
 
-    create_tenant(api, tenant_id="other-corp", corp_id="wwother")
+    create_tenant(sim_tenant.api, tenant_id="other-corp", corp_id="wwother")
     sync.request_nightly()
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=resources.SYNC.name)["QueueUrl"]

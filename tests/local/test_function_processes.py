@@ -14,7 +14,7 @@ from local.function_processes import FunctionProcesses, FunctionSpec, process_co
 
 pytestmark = pytest.mark.e2e
 
-APP = "tests.e2e.lambda_app:app"
+APP = "tests.local.lambda_app:app"
 
 
 @pytest.fixture
