@@ -14,7 +14,8 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
-from chalicelib.api.admin_broadcasts import BroadcastPolicyBody, CreateBroadcast, PreviewBody
+from chalicelib.api.admin_broadcast_policy import BroadcastPolicyBody
+from chalicelib.api.admin_broadcasts import CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
 from chalicelib.api.admin_customers import ChangeTags, EditRemark
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
