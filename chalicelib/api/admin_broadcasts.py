@@ -32,6 +32,7 @@ from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visi
 from chalicelib.domain.audience import SkipReason
 from chalicelib.domain.broadcast_content import CHAT_TYPES
 from chalicelib.domain.broadcasts import STATUSES, Broadcast
+from chalicelib.domain.token_bucket import Throttled
 from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
 from chalicelib.services import broadcast_admin as admin
 from chalicelib.services.broadcasts import (
@@ -42,7 +43,6 @@ from chalicelib.services.broadcasts import (
     remind_broadcast,
 )
 from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.rate_limits import Throttled
 
 admin_broadcasts = Blueprint(__name__)
 

@@ -20,7 +20,7 @@ from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
-from chalicelib.services.tenant_context import tenant_wecom
+from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import InvalidCursor

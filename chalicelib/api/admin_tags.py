@@ -20,7 +20,7 @@ from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
-from chalicelib.services.tenant_context import tenant_wecom
+from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.customers import CustomerStore
 
 admin_tags = Blueprint(__name__)

@@ -31,6 +31,14 @@ _EPSILON = 1e-9
 """Float slack, so that waiting exactly `wait_seconds` is always enough."""
 
 
+class Throttled(Exception):
+    """The shared limits refused a call; ask again after `wait` seconds."""
+
+    def __init__(self, wait: float, reason: str) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
 @dataclass(frozen=True)
 class BucketState:
     """Tokens left at time `at` (epoch seconds), and the last booked turn; what the store keeps."""

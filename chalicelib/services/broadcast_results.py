@@ -25,6 +25,7 @@ from typing import Any
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Receipt
 from chalicelib.domain.broadcasts import TASK_CONFIRMED, Broadcast, CustomerResult, EmployeeResult, Status
+from chalicelib.domain.token_bucket import Throttled
 from chalicelib.domain.wecom_limits import (
     BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
     GROUPMSG_REMINDS_PER_24H,
@@ -33,12 +34,12 @@ from chalicelib.domain.wecom_limits import (
 )
 from chalicelib.observability import logger
 from chalicelib.services.dispatch import MASS_DISPATCHING, Outcome, limited_post
-from chalicelib.services.tenant_context import tenant_wecom
+from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.broadcast_timers import FOLLOW
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import Conflict
-from chalicelib.store.rate_limits import RateLimiter, Throttled
+from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
 from chalicelib.wecom.paging import cursor_pages
 

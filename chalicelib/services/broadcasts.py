@@ -187,7 +187,7 @@ def cancel_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | 
         raise BroadcastConflict(f"broadcast is {broadcast.status}") from None
     msgids = [m for e in store.all_employee_results(broadcast_id) for m in e.msgids]
     if msgids:
-        from chalicelib.services.tenant_context import tenant_wecom
+        from chalicelib.services.tenant_wecom import tenant_wecom
         from chalicelib.wecom import errors
 
         client = tenant_wecom(tenant_id, settings)

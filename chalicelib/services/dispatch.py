@@ -42,18 +42,19 @@ from chalicelib.domain import dispatch_policy as policy
 from chalicelib.domain import dispatch_state as ds
 from chalicelib.domain.audience import Receipt
 from chalicelib.domain.broadcasts import Batch, Broadcast, CustomerResult, Status
+from chalicelib.domain.token_bucket import Throttled
 from chalicelib.domain.wecom_limits import (
     BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
     GROUPMSG_LIST_MAX_LIMIT,
     GROUPMSG_SEND_RESULT_MAX_LIMIT,
 )
 from chalicelib.observability import BATCH_FAILED_METRIC, alert, logger
-from chalicelib.services.tenant_context import tenant_wecom
+from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.broadcast_timers import FOLLOW
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import Conflict
-from chalicelib.store.rate_limits import RateLimiter, Throttled
+from chalicelib.store.rate_limits import RateLimiter
 from chalicelib.wecom import errors
 from chalicelib.wecom.paging import cursor_pages
 

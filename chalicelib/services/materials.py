@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from chalicelib.domain import materials as rules
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.observability import logger
-from chalicelib.services.tenant_context import has_credentials, tenant_wecom
+from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
 from chalicelib.store.materials import Material, MaterialItem, MaterialStore, MediaUpload
 from chalicelib.wecom import errors as wecom_errors
 

@@ -32,7 +32,7 @@ from chalicelib.domain.plans import Standing, standing
 from chalicelib.domain.tag_catalogue import catalogue_from
 from chalicelib.domain.wecom_limits import BATCH_GET_BY_USER_MAX_LIMIT, BATCH_GET_BY_USER_MAX_USERIDS
 from chalicelib.observability import logger
-from chalicelib.services.tenant_context import has_credentials, tenant_wecom
+from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customer_profiles import CustomerProfile
 from chalicelib.store.customers import CustomerStore

@@ -50,14 +50,6 @@ SLOT_LEASE_SECONDS = 30.0
 MAX_CONFLICTS = 20
 
 
-class Throttled(Exception):
-    """The shared limits refused a call; ask again after `wait` seconds."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
 @on_table(resources.RUNTIME)
 class BucketItem(Model):
     class Meta:

@@ -20,7 +20,7 @@ from chalicelib.services.materials import (
     record_use,
     resolve_attachments,
 )
-from chalicelib.services.tenant_context import process_access_tokens
+from chalicelib.services.tenant_wecom import process_access_tokens
 from chalicelib.store.materials import MaterialNotFound
 from chalicelib.store.tenants import get_app_credentials
 from chalicelib.wecom.client import WeComClient

@@ -11,7 +11,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.domain.access_token import AccessToken
 from chalicelib.domain.credentials import AppCredentials
-from chalicelib.services.tenant_context import process_access_tokens
+from chalicelib.services.tenant_wecom import process_access_tokens
 from chalicelib.store.tokens import DynamoTokenStore, RefreshLockItem
 from chalicelib.wecom.access_token import AccessTokens, token_key
 from chalicelib.wecom.client import WeComClient
