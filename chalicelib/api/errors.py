@@ -23,6 +23,7 @@ from chalice import (
 
 from chalicelib.domain import materials as material_rules
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
+from chalicelib.store.dynamo import InvalidCursor
 from chalicelib.wecom import errors
 
 E = TypeVar("E", bound=BaseException)
@@ -159,3 +160,8 @@ def _invalid_material(error: material_rules.InvalidMaterial) -> ChaliceViewError
 @answers(material_rules.SourceUnavailable)
 def _source_unavailable(error: material_rules.SourceUnavailable) -> ChaliceViewError:
     return UnprocessableEntityError(str(error))
+
+
+@answers(InvalidCursor)
+def _invalid_cursor(error: InvalidCursor) -> ChaliceViewError:
+    return BadRequestError("query parameter 'cursor' is not a cursor this listing handed out")

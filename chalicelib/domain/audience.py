@@ -19,6 +19,10 @@ ALL_CUSTOMERS_TAG = "_all"
 """The pseudo tag every active follow relation is a member of, so "all customers" is a sharded Query like a tag."""
 
 MAX_EXPLICIT_RECIPIENTS = 50_000
+LIST_CAPS = {"tags": 50, "excluded_tags": 100, "states": 50, "senders": 2_000, "departments": 200}
+"""The longest list each criterion takes. The audience's Queries grow with them (16 shard streams per tag, one per
+state, one per sender), so a request's cost is bounded however large its body: 50 tags are 800 streams, and a
+preview is allowed to viewers."""
 """An explicit list is resolved in one invocation (500 BatchGets), so it is capped."""
 
 
@@ -139,6 +143,9 @@ class AudienceFilter:
             raise InvalidAudience("audience.added_from: after added_to")
         if len(self.external_userids) > MAX_EXPLICIT_RECIPIENTS:
             raise InvalidAudience(f"audience.external_userids: at most {MAX_EXPLICIT_RECIPIENTS} customers")
+        for name, cap in LIST_CAPS.items():
+            if len(getattr(self, name)) > cap:
+                raise InvalidAudience(f"audience.{name}: at most {cap} items")
         if ALL_CUSTOMERS_TAG in self.tags | self.excluded_tags:
             raise InvalidAudience(f"audience.tags: {ALL_CUSTOMERS_TAG!r} is reserved")
 
@@ -262,9 +269,17 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
     if unknown:
         raise InvalidAudience(f"audience: unknown fields {sorted(unknown)}")
 
-    def strings(name: str) -> frozenset[str]:
+    def capped(name: str, cap: int, what: str = "a list of strings") -> list:
         value = data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        if not isinstance(value, list):
+            raise InvalidAudience(f"audience.{name}: must be {what}")
+        if len(value) > cap:
+            raise InvalidAudience(f"audience.{name}: at most {cap} items, {len(value)} given")
+        return value
+
+    def strings(name: str) -> frozenset[str]:
+        value = capped(name, LIST_CAPS[name])
+        if not all(isinstance(v, str) and v for v in value):
             raise InvalidAudience(f"audience.{name}: must be a list of strings")
         return frozenset(value)
 
@@ -274,15 +289,15 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
             raise InvalidAudience(f"audience.{name}: must be an integer (epoch seconds)")
         return value
 
-    departments = data.get("departments") or []
-    if not isinstance(departments, list) or not all(isinstance(d, int) for d in departments):
+    departments = capped("departments", LIST_CAPS["departments"], "a list of department ids")
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in departments):
         raise InvalidAudience("audience.departments: must be a list of department ids")
     try:
         match = TagMatch(data.get("tag_match") or TagMatch.ANY.value)
     except ValueError:
         raise InvalidAudience("audience.tag_match: must be any or all") from None
-    explicit = data.get("external_userids") or []
-    if not isinstance(explicit, list) or not all(isinstance(e, str) and e for e in explicit):
+    explicit = capped("external_userids", MAX_EXPLICIT_RECIPIENTS)
+    if not all(isinstance(e, str) and e for e in explicit):
         raise InvalidAudience("audience.external_userids: must be a list of strings")
     audience = AudienceFilter(
         all_customers=bool(data.get("all_customers")),

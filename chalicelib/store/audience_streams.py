@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.audience import AudienceRow, AudienceSource, SourceKind
 from chalicelib.store.customer_base import CustomerBase
-from chalicelib.store.dynamo import decode_cursor, encode_cursor
+from chalicelib.store.dynamo import KEY_VALUE_MAX_BYTES, InvalidCursor, decode_cursor, encode_cursor
 from chalicelib.store.relations import FollowItem, TagMemberItem
 
 
@@ -161,6 +161,11 @@ def _decode_cursor(cursor: str | None, source: AudienceSource) -> dict[str, str 
     if not cursor:
         return {}
     payload = decode_cursor(cursor)
+    if not isinstance(payload, dict) or set(payload) != {"src", "pos"} or not isinstance(payload["pos"], dict):
+        raise InvalidCursor("invalid cursor")
     if payload["src"] != [source.kind.value, *source.keys]:
-        raise ValueError("cursor belongs to another audience source")
-    return payload["pos"]
+        raise InvalidCursor("cursor belongs to another audience source")
+    positions = payload["pos"]
+    if not all(isinstance(after, str) and len(after) <= KEY_VALUE_MAX_BYTES for after in positions.values()):
+        raise InvalidCursor("invalid cursor")
+    return positions

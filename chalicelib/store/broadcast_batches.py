@@ -136,7 +136,7 @@ class BroadcastBatches(BroadcastBase):
             self._pk(broadcast_id),
             BatchItem.sk.startswith("batch#"),
             limit=limit,
-            last_evaluated_key=decode_key(cursor),
+            last_evaluated_key=decode_key(cursor, ("pk", self._pk(broadcast_id)), ("sk", "batch#")),
             consistent_read=True,
         )
         items = [_to_batch(broadcast_id, i) for i in result]

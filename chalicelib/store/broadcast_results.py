@@ -131,7 +131,7 @@ class BroadcastResults(BroadcastBase):
             self._pk(broadcast_id),
             EmployeeResultItem.sk.startswith("emp#"),
             limit=limit,
-            last_evaluated_key=decode_key(cursor),
+            last_evaluated_key=decode_key(cursor, ("pk", self._pk(broadcast_id)), ("sk", "emp#")),
         )
         items = [_to_employee(i) for i in result]
         return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
@@ -166,7 +166,7 @@ class BroadcastResults(BroadcastBase):
             self._pk(broadcast_id),
             CustomerResultItem.sk.startswith("cust#"),
             limit=limit,
-            last_evaluated_key=decode_key(cursor),
+            last_evaluated_key=decode_key(cursor, ("pk", self._pk(broadcast_id)), ("sk", "cust#")),
         )
         items = [
             CustomerResult(i.recipient, i.userid, i.status, i.msgid or "", int(i.send_time or 0), i.reason or "")

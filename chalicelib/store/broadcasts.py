@@ -171,7 +171,10 @@ class Broadcasts(BroadcastBase):
     def list(self, limit: int = 20, cursor: str | None = None) -> Page[Broadcast]:
         """Broadcasts newest first, `limit` per page; pass the returned cursor for the next page."""
         result = BroadcastItem.newest.query(
-            self.keys.key("bcs"), scan_index_forward=False, limit=limit, last_evaluated_key=decode_key(cursor)
+            self.keys.key("bcs"),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=decode_key(cursor, ("gsi1pk", self.keys.key("bcs"))),
         )
         items = [_to_broadcast(i) for i in result]
         return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)

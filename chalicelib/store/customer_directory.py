@@ -34,7 +34,7 @@ from chalicelib.domain.customer_listing import CustomerFilter, Source, TagMode, 
 from chalicelib.store.corp_directory import EmployeeItem
 from chalicelib.store.customer_profiles import CustomerProfile, ProfileItem
 from chalicelib.store.customers import CustomerStore
-from chalicelib.store.dynamo import InvalidCursor, Page, decode_key, encode_cursor
+from chalicelib.store.dynamo import InvalidCursor, Page, decode_cursor, decode_key, encode_cursor
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.relations import LOST, FollowItem, FollowRelation, relation_of
 from chalicelib.store.tables import bind_models, on_table
@@ -201,7 +201,7 @@ class CustomerDirectory:
             self._term_key(kind, term),
             FindItem.gsi1sk.startswith(term),
             limit=limit,
-            last_evaluated_key=decode_key(cursor),
+            last_evaluated_key=decode_key(cursor, ("gsi1pk", self._term_key(kind, term)), ("gsi1sk", term)),
         )
         rows = [(i.external_userid, i.userid) for i in page]
         return Page(rows, encode_cursor(page.last_evaluated_key))
@@ -211,7 +211,7 @@ class CustomerDirectory:
         page = FindItem.lost.query(
             self.keys.key("lost"),
             limit=limit,
-            last_evaluated_key=decode_key(cursor),
+            last_evaluated_key=decode_key(cursor, ("gsi2pk", self.keys.key("lost"))),
             scan_index_forward=not newest_first,
         )
         rows = [(i.external_userid, i.userid) for i in page]
@@ -241,7 +241,8 @@ class CustomerDirectory:
 
     def employees_page(self, limit: int, cursor: str | None) -> tuple[list[EmployeeItem], str | None]:
         """A page of the tenant's employees in userid order."""
-        page = EmployeeItem.query(self.keys.key("emp"), limit=limit, last_evaluated_key=decode_key(cursor))
+        start = decode_key(cursor, ("pk", self.keys.key("emp")))
+        page = EmployeeItem.query(self.keys.key("emp"), limit=limit, last_evaluated_key=start)
         items = list(page)
         return items, encode_cursor(page.last_evaluated_key)
 
@@ -251,7 +252,9 @@ class CustomerDirectory:
         """A page of relations matching `f`: one Query of the index `choose_source` picks (never a Scan), then the
         relations and names of its rows with BatchGet, checked against the whole filter."""
         source = choose_source(f)
-        state = decode_key(cursor) or {}
+        state = {} if cursor is None else decode_cursor(cursor)
+        if not isinstance(state, dict) or set(state) - {"s", "c"} or not isinstance(state.get("c", ""), str):
+            raise InvalidCursor("invalid cursor")
         if state and state.get("s") != source.value:
             raise InvalidCursor("the cursor belongs to another filter")
         candidates = self._candidates(source, f, limit, state.get("c"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from chalicelib.store.tables import shared_connection
 T = TypeVar("T")
 
 BATCH_WRITE_MAX = 25
+KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
+"""Every key attribute of every table and index (the single-table design's names)."""
+KEY_VALUE_MAX_BYTES = 1024
+NUMBER = re.compile(r"-?[0-9]{1,38}")
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CONDITION_FAILED = "ConditionalCheckFailed"
 
@@ -62,12 +67,39 @@ def decode_cursor(cursor: str | None) -> Any:
         raise InvalidCursor("invalid cursor") from None
 
 
-def decode_key(cursor: str | None) -> dict[str, Any] | None:
-    """A LastEvaluatedKey from a cursor (None for no cursor); raises InvalidCursor unless it decodes to a mapping."""
+def decode_key(
+    cursor: str | None, partition: tuple[str, str], sort_prefix: tuple[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The LastEvaluatedKey in a cursor (None for no cursor), checked to be one the Query could have handed out: key
+    attributes only, each a short string or number, `partition` = (attribute, value) the Query's own partition, every
+    other partition key of the same tenant, and the sort key within `sort_prefix` when the Query has one. A cursor
+    that is tampered with, or taken from another listing or tenant, is an `InvalidCursor`, never a start key."""
     key = decode_cursor(cursor)
-    if key is not None and not isinstance(key, dict):
+    if key is None:
+        return None
+    if not isinstance(key, dict) or not 2 <= len(key) <= len(KEY_ATTRIBUTES) or not set(key) <= KEY_ATTRIBUTES:
+        raise InvalidCursor("invalid cursor")
+    for value in key.values():
+        if not _is_key_value(value):
+            raise InvalidCursor("invalid cursor")
+    name, expected = partition
+    if key.get(name) != {"S": expected}:
+        raise InvalidCursor("invalid cursor")
+    tenant = expected.split("#", 1)[0] + "#"
+    if any(attr.endswith("pk") and not value.get("S", "").startswith(tenant) for attr, value in key.items()):
+        raise InvalidCursor("invalid cursor")
+    if sort_prefix is not None and not key.get(sort_prefix[0], {}).get("S", "").startswith(sort_prefix[1]):
         raise InvalidCursor("invalid cursor")
     return key
+
+
+def _is_key_value(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((kind, raw),) = value.items()
+    if kind == "S":
+        return isinstance(raw, str) and 0 < len(raw.encode("utf-8", "surrogatepass")) <= KEY_VALUE_MAX_BYTES
+    return kind == "N" and isinstance(raw, str) and NUMBER.fullmatch(raw) is not None
 
 
 def failed_conditions(error: TransactWriteError) -> list[bool]:
