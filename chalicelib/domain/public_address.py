@@ -20,7 +20,7 @@ SPECIAL_NETWORKS = tuple(
     ipaddress.ip_network(network)
     for network in ("192.0.0.0/24", "64:ff9b:1::/48", "100::/64", "2001::/23", "3fff::/20", "5f00::/16", "fec0::/10")
 )
-_NUMBER = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
+_NUMBER = re.compile(r"\A(?:0[xX][0-9a-fA-F]*|[0-9]+)\Z")
 
 
 def is_public(address: Address) -> bool:
