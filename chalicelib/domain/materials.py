@@ -11,7 +11,6 @@ the old media id is still used while it has `LAST_RESORT_SECONDS` left.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain import wecom_limits as limits
+from chalicelib.domain.public_address import host_literal, is_public
 
 IMAGE, LINK, MINIPROGRAM, VIDEO, FILE = "image", "link", "miniprogram", "video", "file"
 TYPES: tuple[str, ...] = (IMAGE, LINK, MINIPROGRAM, VIDEO, FILE)
@@ -76,7 +76,8 @@ def _utf8(text: str) -> int:
 
 
 def https_url_problem(url: str) -> str | None:
-    """Why `url` cannot be used (https only, a public host name, bounded length), or None."""
+    """Why `url` cannot be used (https only, bounded length, a host that is not local by its name or its literal
+    address in any numeric form), or None. A name's addresses are checked when it is fetched (`public_fetch`)."""
     if _utf8(url) > URL_MAX_BYTES:
         return f"longer than {URL_MAX_BYTES} bytes"
     try:
@@ -90,13 +91,14 @@ def https_url_problem(url: str) -> str | None:
         return "must be an https URL with a host and no spaces or control characters"
     if parts.username or parts.password:
         return "may not carry credentials"
-    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+    name = host.rstrip(".")
+    if name in ("", "localhost") or name.endswith((".localhost", ".internal", ".local")):
         return "must name a public host"
     try:
-        address = ipaddress.ip_address(host)
+        address = host_literal(host)
     except ValueError:
-        return None
-    if not address.is_global:
+        return "must name a public host"
+    if address is not None and not is_public(address):
         return "must name a public host"
     return None
 

@@ -10,6 +10,7 @@ exists (idempotent per message), which counts uses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -48,37 +49,52 @@ _source_http_mutex = threading.Lock()
 
 
 def source_http() -> httpx.Client:
-    """The process's client for fetching source URLs: no redirects followed, bounded timeouts."""
+    """The process's client for fetching source URLs: public addresses only (`public_fetch`), no redirects followed,
+    bounded timeouts."""
     global _source_http
-    import httpx  # imported on first use: listing materials or resolving fresh ones never pays for it
+    from chalicelib.services.public_fetch import public_client  # httpx on first use: listing never pays for it
 
     with _source_http_mutex:
         if _source_http is None:
-            _source_http = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(FETCH_TIMEOUT_SECONDS))
+            _source_http = public_client(timeout=FETCH_TIMEOUT_SECONDS)
         return _source_http
 
 
 def fetch_source(http: httpx.Client, url: str, max_bytes: int) -> tuple[bytes, str]:
-    """The bytes at `url` (an https URL already checked) and a file name for them; at most `max_bytes`."""
+    """The bytes at `url` (an https URL already checked) and a file name for them; at most `max_bytes`.
+
+    Raises InvalidMaterial for a URL that cannot be fetched as given or whose host is not public, SourceUnavailable
+    for the rest; neither message says more about the target than the admin gave."""
     import httpx
 
+    from chalicelib.services.public_fetch import AddressRefused, HostUnreachable
+
     try:
-        with http.stream("GET", url) as response:
+        request = http.build_request("GET", url)  # every URL problem, IDNA included, surfaces here
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    except (httpx.InvalidURL, ValueError):
+        raise rules.InvalidMaterial(["source_url: not a valid URL"]) from None
+    try:
+        with contextlib.closing(http.send(request, stream=True)) as response:
             if response.is_redirect:
                 raise rules.SourceUnavailable(f"source_url redirects (HTTP {response.status_code}); give the final URL")
             if response.status_code != httpx.codes.OK:
                 raise rules.SourceUnavailable(f"source_url answered HTTP {response.status_code}")
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
                 raise rules.SourceUnavailable(f"source_url has {declared} bytes, over the limit of {max_bytes}")
             data = bytearray()
             for chunk in response.iter_bytes(FETCH_CHUNK_BYTES):
                 data += chunk
                 if len(data) > max_bytes:
                     raise rules.SourceUnavailable(f"source_url has more than {max_bytes} bytes")
+    except AddressRefused:
+        raise rules.InvalidMaterial(["source_url refused: not a public address"]) from None
+    except HostUnreachable:
+        raise rules.SourceUnavailable("source_url unreachable") from None
     except httpx.HTTPError as error:
         raise rules.SourceUnavailable(f"source_url could not be fetched ({type(error).__name__})") from None
-    return bytes(data), unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return bytes(data), filename
 
 
 def tenant_app(tenant_id: str) -> WeComClient:
@@ -96,12 +112,10 @@ class MaterialLibrary(MaterialStore):
         tenant_id: str,
         *,
         wecom: Callable[[], WeComClient] | None = None,
-        http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(tenant_id, clock=clock)
         self._wecom = wecom or (lambda: tenant_app(tenant_id))
-        self._http = http
 
     def create(self, spec: rules.MaterialSpec) -> Material:
         """Check, fetch and upload (for kinds with bytes), then store; raises InvalidMaterial, SourceUnavailable,
@@ -157,8 +171,7 @@ class MaterialLibrary(MaterialStore):
         if not source_url:
             raise rules.InvalidMaterial(["source_url: required"])
         uploaded_at = int(self._clock())
-        http = self._http or source_http()
-        data, filename = fetch_source(http, source_url, rules.MAX_BYTES[rules.media_type(kind)])
+        data, filename = fetch_source(source_http(), source_url, rules.MAX_BYTES[rules.media_type(kind)])
         checked = rules.check_media(kind, data, filename)
         answer = self._wecom().upload(
             MEDIA_UPLOAD_API,

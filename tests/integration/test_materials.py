@@ -20,6 +20,7 @@ from chalicelib.services.materials import (
     record_use,
     resolve_attachments,
 )
+from chalicelib.services.public_fetch import public_client
 from chalicelib.services.tenant_wecom import process_access_tokens
 from chalicelib.store.materials import MaterialNotFound
 from chalicelib.store.tenants import get_app_credentials
@@ -36,15 +37,26 @@ RENEW_AFTER = MEDIA_TTL_SECONDS - rules.REFRESH_MARGIN_SECONDS
 
 
 class Sources:
-    """The admins' CDN: https URLs answered from a dict (404 for the rest), counting fetches."""
+    """The admins' CDN: https URLs answered from a dict (404 for the rest), counting fetches. It sits behind the
+    public-address guard: its host names resolve to a public address, and it sees each request pinned to that address
+    with the name in the Host header and as the TLS server name."""
+
+    ADDRESS = "93.184.215.14"
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.fetches: list[str] = []
-        self.http = httpx.Client(transport=httpx.MockTransport(self._answer), follow_redirects=False)
+        self.http = public_client(httpx.MockTransport(self._answer), resolver=self._resolve, timeout=5)
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        if not host.endswith(".example.com"):
+            raise OSError("unknown host")
+        return [self.ADDRESS]
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
-        url = str(request.url)
+        assert request.url.host == self.ADDRESS
+        assert request.extensions["sni_hostname"] == request.headers["host"]
+        url = f"https://{request.headers['host']}{request.url.raw_path.decode()}"
         self.fetches.append(url)
         if url.endswith("/moved.png"):
             return httpx.Response(302, headers={"location": "https://cdn.example.com/banner.png"})
