@@ -17,6 +17,7 @@ from chalice import BadRequestError, Blueprint, NotFoundError
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
+from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
@@ -29,8 +30,6 @@ from chalicelib.store.relations import FollowRelation
 admin_customers = Blueprint(__name__)
 
 EDITORS: tuple[str, ...] = (ADMIN, OPERATOR, SALES)
-USERID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
-TAG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_TAGS_PER_CHANGE = 100
 LIST_QUERY = (
     ("tag", "string", "tag ids, comma-separated"),
@@ -51,12 +50,12 @@ EPOCH_MAX = 4_102_444_800
 
 @dataclass(frozen=True)
 class ChangeTags:
-    add: list[str] = field(default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=TAG_ID_PATTERN))
+    add: list[str] = field(default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=wecom_ids.TAG_ID))
     remove: list[str] = field(
-        default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=TAG_ID_PATTERN)
+        default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=wecom_ids.TAG_ID)
     )
     userid: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="whose relation (a sales key: its own)")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="whose relation (a sales key: its own)")
     )
 
 
@@ -65,7 +64,7 @@ class EditRemark:
     remark: str | None = field(default=None, metadata=rule(max_length=REMARK_MAX_CHARS))
     description: str | None = field(default=None, metadata=rule(max_length=DESCRIPTION_MAX_CHARS))
     userid: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="whose relation (a sales key: its own)")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="whose relation (a sales key: its own)")
     )
 
 

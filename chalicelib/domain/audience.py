@@ -15,11 +15,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from chalicelib.domain import wecom_ids
+from chalicelib.domain.wecom_ids import has_shape
+
 ALL_CUSTOMERS_TAG = "_all"
 """The pseudo tag every active follow relation is a member of, so "all customers" is a sharded Query like a tag."""
 
 MAX_EXPLICIT_RECIPIENTS = 50_000
 """An explicit list is resolved in one invocation (500 BatchGets), so it is capped."""
+_SHAPES = {
+    "tags": wecom_ids.TAG_ID,
+    "excluded_tags": wecom_ids.TAG_ID,
+    "senders": wecom_ids.USERID,
+    "states": wecom_ids.RELATION_STATE,
+}
+"""The shape each id list of a filter must have: ids become key parts of Queries, so their size is bounded."""
 
 
 class SkipReason(StrEnum):
@@ -264,8 +274,8 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
 
     def strings(name: str) -> frozenset[str]:
         value = data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise InvalidAudience(f"audience.{name}: must be a list of strings")
+        if not isinstance(value, list) or not all(has_shape(_SHAPES[name], v) for v in value):
+            raise InvalidAudience(f"audience.{name}: must be a list of strings matching {_SHAPES[name]}")
         return frozenset(value)
 
     def optional_int(name: str) -> int | None:
@@ -282,8 +292,10 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
     except ValueError:
         raise InvalidAudience("audience.tag_match: must be any or all") from None
     explicit = data.get("external_userids") or []
-    if not isinstance(explicit, list) or not all(isinstance(e, str) and e for e in explicit):
-        raise InvalidAudience("audience.external_userids: must be a list of strings")
+    if not isinstance(explicit, list) or not all(has_shape(wecom_ids.EXTERNAL_USERID, e) for e in explicit):
+        raise InvalidAudience(
+            f"audience.external_userids: must be a list of strings matching {wecom_ids.EXTERNAL_USERID}"
+        )
     audience = AudienceFilter(
         all_customers=bool(data.get("all_customers")),
         tags=strings("tags"),
