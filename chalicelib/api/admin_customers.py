@@ -68,9 +68,13 @@ class EditRemark:
     )
 
 
-def _csv(call: AdminCall, name: str) -> frozenset[str]:
+def _csv(call: AdminCall, name: str, pattern: str) -> frozenset[str]:
+    """A comma-separated query parameter of ids, each of `pattern`'s shape (they become key parts), or 400."""
     raw = str_param(call.request, name, 2048) or ""
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if not all(wecom_ids.has_shape(pattern, i) for i in ids):
+        raise BadRequestError(f"query parameter '{name}' must be comma-separated ids matching {pattern}")
+    return ids
 
 
 def _employees(call: AdminCall, directory: CustomerDirectory) -> frozenset[str] | None:
@@ -78,7 +82,7 @@ def _employees(call: AdminCall, directory: CustomerDirectory) -> frozenset[str] 
     own = visible_employee(call.principal, None)
     if own is not None:
         return frozenset({own})
-    named = _csv(call, "employee")
+    named = _csv(call, "employee", wecom_ids.USERID)
     department = (call.request.query_params or {}).get("department")
     if department is None:
         return named or None
@@ -116,7 +120,7 @@ def _filter(call: AdminCall, directory: CustomerDirectory) -> CustomerFilter:
     if mode not in {m.value for m in TagMode}:
         raise BadRequestError("query parameter 'tag_match' must be any, all or none")
     listing = CustomerFilter(
-        tags=_csv(call, "tag"),
+        tags=_csv(call, "tag", wecom_ids.TAG_ID),
         tag_mode=TagMode(mode),
         employees=_employees(call, directory),
         state=str_param(call.request, "state", 64),

@@ -179,3 +179,11 @@ def test_a_trailing_newline_is_refused_and_nothing_is_created(
     response = api.post(path, headers=_headers(path, admin), body=json.dumps(body))
     assert f"field '{field}' must" in _refused(response, 400)
     assert _snapshot() == before
+
+
+@pytest.mark.parametrize("param", ["tag", "employee"])
+def test_id_lists_in_query_strings_are_checked_id_by_id(api: Any, admin: str, param: str) -> None:
+    for value in ("x" * 2000, "a,b\nc", "a,b c"):
+        response = api.get(f"/v1/customers?{param}={quote(value)}", headers=key_headers(admin))
+        assert f"query parameter '{param}' must be" in _refused(response, 400)
+    assert api.get(f"/v1/customers?{param}=a,b", headers=key_headers(admin)).status_code == 200
