@@ -23,6 +23,7 @@ from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
+from chalicelib.api.path_params import check_path_params
 from chalicelib.observability import invocation_context_middleware
 from chalicelib.workers import remaining_seconds
 
@@ -40,6 +41,7 @@ def on_queue(queue: resources.Queue) -> Any:
 
 
 app.register_middleware(invocation_context_middleware())
+app.register_middleware(check_path_params, "http")
 app.register_blueprint(health)
 app.register_blueprint(auth)
 app.register_blueprint(ops)

@@ -9,7 +9,8 @@ from typing import Any
 from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
-from chalicelib.api.schema import int_param, rule, str_param
+from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param
+from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, ADMINS, EVERYONE, ROLES, InvalidRole
 from chalicelib.domain.plans import get_plan, standing
 from chalicelib.store import audit as audit_store
@@ -18,16 +19,14 @@ from chalicelib.store.tenants import get_tenant_cached
 
 admin_access = Blueprint(__name__)
 
-USERID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
-
 
 @dataclass(frozen=True)
 class CreateApiKey:
     role: str = field(metadata=rule(enum=ROLES, description="admin, operator, viewer or sales"))
     employee_userid: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="The employee a sales key speaks for")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="The employee a sales key speaks for")
     )
-    label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100))
+    label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100, pattern=ONE_LINE))
 
 
 @admin_route(
@@ -133,7 +132,7 @@ def revoke_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
 )
 def list_audit(call: AdminCall) -> dict[str, Any]:
     limit = int_param(call.request, "limit", 50, 1, 100)
-    cursor = str_param(call.request, "cursor")
+    cursor = str_param(call.request, "cursor", 128)
     try:
         entries, next_cursor = audit_store.AuditLog(call.principal.tenant_id).page(limit, cursor)
     except audit_store.InvalidCursor:

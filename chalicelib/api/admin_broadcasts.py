@@ -10,7 +10,6 @@ against the filter's rules, each problem naming its field.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from chalice import (
 from chalicelib.api.auth import AdminCall, PaymentRequiredError, admin_route
 from chalicelib.api.errors import answers
 from chalicelib.api.schema import int_param, rule, str_param
-from chalicelib.domain import plans
+from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
 from chalicelib.domain.audience import SkipReason
 from chalicelib.domain.broadcast_content import CHAT_TYPES
@@ -42,13 +41,11 @@ from chalicelib.services.broadcasts import (
     cancel_broadcast,
     remind_broadcast,
 )
-from chalicelib.store.broadcasts import BroadcastStore
+from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN, BroadcastStore
 
 admin_broadcasts = Blueprint(__name__)
 
 TAG = "broadcasts"
-BROADCAST_ID = re.compile(r"bc[0-9]{13}[0-9a-f]{8}")
-USERID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 PAGE_MAX = 100
 CURSOR_MAX = 2048
 AUDIENCE_HELP = (
@@ -75,7 +72,7 @@ class CreateBroadcast:
     audience: dict | None = field(default=None, metadata=rule(description=AUDIENCE_HELP))
     chat_type: str = field(default="single", metadata=rule(enum=CHAT_TYPES, description="customers or groups"))
     sender: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="The employee (required for group)")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="The employee (required for group)")
     )
     send_at: int | None = field(default=None, metadata=rule(minimum=0, description="Epoch seconds; omit: now"))
     allow_select: bool = field(default=False, metadata=rule(description="Employees may edit the recipient list"))
@@ -86,7 +83,7 @@ class CreateBroadcast:
 class PreviewBody:
     audience: dict | None = field(default=None, metadata=rule(description=AUDIENCE_HELP))
     chat_type: str = field(default="single", metadata=rule(enum=CHAT_TYPES))
-    sender: str | None = field(default=None, metadata=rule(pattern=USERID_PATTERN))
+    sender: str | None = field(default=None, metadata=rule(pattern=wecom_ids.USERID))
     send_at: int | None = field(default=None, metadata=rule(minimum=0, description="Epoch seconds; omit: now"))
 
 
@@ -127,7 +124,7 @@ def _audience(chat_type: str, audience: dict | None) -> dict[str, Any]:
 
 def _known_id(broadcast_id: str) -> str:
     """The id if it has the shape of a broadcast id; any other is simply not found."""
-    if not BROADCAST_ID.fullmatch(broadcast_id):
+    if not BROADCAST_ID_PATTERN.fullmatch(broadcast_id):
         raise NotFoundError("no such broadcast")
     return broadcast_id
 

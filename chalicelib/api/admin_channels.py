@@ -19,18 +19,15 @@ from chalice import (
 )
 
 from chalicelib.api.auth import AdminCall, admin_route
-from chalicelib.api.schema import rule
-from chalicelib.domain import plans
+from chalicelib.api.schema import ONE_LINE, rule
+from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.lifecycle import WelcomeContent
-from chalicelib.domain.wecom_limits import CONTACT_WAY_REMARK_MAX_CHARS, CONTACT_WAY_STATE_MAX_CHARS
+from chalicelib.domain.wecom_limits import CONTACT_WAY_REMARK_MAX_CHARS
 
 admin_channels = Blueprint(__name__)
 
-USERID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
-TAG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-STATE_PATTERN = rf"^[A-Za-z0-9_-]{{1,{CONTACT_WAY_STATE_MAX_CHARS}}}$"
 CONTACT_WAY_MAX_USERS = 100
 AUTO_TAGS_MAX = 100
 WELCOME_TEXT_MAX_CHARS = 4000
@@ -39,16 +36,17 @@ TAG = "channels"
 
 @dataclass(frozen=True)
 class CreateChannel:
-    name: str = field(metadata=rule(min_length=1, max_length=CONTACT_WAY_REMARK_MAX_CHARS))
+    name: str = field(metadata=rule(min_length=1, max_length=CONTACT_WAY_REMARK_MAX_CHARS, pattern=ONE_LINE))
     userids: list[str] = field(
-        metadata=rule(pattern=USERID_PATTERN, max_items=CONTACT_WAY_MAX_USERS, description="Employees on the QR code")
+        metadata=rule(pattern=wecom_ids.USERID, max_items=CONTACT_WAY_MAX_USERS, description="Employees on the QR code")
     )
     state: str | None = field(
-        default=None, metadata=rule(pattern=STATE_PATTERN, description="Generated when omitted; unique per tenant")
+        default=None,
+        metadata=rule(pattern=wecom_ids.CHANNEL_STATE, description="Generated when omitted; unique per tenant"),
     )
     skip_verify: bool = True
     auto_tag_ids: list[str] | None = field(
-        default=None, metadata=rule(pattern=TAG_ID_PATTERN, max_items=AUTO_TAGS_MAX, description="Corp tag ids")
+        default=None, metadata=rule(pattern=wecom_ids.TAG_ID, max_items=AUTO_TAGS_MAX, description="Corp tag ids")
     )
     welcome_text: str | None = field(default=None, metadata=rule(max_length=WELCOME_TEXT_MAX_CHARS))
     welcome_attachments: list[dict[str, Any]] | None = field(
@@ -58,12 +56,16 @@ class CreateChannel:
 
 @dataclass(frozen=True)
 class UpdateChannel:
-    name: str | None = field(default=None, metadata=rule(min_length=1, max_length=CONTACT_WAY_REMARK_MAX_CHARS))
+    name: str | None = field(
+        default=None, metadata=rule(min_length=1, max_length=CONTACT_WAY_REMARK_MAX_CHARS, pattern=ONE_LINE)
+    )
     userids: list[str] | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, max_items=CONTACT_WAY_MAX_USERS)
+        default=None, metadata=rule(pattern=wecom_ids.USERID, max_items=CONTACT_WAY_MAX_USERS)
     )
     skip_verify: bool | None = None
-    auto_tag_ids: list[str] | None = field(default=None, metadata=rule(pattern=TAG_ID_PATTERN, max_items=AUTO_TAGS_MAX))
+    auto_tag_ids: list[str] | None = field(
+        default=None, metadata=rule(pattern=wecom_ids.TAG_ID, max_items=AUTO_TAGS_MAX)
+    )
     welcome_text: str | None = field(default=None, metadata=rule(max_length=WELCOME_TEXT_MAX_CHARS))
     welcome_attachments: list[dict[str, Any]] | None = field(default=None, metadata=rule(max_items=9))
     clear_welcome: bool = False

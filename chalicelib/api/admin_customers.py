@@ -17,6 +17,7 @@ from chalice import BadRequestError, Blueprint, NotFoundError
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
+from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
 from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
@@ -29,8 +30,6 @@ from chalicelib.store.relations import FollowRelation
 admin_customers = Blueprint(__name__)
 
 EDITORS: tuple[str, ...] = (ADMIN, OPERATOR, SALES)
-USERID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
-TAG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_TAGS_PER_CHANGE = 100
 LIST_QUERY = (
     ("tag", "string", "tag ids, comma-separated"),
@@ -51,12 +50,12 @@ EPOCH_MAX = 4_102_444_800
 
 @dataclass(frozen=True)
 class ChangeTags:
-    add: list[str] = field(default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=TAG_ID_PATTERN))
+    add: list[str] = field(default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=wecom_ids.TAG_ID))
     remove: list[str] = field(
-        default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=TAG_ID_PATTERN)
+        default_factory=list, metadata=rule(max_items=MAX_TAGS_PER_CHANGE, pattern=wecom_ids.TAG_ID)
     )
     userid: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="whose relation (a sales key: its own)")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="whose relation (a sales key: its own)")
     )
 
 
@@ -65,13 +64,17 @@ class EditRemark:
     remark: str | None = field(default=None, metadata=rule(max_length=REMARK_MAX_CHARS))
     description: str | None = field(default=None, metadata=rule(max_length=DESCRIPTION_MAX_CHARS))
     userid: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="whose relation (a sales key: its own)")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="whose relation (a sales key: its own)")
     )
 
 
-def _csv(call: AdminCall, name: str) -> frozenset[str]:
+def _csv(call: AdminCall, name: str, pattern: str) -> frozenset[str]:
+    """A comma-separated query parameter of ids, each of `pattern`'s shape (they become key parts), or 400."""
     raw = str_param(call.request, name, 2048) or ""
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if not all(wecom_ids.has_shape(pattern, i) for i in ids):
+        raise BadRequestError(f"query parameter '{name}' must be comma-separated ids matching {pattern}")
+    return ids
 
 
 def _employees(call: AdminCall, directory: CustomerDirectory) -> frozenset[str] | None:
@@ -79,7 +82,7 @@ def _employees(call: AdminCall, directory: CustomerDirectory) -> frozenset[str] 
     own = visible_employee(call.principal, None)
     if own is not None:
         return frozenset({own})
-    named = _csv(call, "employee")
+    named = _csv(call, "employee", wecom_ids.USERID)
     department = (call.request.query_params or {}).get("department")
     if department is None:
         return named or None
@@ -117,7 +120,7 @@ def _filter(call: AdminCall, directory: CustomerDirectory) -> CustomerFilter:
     if mode not in {m.value for m in TagMode}:
         raise BadRequestError("query parameter 'tag_match' must be any, all or none")
     listing = CustomerFilter(
-        tags=_csv(call, "tag"),
+        tags=_csv(call, "tag", wecom_ids.TAG_ID),
         tag_mode=TagMode(mode),
         employees=_employees(call, directory),
         state=str_param(call.request, "state", 64),

@@ -10,9 +10,9 @@ from typing import Any
 
 from chalice import BadRequestError, Blueprint
 
-from chalicelib.api.admin_channels import USERID_PATTERN
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule
+from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMINS, READERS, WRITERS
 from chalicelib.domain.lifecycle import DeparturePolicy, SuccessorRule
 
@@ -20,24 +20,23 @@ admin_lifecycle = Blueprint(__name__)
 
 TAG = "lifecycle"
 TRANSFER_REQUEST_MAX_CUSTOMERS = 1000
-EXTERNAL_USERID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 @dataclass(frozen=True)
 class PolicyBody:
     successor_rule: str = field(metadata=rule(enum=tuple(r.value for r in SuccessorRule)))
-    named_successor: str | None = field(default=None, metadata=rule(pattern=USERID_PATTERN))
+    named_successor: str | None = field(default=None, metadata=rule(pattern=wecom_ids.USERID))
     alert_manager: str | None = field(
-        default=None, metadata=rule(pattern=USERID_PATTERN, description="Also alerted when a customer is lost")
+        default=None, metadata=rule(pattern=wecom_ids.USERID, description="Also alerted when a customer is lost")
     )
 
 
 @dataclass(frozen=True)
 class TransferBody:
-    handover_userid: str = field(metadata=rule(pattern=USERID_PATTERN))
-    takeover_userid: str = field(metadata=rule(pattern=USERID_PATTERN))
+    handover_userid: str = field(metadata=rule(pattern=wecom_ids.USERID))
+    takeover_userid: str = field(metadata=rule(pattern=wecom_ids.USERID))
     external_userids: list[str] = field(
-        metadata=rule(pattern=EXTERNAL_USERID_PATTERN, max_items=TRANSFER_REQUEST_MAX_CUSTOMERS)
+        metadata=rule(pattern=wecom_ids.EXTERNAL_USERID, max_items=TRANSFER_REQUEST_MAX_CUSTOMERS)
     )
 
 

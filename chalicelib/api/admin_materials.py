@@ -10,7 +10,7 @@ from typing import Any
 from chalice import BadRequestError, Blueprint, NotFoundError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
-from chalicelib.api.schema import int_param, rule, str_param
+from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param
 from chalicelib.domain import materials as rules
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.services.materials import MaterialLibrary
@@ -18,7 +18,7 @@ from chalicelib.services.materials import MaterialLibrary
 admin_materials = Blueprint(__name__)
 
 TAG = "materials"
-HTTPS_URL = r"^https://"
+HTTPS_URL = r"^https://[^\s\x00-\x1f\x7f]+$"
 PAGE_MAX = 100
 
 
@@ -26,7 +26,9 @@ PAGE_MAX = 100
 class CreateMaterial:
     type: str = field(metadata=rule(enum=rules.TYPES, description="image, link, miniprogram, video or file"))
     title: str = field(
-        metadata=rule(min_length=1, max_length=128, description="Link title ≤128 bytes, mini-program ≤64")
+        metadata=rule(
+            min_length=1, max_length=128, pattern=ONE_LINE, description="Link title ≤128 bytes, mini-program ≤64"
+        )
     )
     desc: str | None = field(default=None, metadata=rule(max_length=512, description="Shown under a link"))
     url: str | None = field(default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link only"))
@@ -48,7 +50,7 @@ class CreateMaterial:
 
 @dataclass(frozen=True)
 class UpdateMaterial:
-    title: str | None = field(default=None, metadata=rule(min_length=1, max_length=128))
+    title: str | None = field(default=None, metadata=rule(min_length=1, max_length=128, pattern=ONE_LINE))
     desc: str | None = field(default=None, metadata=rule(max_length=512, description="empty string removes it"))
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
-from chalicelib.api.schema import rule
+from chalicelib.api.schema import ONE_LINE, rule
+from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
@@ -32,17 +33,22 @@ ORDER_MAX = 2**32 - 1
 
 @dataclass(frozen=True)
 class CreateTags:
-    tags: list[str] = field(metadata=rule(max_items=MAX_TAGS_PER_CREATE, min_length=1, max_length=TAG_NAME_MAX_CHARS))
-    group_id: str | None = field(default=None, metadata=rule(max_length=64, description="add to this group"))
+    tags: list[str] = field(
+        metadata=rule(max_items=MAX_TAGS_PER_CREATE, min_length=1, max_length=TAG_NAME_MAX_CHARS, pattern=ONE_LINE)
+    )
+    group_id: str | None = field(default=None, metadata=rule(pattern=wecom_ids.TAG_ID, description="add to this group"))
     group_name: str | None = field(
-        default=None, metadata=rule(min_length=1, max_length=TAG_NAME_MAX_CHARS, description="or create this group")
+        default=None,
+        metadata=rule(
+            min_length=1, max_length=TAG_NAME_MAX_CHARS, pattern=ONE_LINE, description="or create this group"
+        ),
     )
     group_order: int | None = field(default=None, metadata=rule(minimum=0, maximum=ORDER_MAX))
 
 
 @dataclass(frozen=True)
 class EditTag:
-    name: str | None = field(default=None, metadata=rule(min_length=1, max_length=TAG_NAME_MAX_CHARS))
+    name: str | None = field(default=None, metadata=rule(min_length=1, max_length=TAG_NAME_MAX_CHARS, pattern=ONE_LINE))
     order: int | None = field(default=None, metadata=rule(minimum=0, maximum=ORDER_MAX, description="larger first"))
 
 

@@ -2,7 +2,8 @@
 
 An admin route is declared once with `admin_route(blueprint, path, methods=..., roles=..., summary=..., ...)`: that
 attaches the authorizer, runs the tenant checks (standing → 402/403, role → 403, plan feature → 402), parses the typed
-body, records the route in the OpenAPI document and, for writes, appends one audit entry after success. The handler
+body (a route without one takes at most `{}`), records the route in the OpenAPI document and, for writes, appends one
+audit entry after success. Its path parameters must have a declared shape (`api.path_params`). The handler
 gets an `AdminCall` and the path parameters:
 
     @admin_route(customers, "/v1/customers/{customer_id}", methods=["PATCH"], roles=WRITERS,
@@ -34,7 +35,8 @@ from chalice.app import AuthRequest, Request
 
 from chalicelib.api import openapi
 from chalicelib.api.errors import answered
-from chalicelib.api.schema import parse_body
+from chalicelib.api.path_params import undeclared
+from chalicelib.api.schema import NoBody, parse_body
 from chalicelib.domain.access import Principal
 from chalicelib.domain.plans import Standing, get_plan, standing
 from chalicelib.observability import bind_context
@@ -159,6 +161,8 @@ def admin_route(
     writes = bool(WRITE_METHODS & set(methods))
     if writes and not audit:
         raise ValueError(f"{path}: a write route must name its audit action")
+    if undeclared(path):
+        raise ValueError(f"{path}: declare the shape of {', '.join(undeclared(path))} in api.path_params")
 
     def decorate(handler: Callable[..., Any]) -> Any:
         for method in methods:
@@ -174,7 +178,8 @@ def admin_route(
             else:
                 require_standing(principal)
             require_role(principal, *roles)
-            call = AdminCall(principal, request, parse_body(request, body) if body is not None else None)
+            parsed = parse_body(request, body or NoBody)
+            call = AdminCall(principal, request, parsed if body is not None else None)
             result = handler(call, **params)
             status = result.status_code if isinstance(result, Response) else 200
             if audit and request.method in WRITE_METHODS and status < 400:

@@ -17,6 +17,7 @@ from chalice import (
     ChaliceViewError,
     ConflictError,
     NotFoundError,
+    Response,
     TooManyRequestsError,
     UnprocessableEntityError,
 )
@@ -91,6 +92,11 @@ def answered(view: Callable[..., Any]) -> Callable[..., Any]:
             raise answer from None
 
     return wrapper
+
+
+def error_response(error: ChaliceViewError) -> Response:
+    """The answer Chalice gives a view that raises `error`, for code that runs outside a view (middleware)."""
+    return Response({"Code": type(error).__name__, "Message": str(error)}, status_code=error.STATUS_CODE)
 
 
 _WECOM_CLIENT_ERRORS: dict[int, tuple[type[ChaliceViewError], str]] = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api.path_params import PATH_PARAMS, names_in
 from chalicelib.api.schema import MAX_BODY_BYTES, json_schema
 
 docs = Blueprint(__name__)
@@ -22,7 +23,7 @@ ERROR_STATUSES: dict[str, str] = {
     "401": "Missing API key",
     "402": "The tenant's period ended, or its plan lacks the feature: payment required",
     "403": "Invalid or revoked key, a role that may not do this, or a suspended tenant",
-    "404": "No such resource in the caller's tenant",
+    "404": "No such resource in the caller's tenant, or a path parameter not of its shape",
     "409": "Conflicts with the resource's current state",
     "413": f"Body over {MAX_BODY_BYTES} bytes",
 }
@@ -60,8 +61,13 @@ def declare(operation: Operation) -> None:
 
 def _operation(op: Operation) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
-        for name in re.findall(r"{(\w+)}", op.path)
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": PATH_PARAMS[name].pattern},
+        }
+        for name in names_in(op.path)
     ]
     parameters += [
         {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": description}

@@ -27,7 +27,7 @@ from chalice import (
 from chalice.app import Request
 
 from chalicelib.api.errors import answered
-from chalicelib.api.schema import int_param, parse_body, rule, str_param
+from chalicelib.api.schema import ONE_LINE, int_param, parse_body, rule, str_param
 from chalicelib.config import get_settings
 from chalicelib.domain import plans
 from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
@@ -95,7 +95,7 @@ def _callback_url(request: Request, tenant_id: str) -> str:
 
 @dataclass(frozen=True)
 class CreateTenant:
-    name: str = field(metadata=rule(min_length=1, max_length=100))
+    name: str = field(metadata=rule(min_length=1, max_length=100, pattern=ONE_LINE))
     corp_id: str = field(metadata=rule(pattern=CORP_ID_RULE, description="WeCom corp id"))
     agent_id: int = field(metadata=rule(minimum=1, maximum=2**31 - 1, description="The self-built app's agent id"))
     app_secret: str = field(metadata=rule(pattern=APP_SECRET_RULE, description="The self-built app's secret"))
@@ -286,7 +286,9 @@ def renew(request: Request, tenant_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Suspend:
-    reason: str = field(metadata=rule(min_length=1, max_length=200, description="Shown to the tenant's admins"))
+    reason: str = field(
+        metadata=rule(min_length=1, max_length=200, pattern=ONE_LINE, description="Shown to the tenant's admins")
+    )
 
 
 @ops_route("/ops/tenants/{tenant_id}/suspend", methods=["POST"])
@@ -312,7 +314,7 @@ def resume(request: Request, tenant_id: str) -> dict[str, Any]:
 class CreateKey:
     role: str = field(default=ADMIN, metadata=rule(enum=ROLES))
     employee_userid: str | None = field(default=None, metadata=rule(pattern=r"^[A-Za-z0-9_.@-]{1,64}$"))
-    label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100))
+    label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100, pattern=ONE_LINE))
 
 
 @ops_route("/ops/tenants/{tenant_id}/api-keys", methods=["POST"])
@@ -327,7 +329,7 @@ def create_key(request: Request, tenant_id: str) -> Response:
 
 
 def _update(tenant_id: str, now: int, **changes: object) -> tenants.Tenant:
-    if not TENANT_ID_PATTERN.match(tenant_id):
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise NotFoundError("no such tenant")
     try:
         return tenants.update_tenant(tenant_id, now, **changes)

@@ -15,15 +15,25 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from chalicelib.domain import wecom_ids
+from chalicelib.domain.wecom_ids import has_shape
+
 ALL_CUSTOMERS_TAG = "_all"
 """The pseudo tag every active follow relation is a member of, so "all customers" is a sharded Query like a tag."""
 
 MAX_EXPLICIT_RECIPIENTS = 50_000
+"""An explicit list is resolved in one invocation (500 BatchGets), so it is capped."""
 LIST_CAPS = {"tags": 50, "excluded_tags": 100, "states": 50, "senders": 2_000, "departments": 200}
 """The longest list each criterion takes. The audience's Queries grow with them (16 shard streams per tag, one per
 state, one per sender), so a request's cost is bounded however large its body: 50 tags are 800 streams, and a
 preview is allowed to viewers."""
-"""An explicit list is resolved in one invocation (500 BatchGets), so it is capped."""
+_SHAPES = {
+    "tags": wecom_ids.TAG_ID,
+    "excluded_tags": wecom_ids.TAG_ID,
+    "senders": wecom_ids.USERID,
+    "states": wecom_ids.RELATION_STATE,
+}
+"""The shape each id list of a filter must have: ids become key parts of Queries, so their size is bounded."""
 
 
 class SkipReason(StrEnum):
@@ -279,8 +289,8 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
 
     def strings(name: str) -> frozenset[str]:
         value = capped(name, LIST_CAPS[name])
-        if not all(isinstance(v, str) and v for v in value):
-            raise InvalidAudience(f"audience.{name}: must be a list of strings")
+        if not all(has_shape(_SHAPES[name], v) for v in value):
+            raise InvalidAudience(f"audience.{name}: must be a list of strings matching {_SHAPES[name]}")
         return frozenset(value)
 
     def optional_int(name: str) -> int | None:
@@ -297,8 +307,10 @@ def audience_from_json(data: Mapping[str, object]) -> AudienceFilter:
     except ValueError:
         raise InvalidAudience("audience.tag_match: must be any or all") from None
     explicit = capped("external_userids", MAX_EXPLICIT_RECIPIENTS)
-    if not all(isinstance(e, str) and e for e in explicit):
-        raise InvalidAudience("audience.external_userids: must be a list of strings")
+    if not all(has_shape(wecom_ids.EXTERNAL_USERID, e) for e in explicit):
+        raise InvalidAudience(
+            f"audience.external_userids: must be a list of strings matching {wecom_ids.EXTERNAL_USERID}"
+        )
     audience = AudienceFilter(
         all_customers=bool(data.get("all_customers")),
         tags=strings("tags"),

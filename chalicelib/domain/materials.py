@@ -129,7 +129,7 @@ def validate_spec(spec: MaterialSpec) -> MaterialSpec:
             if problem:
                 problems.append(f"{name}: {problem}")
     if spec.type == MINIPROGRAM:
-        if spec.appid and not APPID_PATTERN.match(spec.appid):
+        if spec.appid and not APPID_PATTERN.fullmatch(spec.appid):
             problems.append("appid: must be a mini-program appid (wx + 16 hex digits)")
         if spec.page and (".html" not in spec.page or _utf8(spec.page) > PAGE_MAX_BYTES):
             problems.append(f"page: must contain .html and be at most {PAGE_MAX_BYTES} bytes")

@@ -20,6 +20,7 @@ from chalicelib.domain import plans
 from chalicelib.domain.broadcast_policy import Policy
 from chalicelib.domain.broadcasts import Broadcast, EmployeeResult, Status
 from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
+from chalicelib.domain.wecom_ids import CHAT_ID, has_shape
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
 from chalicelib.services.broadcasts import (
     BroadcastConflict,
@@ -106,7 +107,7 @@ def preview(
     if set(audience) - {"chat_ids"}:
         raise InvalidBroadcast("audience: a group broadcast takes only chat_ids")
     chat_ids = audience.get("chat_ids") or []
-    if not isinstance(chat_ids, list) or not all(isinstance(c, str) and c for c in chat_ids):
+    if not isinstance(chat_ids, list) or not all(has_shape(CHAT_ID, c) for c in chat_ids):
         raise InvalidBroadcast("audience.chat_ids: must be a list of chat ids")
     if not chat_ids:
         from chalicelib.store.groups import GroupStore

@@ -16,6 +16,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.broadcasts import Broadcast, Status
+from chalicelib.domain.wecom_ids import CHAT_ID, has_shape
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
 from chalicelib.store.broadcast_timers import START
 from chalicelib.store.broadcasts import BroadcastStore
@@ -40,7 +41,7 @@ class BroadcastConflict(RuntimeError):
 def _audience_json(chat_type: str, audience: Mapping[str, Any]) -> dict[str, Any]:
     if chat_type == "group":
         chat_ids = audience.get("chat_ids") or []
-        if not isinstance(chat_ids, list) or not all(isinstance(c, str) and c for c in chat_ids):
+        if not isinstance(chat_ids, list) or not all(has_shape(CHAT_ID, c) for c in chat_ids):
             raise InvalidBroadcast("audience.chat_ids: must be a list of chat ids")
         if set(audience) - {"chat_ids"}:
             raise InvalidBroadcast("audience: a group broadcast takes only chat_ids")

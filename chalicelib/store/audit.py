@@ -112,6 +112,6 @@ class AuditLog:
 
 def _decode_cursor(cursor: str) -> str:
     sk = decode_cursor(cursor)
-    if not isinstance(sk, str) or not _SK_PATTERN.match(sk):
+    if not isinstance(sk, str) or not _SK_PATTERN.fullmatch(sk):
         raise InvalidCursor(cursor)
     return sk

@@ -21,6 +21,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
+from chalicelib.domain import strict_json
 from chalicelib.store.tables import shared_connection
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ def decode_cursor(cursor: str | None) -> Any:
     if not cursor:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return strict_json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
         raise InvalidCursor("invalid cursor") from None
 

@@ -17,7 +17,7 @@ class TenantKeys:
     __slots__ = ("tenant_id",)
 
     def __init__(self, tenant_id: str) -> None:
-        if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.match(tenant_id):
+        if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.fullmatch(tenant_id):
             raise InvalidTenantId(tenant_id)
         self.tenant_id = tenant_id
 

@@ -157,7 +157,7 @@ def create_tenant(tenant: Tenant, tenant_secrets_values: dict[str, str]) -> Tena
 
 def get_tenant(tenant_id: str) -> Tenant | None:
     """The tenant's profile as stored now (a strongly consistent read), or None."""
-    if not TENANT_ID_PATTERN.match(tenant_id):
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         return None
     bind_models()
     try:
@@ -204,7 +204,7 @@ def list_tenants(limit: int, cursor: str | None) -> tuple[list[Tenant], str | No
 
 def _decode_cursor(cursor: str) -> str:
     tenant_id = decode_cursor(cursor)
-    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.match(tenant_id):
+    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise InvalidCursor(cursor)
     return tenant_id
 

@@ -2,7 +2,9 @@
 
 Pure: no I/O. Every failure raises a subclass of `CallbackCryptoError` carrying the code of WeCom's sample library
 (-40001..-40011), so a caller can never mistake a rejected message for text. XML is parsed with defusedxml and any
-DTD, entity or external reference is refused as `MalformedXml`.
+DTD, entity or external reference is refused as `MalformedXml`, as is XML nested deeper than MAX_XML_DEPTH or with
+more than MAX_XML_ELEMENTS elements: the parser stops at the first element over either bound, so nothing downstream
+(the recursive XML serializer of an unknown event's nested fields, the queued message) meets such a tree.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import hmac
 import re
 import secrets
 import struct
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser
 
 RANDOM_PREFIX_BYTES = 16
 PAD_BLOCK = 32
 _AES_BLOCK = 16
+# WeCom's events nest at most 4 deep (<xml><ExtAttr><Item><Text><Value>); a group's member change lists at most a few
+# thousand <Item>s, and a 64 KiB envelope holds fewer elements than the bound.
+MAX_XML_DEPTH = 16
+MAX_XML_ELEMENTS = 4096
 _ENCODING_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _REPLY_TOKEN = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _REPLY_TEMPLATE = (
@@ -71,7 +77,7 @@ class ReplyXmlError(CallbackCryptoError):
 
 def decode_encoding_aes_key(encoding_aes_key: str) -> bytes:
     """The 32-byte AES key. Lenient about the last character's unused bits: WeCom's own keys set them."""
-    if not isinstance(encoding_aes_key, str) or not _ENCODING_AES_KEY.match(encoding_aes_key):
+    if not isinstance(encoding_aes_key, str) or not _ENCODING_AES_KEY.fullmatch(encoding_aes_key):
         raise IllegalAesKey("EncodingAESKey must be 43 characters of [A-Za-z0-9]")
     return base64.b64decode(encoding_aes_key + "=")
 
@@ -81,10 +87,35 @@ def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
     return hashlib.sha1("".join(sorted((token, timestamp, nonce, encrypt))).encode()).hexdigest()  # noqa: S324
 
 
+class _BoundedTreeBuilder(TreeBuilder):
+    """A tree builder that refuses, as it goes, an element nested too deep or one element too many."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+        self._elements = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        self._depth += 1
+        self._elements += 1
+        if self._depth > MAX_XML_DEPTH:
+            raise MalformedXml(f"XML nested deeper than {MAX_XML_DEPTH} elements")
+        if self._elements > MAX_XML_ELEMENTS:
+            raise MalformedXml(f"XML with more than {MAX_XML_ELEMENTS} elements")
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> Element:
+        self._depth -= 1
+        return super().end(tag)
+
+
 def parse_xml(text: str | bytes) -> Element:
-    """Parse untrusted XML; a DTD, entity, external reference or not-well-formed text raises `MalformedXml`."""
+    """Parse untrusted XML; a DTD, entity, external reference, not-well-formed text or a tree over MAX_XML_DEPTH or
+    MAX_XML_ELEMENTS raises `MalformedXml`."""
+    parser = DefusedXMLParser(target=_BoundedTreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
-        return fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(text)
+        return parser.close()
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise MalformedXml(type(exc).__name__) from None
 
@@ -117,7 +148,7 @@ class WeComCrypto:
 
     def encrypt_message(self, plaintext: str, timestamp: str, nonce: str, *, random_prefix: bytes | None = None) -> str:
         """The XML envelope of an encrypted reply (Encrypt, MsgSignature, TimeStamp, Nonce)."""
-        if not _REPLY_TOKEN.match(timestamp) or not _REPLY_TOKEN.match(nonce):
+        if not _REPLY_TOKEN.fullmatch(timestamp) or not _REPLY_TOKEN.fullmatch(nonce):
             raise ReplyXmlError("timestamp and nonce must be alphanumeric")
         encrypt = self.encrypt(plaintext, random_prefix=random_prefix)
         return _REPLY_TEMPLATE.format(

@@ -104,7 +104,7 @@ def _decode(record: dict[str, Any], settings: Settings) -> Job:
     if not isinstance(message, dict):
         raise PoisonMessage("body is not a JSON object")
     tenant_id = message.get("tenant_id")
-    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.match(tenant_id):
+    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise PoisonMessage("no valid tenant_id")
     try:
         event = WeComEvent.from_message(message)
