@@ -1,4 +1,5 @@
-"""A tenant keeps at least one active admin key even when its admins revoke each other's keys at the same moment.
+"""Rules on counts hold under concurrent writes: a tenant keeps at least one active admin key even when its admins
+revoke each other's keys at the same moment, and concurrent mass messages never exceed the plan's monthly quota.
 
 The races run against the local stack's moto server, which applies conditional writes and transactions atomically as
 DynamoDB does (in-process moto does not, see `local.aws.SerialDynamoDB`), so DynamoDB's decision is what is tested.
@@ -16,9 +17,14 @@ import pytest
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.access import ADMIN, VIEWER
+from chalicelib.services import broadcast_admin
+from chalicelib.services.broadcasts import BroadcastConflict
+from chalicelib.store import usage
 from chalicelib.store.api_keys import ADMIN_COUNT_SK, AdminCountItem, ApiKeyItem, ApiKeys, LastAdminKey
 from chalicelib.store.keys import TenantKeys
 from local import aws as local_aws
+
+pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
 ROUNDS = 25
 DEADLINE_SECONDS = 60.0
@@ -28,7 +34,6 @@ DEADLINE_SECONDS = 60.0
 def moto_endpoint() -> Iterator[str]:
     server, endpoint = local_aws.start_moto_server()
     try:
-        local_aws.provision(endpoint, get_settings({"AWS_REGION": "cn-north-1"}))
         yield endpoint
     finally:
         server.stop()
@@ -36,9 +41,13 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def atomic_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on the atomic moto server; its tables are provisioned again for each test, because the server runs
+    in this process and an in-process moto test in between resets the backends it shares."""
     for name, value in local_aws.aws_environment(moto_endpoint, "cn-north-1").items():
         monkeypatch.setenv(name, value)
-    return get_settings()
+    settings = get_settings()
+    local_aws.provision(moto_endpoint, settings)
+    return settings
 
 
 def admin_count(tenant_id: str) -> int:
@@ -113,3 +122,31 @@ def test_a_tenant_without_a_counter_gets_one_from_its_keys(aws: Settings) -> Non
     assert keys.revoke("aaaaaaaaaaaa") is None
     keys.issue(ADMIN)
     assert admin_count("legacy") == keys.active_admins() == 2
+
+
+def test_concurrent_takes_never_exceed_the_quota(atomic_aws: Settings) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    now = time.time()
+    for round_ in range(10):
+        tenant_id = f"quota-{round_:03d}"
+        usage.record_usage(tenant_id, usage.MASS_MESSAGES, 2, now=now)
+        takes = race([functools.partial(usage.take, tenant_id, usage.MASS_MESSAGES, 4, now=now)] * 6, deadline)
+        assert sorted(takes) == [False] * 4 + [True] * 2
+        counts = usage.usage_of([tenant_id], usage.month_of(now))[tenant_id].counts
+        assert counts[usage.MASS_MESSAGES] == 4
+
+
+def test_a_send_that_fails_to_start_gives_its_use_back(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.tenancy import create_tenant
+
+    create_tenant(api, tenant_id="quota-back")
+
+    def conflict(*args: Any, **kwargs: Any) -> None:
+        raise BroadcastConflict("broadcast is planning")
+
+    monkeypatch.setattr(broadcast_admin, "start_broadcast", conflict)
+    with pytest.raises(BroadcastConflict):
+        broadcast_admin.create(
+            "quota-back", draft=False, content={"text": {"content": "hi"}}, audience={"all_customers": True}
+        )
+    assert broadcast_admin.quota_status("quota-back")["used"] == 0
