@@ -14,7 +14,12 @@ from chalicelib import resources
 
 @dataclass(frozen=True)
 class Settings:
-    """What the functions need to know about their stage."""
+    """What the functions need to know about their stage.
+
+    `ops_auth` says what lets a request into `/ops`: "key" (the default) an `X-Ops-Key` matching `ops_key_sha256`,
+    refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
+    value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
+    """
 
     stage: str
     region: str
@@ -28,6 +33,8 @@ class Settings:
     secrets_prefix: str
     log_level: str
     ops_key_sha256: str = ""
+    ops_auth: str = "key"
+    public_base_url: str = ""
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -52,4 +59,6 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         secrets_prefix=env.get("SECRETS_PREFIX", f"/{resources.APP_NAME}/{env.get('STAGE', 'local')}"),
         log_level=env.get("LOG_LEVEL", "INFO"),
         ops_key_sha256=env.get("OPS_KEY_SHA256", "").strip().lower(),
+        ops_auth=env.get("OPS_AUTH", "key").strip().lower(),
+        public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
     )

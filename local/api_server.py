@@ -27,6 +27,7 @@ from local.aws import LOOPBACK
 from local.function_processes import load_app
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 
 # The ops routes use IAM when deployed; locally Chalice cannot enforce IAM and says so on every request. The local
 # stack stands in with the ops key (OPS_KEY_SHA256), so the warning is noise here.
@@ -113,8 +114,10 @@ def _serve_api(
     stage: str,
     access_log: bool,
     environment: dict[str, str],
+    publish_url: bool,
 ) -> None:
-    """The API process: serve until the parent closes its end of the pipe."""
+    """The API process: serve until the parent closes its end of the pipe; with `publish_url`, its own URL is the
+    PUBLIC_BASE_URL it shows (known only once the port is bound)."""
     os.environ.clear()
     os.environ.update(environment)
     server = ApiServer(load_app(app_ref), host=host, port=port, stage=stage, access_log=access_log)
@@ -123,6 +126,8 @@ def _serve_api(
     except OSError as error:
         connection.send(("error", str(error)))
         return
+    if publish_url:
+        os.environ[PUBLIC_BASE_URL] = server.url
     connection.send(("ready", server.url))
     with contextlib.suppress(EOFError, OSError):
         connection.recv()
@@ -131,7 +136,8 @@ def _serve_api(
 
 class ApiProcess:
     """`ApiServer` for the app named by `app_ref` ('module:attribute'), in a process of its own started from
-    `context` (the forkserver the function workers start from)."""
+    `context` (the forkserver the function workers start from); `publish_url` makes its URL the PUBLIC_BASE_URL of
+    that process."""
 
     def __init__(
         self,
@@ -143,6 +149,7 @@ class ApiProcess:
         host: str = LOOPBACK,
         stage: str = "local",
         access_log: bool = True,
+        publish_url: bool = False,
     ) -> None:
         self.app_ref = app_ref
         self.environment = dict(environment)
@@ -151,6 +158,7 @@ class ApiProcess:
         self.port = port
         self.stage = stage
         self.access_log = access_log
+        self.publish_url = publish_url
         self._url = ""
         self._process: Any = None
         self._connection: Connection | None = None
@@ -167,7 +175,16 @@ class ApiProcess:
         self._connection, child_end = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve_api,
-            args=(child_end, self.app_ref, self.host, self.port, self.stage, self.access_log, self.environment),
+            args=(
+                child_end,
+                self.app_ref,
+                self.host,
+                self.port,
+                self.stage,
+                self.access_log,
+                self.environment,
+                self.publish_url,
+            ),
             name="api-server",
             daemon=True,
         )

@@ -23,7 +23,7 @@ import chalicelib.workers
 from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
 from local import aws
-from local.api_server import ApiProcess, ApiServer, chalice_config
+from local.api_server import PUBLIC_BASE_URL, ApiProcess, ApiServer, chalice_config
 from local.function_processes import process_context
 from local.pump import EventSourcePump, LambdaLimits, ProcessIsolation
 
@@ -149,6 +149,8 @@ class LocalStack:
             self.queue_urls = aws.provision(self.aws_endpoint, self._settings, self.sqs_endpoint)
             bind_models(self._settings)
             context = process_context([PROJECT_APP.partition(":")[0], *WORKER_MODULES]) if self.isolated else None
+            # The API's own URL is where the stack's tenants are told to send callbacks, unless the caller says.
+            publish_url = PUBLIC_BASE_URL not in self.extra_environment
             if context is not None:
                 self._api = ApiProcess(
                     PROJECT_APP,
@@ -157,10 +159,13 @@ class LocalStack:
                     port=self.api_port,
                     stage=self.stage,
                     access_log=self.access_log,
+                    publish_url=publish_url,
                 )
             else:
                 self._api = ApiServer(self.app, port=self.api_port, stage=self.stage, access_log=self.access_log)
             self._api.start()
+            if publish_url:
+                self._set_environment({PUBLIC_BASE_URL: self._api.url})
             if self.run_pump:
                 self._pump = EventSourcePump(
                     self.app,

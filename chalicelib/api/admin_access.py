@@ -11,10 +11,10 @@ from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Re
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param
 from chalicelib.domain import wecom_ids
-from chalicelib.domain.access import ADMIN, ADMINS, EVERYONE, ROLES, InvalidRole
+from chalicelib.domain.access import ADMINS, EVERYONE, ROLES, InvalidRole
 from chalicelib.domain.plans import get_plan, standing
 from chalicelib.store import audit as audit_store
-from chalicelib.store.api_keys import ApiKeys
+from chalicelib.store.api_keys import ApiKeys, LastAdminKey
 from chalicelib.store.tenants import get_tenant_cached
 
 admin_access = Blueprint(__name__)
@@ -108,13 +108,10 @@ def rotate_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
     audit="api_key.revoke",
 )
 def revoke_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
-    keys = ApiKeys(call.principal.tenant_id)
-    key = keys.get(key_id)
-    if key is None or not key.active:
-        raise NotFoundError("no such active API key")
-    if key.role == ADMIN and keys.active_admins() <= 1:
-        raise ConflictError("this is the tenant's last active admin key; create another admin key first")
-    revoked = keys.revoke(key_id)
+    try:
+        revoked = ApiKeys(call.principal.tenant_id).revoke(key_id)
+    except LastAdminKey:
+        raise ConflictError("this is the tenant's last active admin key; create another admin key first") from None
     if revoked is None:
         raise NotFoundError("no such active API key")
     call.target = key_id

@@ -1,8 +1,16 @@
 """The SaaS operator's API (`/ops/...`): tenants, their secrets, plans, standing, usage and health.
 
-Deployed, every route needs IAM (SigV4) authorization. Chalice does not enforce IAM locally, so when the setting
-`OPS_KEY_SHA256` is set (the local stack sets it) a request must also carry `X-Ops-Key` whose SHA-256 matches it.
+Access fails closed. Every route has the IAM (SigV4) authorizer, which API Gateway enforces when deployed and
+Chalice does not enforce locally, and every request is checked here as well (`OPS_AUTH`, see `Settings`): by default
+it must carry `X-Ops-Key` whose SHA-256 is `OPS_KEY_SHA256`, and with no key configured every request is refused, so
+a stage that forgot its configuration is closed, not open. Only a stage that sets `OPS_AUTH=iam-only` (the deployed
+ones) relies on IAM alone, and even then a request must show the IAM caller API Gateway authenticated. The local
+stack opts in with its own ops key.
+
+Every write to a tenant is appended to that tenant's audit log with the role "ops", beside its admins' writes.
 Secrets are returned only once: generated callback token / EncodingAESKey at creation or rotation, and API key tokens.
+The callback URL shown is built from `PUBLIC_BASE_URL`, never from the request's Host header, which the caller
+chooses.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalice import (
     BadRequestError,
     Blueprint,
+    ChaliceViewError,
     ConflictError,
+    ForbiddenError,
     IAMAuthorizer,
     NotFoundError,
     Response,
@@ -27,14 +38,15 @@ from chalice import (
 from chalice.app import Request
 
 from chalicelib.api.errors import answered
-from chalicelib.api.schema import ONE_LINE, int_param, parse_body, rule, str_param
-from chalicelib.config import get_settings
+from chalicelib.api.schema import ONE_LINE, NoBody, int_param, parse_body, rule, str_param
+from chalicelib.config import Settings, get_settings
 from chalicelib.domain import plans
 from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
 from chalicelib.observability import bind_context, logger
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store import tenants, usage
 from chalicelib.store.api_keys import ApiKeys
+from chalicelib.store.audit import AuditEntry, AuditLog
 from chalicelib.store.keys import TENANT_ID_PATTERN
 
 ops = Blueprint(__name__)
@@ -48,26 +60,40 @@ CALLBACK_TOKEN_RULE = r"^[A-Za-z0-9]{3,32}$"  # noqa: S105
 ENCODING_AES_KEY_RULE = r"^[A-Za-z0-9]{43}$"
 REGION_RULE = r"^[a-z]{2}(-[a-z]+)+-\d$"
 PAID_PLANS = tuple(name for name, plan in plans.PLANS.items() if plan.trial_days is None)
+OPS_ROLE = "ops"
+KEY_AUTH = "key"
+IAM_ONLY = "iam-only"
+USER_AGENT_MAX = 256
 
 
-def _check_ops_key(request: Request) -> None:
-    """Locally (OPS_KEY_SHA256 set), the ops key stands in for IAM, which Chalice does not enforce there."""
-    expected = get_settings().ops_key_sha256
-    if not expected:
+def _check_ops_access(request: Request, settings: Settings) -> None:
+    """Let the request in only on the evidence the stage's `OPS_AUTH` asks for; anything else is refused."""
+    if settings.ops_auth == IAM_ONLY:
+        if not _identity(request).get("userArn"):
+            logger.error("ops request without an IAM caller on an iam-only stage")
+            raise UnauthorizedError("IAM (SigV4) authorization is required")
         return
+    if settings.ops_auth != KEY_AUTH or not settings.ops_key_sha256:
+        logger.error("ops access is not configured", extra={"ops_auth": settings.ops_auth})
+        raise ForbiddenError("ops access is not configured on this stage")
     given = (request.headers or {}).get("x-ops-key", "")
-    if not hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), expected):
+    if not hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), settings.ops_key_sha256):
         raise UnauthorizedError("a valid X-Ops-Key is required")
 
 
+def _identity(request: Request) -> dict[str, Any]:
+    return (request.context or {}).get("identity") or {}
+
+
 def ops_route(path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Any]:
-    """An operator route: IAM when deployed, the ops key locally; the handler gets the request and path params."""
+    """An operator route behind the IAM authorizer and `_check_ops_access`; the handler gets the request and path
+    params."""
 
     def decorate(handler: Callable[..., Any]) -> Any:
         @functools.wraps(handler)
         def view(**params: str) -> Any:
             request = ops.current_request
-            _check_ops_key(request)
+            _check_ops_access(request, get_settings())
             if "tenant_id" in params:
                 bind_context(tenant_id=params["tenant_id"])
             return handler(request, **params)
@@ -84,13 +110,32 @@ def _tenant_or_404(tenant_id: str) -> tenants.Tenant:
     return tenant
 
 
-def _callback_url(request: Request, tenant_id: str) -> str:
-    """Where WeCom must send the tenant's callbacks (the API's own host; the stage when on execute-api)."""
-    context = request.context or {}
-    host = (request.headers or {}).get("host") or context.get("domainName") or "localhost"
-    local = host.startswith(("127.0.0.1", "localhost"))
-    stage = f"/{context['stage']}" if ".execute-api." in host and context.get("stage") else ""
-    return f"{'http' if local else 'https'}://{host}{stage}/wecom/{tenant_id}/callback"
+def _audit(request: Request, tenant_id: str, action: str, target: str) -> None:
+    """Append an operator's write to the tenant's audit log: key and role "ops", the IAM caller when there is one."""
+    identity = _identity(request)
+    user_agent = (request.headers or {}).get("user-agent")
+    AuditLog(tenant_id).append(
+        AuditEntry(
+            at_ms=int(time.time() * 1000),
+            key_id=OPS_ROLE,
+            role=OPS_ROLE,
+            employee_userid=identity.get("userArn"),
+            action=action,
+            target=target,
+            source_ip=identity.get("sourceIp"),
+            user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+        )
+    )
+
+
+def _callback_url(tenant_id: str) -> str:
+    """Where WeCom must send the tenant's callbacks: under `PUBLIC_BASE_URL`; a 500 saying so when it is unset."""
+    base = get_settings().public_base_url
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        logger.error("PUBLIC_BASE_URL is not set to an absolute http(s) URL")
+        raise ChaliceViewError("PUBLIC_BASE_URL is not configured for this stage; the callback URL cannot be shown")
+    return f"{base}/wecom/{tenant_id}/callback"
 
 
 @dataclass(frozen=True)
@@ -116,12 +161,14 @@ def create_tenant(request: Request) -> Response:
         expires_at = plans.first_expiry(plan, now, body.paid_days)
     except ValueError as error:
         raise BadRequestError(f"{error} (paid_days)") from None
+    tenant_id = body.tenant_id or tenants.new_tenant_id()
+    callback_url = _callback_url(tenant_id)
     callback = {
         tenant_secrets.CALLBACK_TOKEN: body.callback_token or tenant_secrets.new_callback_token(),
         tenant_secrets.ENCODING_AES_KEY: body.encoding_aes_key or tenant_secrets.new_encoding_aes_key(),
     }
     tenant = tenants.Tenant(
-        tenant_id=body.tenant_id or tenants.new_tenant_id(),
+        tenant_id=tenant_id,
         name=body.name,
         corp_id=body.corp_id,
         agent_id=body.agent_id,
@@ -137,11 +184,13 @@ def create_tenant(request: Request) -> Response:
         tenants.create_tenant(tenant, {tenant_secrets.APP_SECRET: body.app_secret, **callback})
     except tenants.TenantExists:
         raise ConflictError(f"tenant {tenant.tenant_id} already exists") from None
-    issued = ApiKeys(tenant.tenant_id).issue(ADMIN, label="first admin key")
-    logger.info("tenant created", extra={"tenant_id": tenant.tenant_id, "plan": plan.name})
+    _audit(request, tenant_id, "tenant.create", tenant_id)
+    issued = ApiKeys(tenant_id).issue(ADMIN, label="first admin key")
+    _audit(request, tenant_id, "api_key.create", issued.key.key_id)
+    logger.info("tenant created", extra={"tenant_id": tenant_id, "plan": plan.name})
     answer = {
         "tenant": tenant.as_dict(),
-        "callback": {"url": _callback_url(request, tenant.tenant_id), **callback},
+        "callback": {"url": callback_url, **callback},
         "admin_key": {"key": issued.key.as_dict(), "token": issued.token},
         "shown_once": ["callback.callback_token", "callback.encoding_aes_key", "admin_key.token"],
     }
@@ -239,14 +288,17 @@ def rotate_secrets(request: Request, tenant_id: str) -> dict[str, Any]:
         }
     if not given and not generated:
         raise BadRequestError("nothing to rotate")
+    callback_url = _callback_url(tenant_id) if generated else None
+    rotated = sorted({**given, **generated})
     try:
         tenants.rotate_secrets(tenant_id, {**given, **generated})
     except tenants.TenantNotFound:
         raise NotFoundError("no such tenant") from None
-    logger.info("tenant secrets rotated", extra={"rotated": sorted({**given, **generated})})
-    answer: dict[str, Any] = {"rotated": sorted({**given, **generated})}
+    _audit(request, tenant_id, "tenant.secrets.rotate", ",".join(rotated))
+    logger.info("tenant secrets rotated", extra={"rotated": rotated})
+    answer: dict[str, Any] = {"rotated": rotated}
     if generated:
-        answer["callback"] = {"url": _callback_url(request, tenant_id), **generated}
+        answer["callback"] = {"url": callback_url, **generated}
     return answer
 
 
@@ -264,7 +316,9 @@ def change_plan(request: Request, tenant_id: str) -> dict[str, Any]:
     expires_at = tenant.expires_at
     if body.paid_days:
         expires_at = plans.renewed_expiry(tenant.expires_at, now, body.paid_days)
-    return {"tenant": _update(tenant_id, now, plan=body.plan, expires_at=expires_at).as_dict()}
+    updated = _update(tenant_id, now, plan=body.plan, expires_at=expires_at)
+    _audit(request, tenant_id, "tenant.plan", body.plan)
+    return {"tenant": updated.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -279,9 +333,9 @@ def renew(request: Request, tenant_id: str) -> dict[str, Any]:
     if plans.get_plan(tenant.plan).trial_days is not None:
         raise ConflictError("a trial is not renewed; change the tenant to a paid plan")
     now = int(time.time())
-    return {
-        "tenant": _update(tenant_id, now, expires_at=plans.renewed_expiry(tenant.expires_at, now, body.days)).as_dict()
-    }
+    updated = _update(tenant_id, now, expires_at=plans.renewed_expiry(tenant.expires_at, now, body.days))
+    _audit(request, tenant_id, "tenant.renew", f"{body.days} days")
+    return {"tenant": updated.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -294,20 +348,17 @@ class Suspend:
 @ops_route("/ops/tenants/{tenant_id}/suspend", methods=["POST"])
 def suspend(request: Request, tenant_id: str) -> dict[str, Any]:
     body = parse_body(request, Suspend)
-    now = int(time.time())
-    return {"tenant": _update(tenant_id, now, status=plans.SUSPENDED_STATUS, status_reason=body.reason).as_dict()}
-
-
-@dataclass(frozen=True)
-class Empty:
-    """No fields: a body, if any, must be `{}`."""
+    updated = _update(tenant_id, int(time.time()), status=plans.SUSPENDED_STATUS, status_reason=body.reason)
+    _audit(request, tenant_id, "tenant.suspend", tenant_id)
+    return {"tenant": updated.as_dict()}
 
 
 @ops_route("/ops/tenants/{tenant_id}/resume", methods=["POST"])
 def resume(request: Request, tenant_id: str) -> dict[str, Any]:
-    parse_body(request, Empty)
-    now = int(time.time())
-    return {"tenant": _update(tenant_id, now, status=plans.ACTIVE_STATUS, status_reason=None).as_dict()}
+    parse_body(request, NoBody)
+    updated = _update(tenant_id, int(time.time()), status=plans.ACTIVE_STATUS, status_reason=None)
+    _audit(request, tenant_id, "tenant.resume", tenant_id)
+    return {"tenant": updated.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -325,6 +376,7 @@ def create_key(request: Request, tenant_id: str) -> Response:
         issued = ApiKeys(tenant_id).issue(body.role, body.employee_userid, body.label)
     except InvalidRole as error:
         raise BadRequestError(str(error)) from None
+    _audit(request, tenant_id, "api_key.create", issued.key.key_id)
     return Response({"key": issued.key.as_dict(), "token": issued.token}, status_code=201)
 
 

@@ -2,10 +2,10 @@
 quota of mass messages, the group-chat preview, the tenant's policy as an admin writes it, the sales key's view and
 cursors that cannot leave the caller's tenant.
 
-Quota: a mass message counts when it is sent (or scheduled), once: `send` checks this month's usage against the
-plan's `mass_messages_per_month` before starting, and records one `mass_messages` use after the start's conditional
-write succeeded (a second send of the same draft loses that write and counts nothing). Two different broadcasts sent
-at the same instant may both pass the check; the overshoot is at most the number of concurrent sends.
+Quota: a mass message counts when it is sent (or scheduled), once. A send first takes one of this month's
+`mass_messages` with a conditional write that holds only while fewer than the plan's `mass_messages_per_month` are
+counted, so concurrent sends can never overshoot the quota; if the start then fails (a second send of the same draft
+loses the start's conditional write), the use is given back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import time
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from chalicelib.domain import plans
@@ -58,30 +59,33 @@ def quota_status(tenant_id: str, now: float | None = None) -> dict[str, Any]:
     return {"month": month, "used": used, "allowed": allowed}
 
 
-def check_quota(tenant_id: str, now: float | None = None) -> None:
-    """Raise QuotaExceeded when one more mass message would exceed the plan's monthly quota."""
-    status = quota_status(tenant_id, now)
-    if status["used"] >= status["allowed"]:
-        tenant = get_tenant_cached(tenant_id)
+@contextmanager
+def _one_mass_message(tenant_id: str) -> Iterator[None]:
+    """Take one of the month's mass messages for the block (QuotaExceeded when none is left); given back if it fails."""
+    now = time.time()
+    tenant = get_tenant_cached(tenant_id)
+    allowed = plans.get_plan(tenant.plan).quotas[plans.MASS_MESSAGES_PER_MONTH] if tenant else 0
+    if not usage.take(tenant_id, usage.MASS_MESSAGES, allowed, now=now):
+        status = quota_status(tenant_id, now)
         raise QuotaExceeded(
             f"the {tenant.plan if tenant else 'current'} plan allows {status['allowed']} mass messages a month and "
             f"{status['used']} were sent in {status['month']} (UTC); upgrade the plan or wait for next month"
         )
-
-
-def _start_counted(tenant_id: str, broadcast_id: str) -> Broadcast:
-    started = start_broadcast(tenant_id, broadcast_id)
-    usage.record_usage(tenant_id, usage.MASS_MESSAGES, 1)
-    return started
+    try:
+        yield
+    except BaseException:
+        usage.give_back(tenant_id, usage.MASS_MESSAGES, now=now)
+        raise
 
 
 def create(tenant_id: str, *, draft: bool, **fields: Any) -> Broadcast:
     """Create a broadcast (`fields` as `create_broadcast` takes them); unless `draft`, send it within the quota. An
     over-quota send creates nothing."""
-    if not draft:
-        check_quota(tenant_id)
-    broadcast = create_broadcast(tenant_id, start=False, **fields)
-    return broadcast if draft else _start_counted(tenant_id, broadcast.broadcast_id)
+    if draft:
+        return create_broadcast(tenant_id, start=False, **fields)
+    with _one_mass_message(tenant_id):
+        broadcast = create_broadcast(tenant_id, start=False, **fields)
+        return start_broadcast(tenant_id, broadcast.broadcast_id)
 
 
 def send(tenant_id: str, broadcast_id: str) -> Broadcast:
@@ -91,8 +95,8 @@ def send(tenant_id: str, broadcast_id: str) -> Broadcast:
         raise BroadcastNotFound(broadcast_id)
     if broadcast.status != Status.DRAFT:
         raise BroadcastConflict(f"broadcast is {broadcast.status}; only a draft can be sent")
-    check_quota(tenant_id)
-    return _start_counted(tenant_id, broadcast_id)
+    with _one_mass_message(tenant_id):
+        return start_broadcast(tenant_id, broadcast_id)
 
 
 def preview(

@@ -6,7 +6,8 @@ operator page through all tenants of the region. Secrets live in SSM (`chaliceli
 For the callback endpoint and the WeCom client: `get_callback_credentials` and `get_app_credentials` are cached in
 memory for `CREDENTIALS_TTL_SECONDS` (unknown tenants for `UNKNOWN_TTL_SECONDS`), so a rotated secret reaches running
 workers within that time without a redeploy; a worker that gets errcode 40001 calls `invalidate_credentials` and reads
-again at once.
+again at once. Anyone can put a tenant id in a callback URL, so these caches hold at most `CACHED_TENANTS_MAX` tenants
+each, expired entries (unknown ids first, by their short TTL) dropped before live ones.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DIRECTORY = "directory"
 CREDENTIALS_TTL_SECONDS = 60.0
 UNKNOWN_TTL_SECONDS = 10.0
 PROFILE_TTL_SECONDS = 30.0
+CACHED_TENANTS_MAX = 2048
 
 
 class DirectoryIndex(GlobalSecondaryIndex["TenantItem"]):
@@ -223,8 +225,8 @@ class _Cached:
     callback: CallbackCredentials | None
 
 
-_credentials: TtlCache[str, _Cached] = TtlCache()
-_profiles: TtlCache[str, Tenant | None] = TtlCache()
+_credentials: TtlCache[str, _Cached] = TtlCache(max_entries=CACHED_TENANTS_MAX)
+_profiles: TtlCache[str, Tenant | None] = TtlCache(max_entries=CACHED_TENANTS_MAX)
 
 
 def _load_credentials(tenant_id: str) -> _Cached:

@@ -1,8 +1,9 @@
 """Usage counters per tenant: one item per tenant and month, plus one item of running totals.
 
 `record_usage` is one cheap atomic UpdateItem (ADD), safe from any number of concurrent Lambdas; it also stamps when
-the metric was last recorded, which is how the operator sees a tenant's last callback. Items live in the tenants table
-at `<tenant>#usage / <YYYY-MM>` and `<tenant>#usage / totals`.
+the metric was last recorded, which is how the operator sees a tenant's last callback. `take` is the same write on
+condition that the counter is below a quota, so the quota holds however many callers take at once. Items live in the
+tenants table at `<tenant>#usage / <YYYY-MM>` and `<tenant>#usage / totals`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from chalicelib import resources
 from chalicelib.config import get_settings
+from chalicelib.store.dynamo import CONDITION_FAILED
 from chalicelib.store.keys import TenantKeys
 
 MASS_MESSAGES = "mass_messages"
@@ -62,14 +65,21 @@ def _key(tenant_id: str, sk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": TenantKeys(tenant_id).key("usage")}, "sk": {"S": sk}}
 
 
-def _add(tenant_id: str, sk: str, metric: str, n: int, now: float) -> None:
+def _add(tenant_id: str, sk: str, metric: str, n: int, now: float, below: int | None = None) -> None:
+    """ADD `n` to the counter and stamp the time; with `below`, only while the counter is below it."""
     settings = get_settings()
+    values = {":n": {"N": str(n)}, ":at": {"N": str(int(now))}}
+    condition: dict[str, Any] = {}
+    if below is not None:
+        condition["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :below"
+        values[":below"] = {"N": str(below)}
     _dynamodb(settings.region).update_item(
         TableName=settings.table(resources.TENANTS),
         Key=_key(tenant_id, sk),
         UpdateExpression="ADD #n :n SET #at = :at",
         ExpressionAttributeNames={"#n": f"n_{metric}", "#at": f"at_{metric}"},
-        ExpressionAttributeValues={":n": {"N": str(n)}, ":at": {"N": str(int(now))}},
+        ExpressionAttributeValues=values,
+        **condition,
     )
 
 
@@ -79,6 +89,25 @@ def record_usage(tenant_id: str, metric: str, n: int = 1, *, now: float | None =
         raise KeyError(f"unknown monthly metric {metric!r}")
     now = time.time() if now is None else now
     _add(tenant_id, month_of(now), metric, n, now)
+
+
+def take(tenant_id: str, metric: str, allowed: int, *, now: float) -> bool:
+    """Count one use of this month's `metric` if fewer than `allowed` are counted; False (nothing counted) if not.
+    The condition is part of the write, so concurrent callers can never count more than `allowed` between them."""
+    if metric not in MONTHLY_METRICS:
+        raise KeyError(f"unknown monthly metric {metric!r}")
+    try:
+        _add(tenant_id, month_of(now), metric, 1, now, below=allowed)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+            return False
+        raise
+    return True
+
+
+def give_back(tenant_id: str, metric: str, *, now: float) -> None:
+    """Undo a `take` made at `now` whose work then failed."""
+    record_usage(tenant_id, metric, -1, now=now)
 
 
 def record_total(tenant_id: str, metric: str, delta: int, *, now: float | None = None) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 from wechatpy.enterprise.crypto import WeChatCrypto
 
@@ -194,13 +195,112 @@ def test_other_content_types_are_refused(client: Client, tenant_id: str, aws: Se
 
 
 @pytest.mark.parametrize("unknown", ["t-notregistered", "NOT_A_TENANT", "x"])
-def test_unknown_tenants_get_the_same_404(client: Client, aws: Settings, unknown: str) -> None:
-    answer = post_event(client, unknown, inner_xml())
-    assert answer.status_code == 404
-    assert json.loads(answer.body) == {"Code": "NotFoundError", "Message": "Not found"}
-    get = client.http.get(f"/wecom/{unknown}/callback?{urlencode(signed('e') | {'echostr': 'e'})}")
-    assert get.status_code == 404
+def test_unknown_tenants_answer_exactly_as_a_bad_signature(
+    client: Client, tenant_id: str, aws: Settings, unknown: str
+) -> None:
+    """Without a valid signature, a registered tenant id and any other id cannot be told apart."""
+    encrypt = WeComCrypto(TOKEN, AES_KEY, CORP).encrypt(inner_xml())
+    forged = signed(encrypt) | {"msg_signature": "0" * 40}
+    cases = [
+        (lambda t: post(client, t, envelope(encrypt), signed(encrypt)), unknown),
+        (lambda t: post(client, t, envelope(encrypt), forged), tenant_id),
+        (lambda t: client.http.get(f"/wecom/{t}/callback?{urlencode(forged | {'echostr': encrypt})}"), tenant_id),
+        (
+            lambda t: client.http.get(f"/wecom/{t}/callback?{urlencode(signed(encrypt) | {'echostr': encrypt})}"),
+            unknown,
+        ),
+    ]
+    answers = [send(target) for send, target in cases]
+    assert {(a.status_code, a.body) for a in answers} == {
+        (401, b'{"Code":"UnauthorizedError","Message":"signature verification failed"}')
+    }
+    for query in ({}, {"msg_signature": "0" * 40, "timestamp": "soon", "nonce": "n"}):
+        pair = [post(client, t, envelope(encrypt), query) for t in (unknown, tenant_id)]
+        assert pair[0].status_code == pair[1].status_code == 401
+        assert pair[0].body == pair[1].body
     assert nothing_queued(aws)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660",
+        "\u00b2",
+        "9" * 400,
+        "12345678901",
+        "+1700000000",
+        " 1700000000",
+        "1e9",
+        "-5",
+        "0x10",
+        "1_000",
+    ],
+    ids=[
+        "arabic-indic",
+        "superscript",
+        "400-digits",
+        "11-digits",
+        "plus",
+        "space",
+        "exponent",
+        "negative",
+        "hex",
+        "underscore",
+    ],
+)
+def test_timestamps_that_are_not_a_few_ascii_digits_are_401(
+    client: Client, tenant_id: str, aws: Settings, timestamp: str
+) -> None:
+    encrypt = WeComCrypto(TOKEN, AES_KEY, CORP).encrypt(inner_xml())
+    query = {"msg_signature": signature(TOKEN, timestamp, "n", encrypt), "timestamp": timestamp, "nonce": "n"}
+    answers = [
+        post(client, tenant_id, envelope(encrypt), query),
+        client.http.get(f"/wecom/{tenant_id}/callback?{urlencode(query | {'echostr': encrypt})}"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 401
+        assert json.loads(answer.body) == {
+            "Code": "UnauthorizedError",
+            "Message": "timestamp outside the replay window",
+        }
+    assert nothing_queued(aws)
+
+
+def test_a_replayed_callback_is_acknowledged_but_not_queued_again(
+    client: Client, tenant_id: str, aws: Settings
+) -> None:
+    encrypt = WeComCrypto(TOKEN, AES_KEY, CORP).encrypt(inner_xml())
+    query = signed(encrypt)
+    first, replay = (post(client, tenant_id, envelope(encrypt), query) for _ in range(2))
+    assert (first.status_code, first.body) == (replay.status_code, replay.body) == (200, b"")
+    assert len(queued(aws, resources.EVENTS_REALTIME)) == 1
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    register(other)
+    assert post(client, other, envelope(encrypt), query).status_code == 200  # the same bytes for another tenant
+    fresh = signed(encrypt, nonce="another-nonce")
+    assert post(client, tenant_id, envelope(encrypt), fresh).status_code == 200
+    assert len(queued(aws, resources.EVENTS_REALTIME)) == 2
+
+
+def test_a_callback_whose_queueing_failed_is_accepted_when_sent_again(
+    client: Client, tenant_id: str, aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import queues
+
+    publish = queues.publish
+    failures = iter([True])
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        if next(failures, False):
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
+        publish(*args, **kwargs)
+
+    monkeypatch.setattr(queues, "publish", flaky)
+    encrypt = WeComCrypto(TOKEN, AES_KEY, CORP).encrypt(inner_xml())
+    query = signed(encrypt)
+    assert post(client, tenant_id, envelope(encrypt), query).status_code == 500
+    assert post(client, tenant_id, envelope(encrypt), query).status_code == 200
+    assert len(queued(aws, resources.EVENTS_REALTIME)) == 1
 
 
 @pytest.mark.parametrize(
@@ -339,3 +439,20 @@ def test_behind_api_gateway_the_raw_body_is_read(tenant_id: str, aws: Settings, 
     assert answer["statusCode"] == 200
     [message] = queued(aws, resources.EVENTS_REALTIME)
     assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "apigw-req-1"
+
+
+def test_unknown_tenant_ids_are_remembered_briefly_and_boundedly(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    monkeypatch.setattr(tenants, "get_tenant", lambda tenant_id: reads.append(tenant_id))
+    tenants._credentials.forget()
+    for n in range(tenants.CACHED_TENANTS_MAX + 500):
+        assert tenants.get_callback_credentials(f"t-unknown{n:05d}") is None
+    assert len(tenants._credentials) <= tenants.CACHED_TENANTS_MAX
+    assert tenants.get_callback_credentials(f"t-unknown{tenants.CACHED_TENANTS_MAX + 499:05d}") is None
+    assert len(reads) == tenants.CACHED_TENANTS_MAX + 500  # the newest is still remembered
+    later = time.monotonic() + tenants.UNKNOWN_TTL_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    tenants.get_callback_credentials(f"t-unknown{tenants.CACHED_TENANTS_MAX + 499:05d}")
+    assert len(reads) == tenants.CACHED_TENANTS_MAX + 501  # and read again once its TTL is over

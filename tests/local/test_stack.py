@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -77,6 +78,20 @@ def test_the_stack_serves_the_app_on_provisioned_resources_and_stops_cleanly():
     assert port_is_closed(aws_endpoint)
     assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
     assert settle(threads_before) == set()
+
+
+def test_the_stack_shows_callback_urls_under_its_own_api_and_its_ops_routes_need_the_key_it_sets():
+    key = "stack-ops-key"
+    before = os.environ.get("PUBLIC_BASE_URL")
+    with LocalStack(environment={"OPS_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest()}) as stack:
+        assert os.environ["PUBLIC_BASE_URL"] == stack.api_url
+        with httpx.Client(base_url=stack.api_url, timeout=10) as http:
+            assert http.get("/ops/tenants").status_code == 401
+            body = {"name": "A", "corp_id": "ww1", "agent_id": 1, "app_secret": "x", "tenant_id": "stacked"}
+            created = http.post("/ops/tenants", json=body, headers={"X-Ops-Key": key, "Host": "elsewhere.example"})
+        assert created.status_code == 201, created.text
+        assert created.json()["callback"]["url"] == f"{stack.api_url}/wecom/stacked/callback"
+    assert os.environ.get("PUBLIC_BASE_URL") == before
 
 
 def test_the_stack_runs_the_apps_queue_handlers_through_its_pump():
