@@ -23,22 +23,21 @@ from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.store.materials import MATERIAL_ID_PATTERN
 
-NOT_FOUND = "Not found"
+SELF_CHECKED = {("/wecom/{tenant_id}/callback", "tenant_id")}
+"""Parameters a route checks itself: WeCom's callback answers a malformed tenant id exactly as an unknown one and as
+a bad signature (`api/callbacks.py`), so a prober without a valid signature learns nothing from the shape."""
 
 
 @dataclass(frozen=True)
 class PathParam:
-    """The shape of one path parameter and what it names (for "no such …"); an `opaque` one is answered exactly as an
-    unknown id is where it appears without credentials (a tenant id in WeCom's callback URL), telling a prober
-    nothing."""
+    """The shape of one path parameter and what it names (for "no such …")."""
 
     pattern: str
     names: str
-    opaque: bool = False
 
 
 PATH_PARAMS: dict[str, PathParam] = {
-    "tenant_id": PathParam(TENANT_ID_PATTERN.pattern, "tenant", opaque=True),
+    "tenant_id": PathParam(TENANT_ID_PATTERN.pattern, "tenant"),
     "key_id": PathParam(KEY_ID_PATTERN.pattern, "API key"),
     "broadcast_id": PathParam(BROADCAST_ID_PATTERN.pattern, "broadcast"),
     "material_id": PathParam(MATERIAL_ID_PATTERN.pattern, "material"),
@@ -67,13 +66,16 @@ def problem(name: str, value: str) -> str | None:
     if shape is None:
         return f"no such resource: path parameter '{name}' is not declared"
     if re.fullmatch(shape.pattern, value) is None:
-        return NOT_FOUND if shape.opaque else f"no such {shape.names}: '{name}' must match {shape.pattern}"
+        return f"no such {shape.names}: '{name}' must match {shape.pattern}"
     return None
 
 
 def check_path_params(request: Request | None, get_response: Callable[[Request | None], Response]) -> Response:
     """Chalice HTTP middleware: 404 (a JSON error naming the parameter and its shape) for a malformed path parameter."""
+    route = (request.context or {}).get("resourcePath", "") if request is not None else ""
     for name, value in ((request.uri_params or {}) if request is not None else {}).items():
+        if (route, name) in SELF_CHECKED:
+            continue
         reason = problem(name, value)
         if reason is not None:
             return error_response(NotFoundError(reason))

@@ -44,10 +44,12 @@ def served(aws, wecom, monkeypatch):
     monkeypatch.setenv("OPS_KEY_SHA256", hashlib.sha256(OPS_KEY.encode()).hexdigest())
     original_class = app.__class__
     server = create_local_server(app, Config.create(chalice_stage="local", app_name="qiwei-reach"), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.server.server_address[1]}"
+    monkeypatch.setenv("PUBLIC_BASE_URL", base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server.server_address[1]}"
+        yield base
     finally:
         server.shutdown()
         thread.join(5)

@@ -70,10 +70,11 @@ def test_a_deeply_nested_envelope_is_400_and_not_queued(client: Client, tenant_i
     assert nothing_queued(aws)
 
 
-def test_a_tenant_id_ending_in_a_newline_is_the_same_404_as_an_unknown_tenant(
+def test_a_tenant_id_ending_in_a_newline_is_answered_as_an_unknown_tenant(
     client: Client, tenant_id: str, aws: Settings
 ) -> None:
-    answer = post_event(client, f"{tenant_id}%0A", inner_xml())
-    assert answer.status_code == 404
-    assert json.loads(answer.body) == {"Code": "NotFoundError", "Message": "Not found"}
+    for malformed in (f"{tenant_id}%0A", "x" * 10_000):
+        answer = post_event(client, malformed, inner_xml())
+        assert answer.status_code == 401
+        assert json.loads(answer.body) == {"Code": "UnauthorizedError", "Message": "signature verification failed"}
     assert nothing_queued(aws)

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from app import app
-from chalicelib.api.path_params import NOT_FOUND, PATH_PARAMS
+from chalicelib.api.path_params import PATH_PARAMS, SELF_CHECKED
 from tests.tenancy import create_tenant, key_headers, ops_headers
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -122,9 +122,14 @@ def test_every_path_parameter_of_every_route_refuses_ids_not_of_its_shape(api: A
             response = getattr(api, method.lower())(
                 _fill(path, **{name: given}), headers=_headers(path, admin), body=b"{}" if method != "GET" else None
             )
-            message = _refused(response, 404)
-            expected = NOT_FOUND if PATH_PARAMS[name].opaque else f"'{name}' must match"
-            assert expected in message, (method, path, message)
+            if (path, name) in SELF_CHECKED:
+                known = getattr(api, method.lower())(
+                    _fill(path), headers=_headers(path, admin), body=b"{}" if method != "GET" else None
+                )
+                assert (response.status_code, response.body) == (known.status_code, known.body), (method, path)
+                _refused(response, 401)
+            else:
+                assert f"'{name}' must match" in _refused(response, 404), (method, path)
             checked += 1
     assert checked > 35
     assert _snapshot() == before
