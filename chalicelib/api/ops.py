@@ -15,11 +15,7 @@ chooses.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,29 +25,24 @@ from chalice import (
     Blueprint,
     ChaliceViewError,
     ConflictError,
-    ForbiddenError,
-    IAMAuthorizer,
     NotFoundError,
     Response,
-    UnauthorizedError,
 )
 from chalice.app import Request
 
-from chalicelib.api.errors import answered
+from chalicelib.api.ops_access import audit_ops, ops_route
 from chalicelib.api.schema import ONE_LINE, NoBody, int_param, parse_body, rule, str_param
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import get_settings
 from chalicelib.domain import plans
 from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
-from chalicelib.observability import bind_context, logger
+from chalicelib.observability import logger
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store import tenants, usage
 from chalicelib.store.api_keys import ApiKeys
-from chalicelib.store.audit import AuditEntry, AuditLog
 from chalicelib.store.keys import TENANT_ID_PATTERN
 
 ops = Blueprint(__name__)
 
-_iam = IAMAuthorizer()
 
 TENANT_ID_RULE = TENANT_ID_PATTERN.pattern
 CORP_ID_RULE = r"^[A-Za-z0-9]{1,64}$"
@@ -60,47 +51,6 @@ CALLBACK_TOKEN_RULE = r"^[A-Za-z0-9]{3,32}$"  # noqa: S105
 ENCODING_AES_KEY_RULE = r"^[A-Za-z0-9]{43}$"
 REGION_RULE = r"^[a-z]{2}(-[a-z]+)+-\d$"
 PAID_PLANS = tuple(name for name, plan in plans.PLANS.items() if plan.trial_days is None)
-OPS_ROLE = "ops"
-KEY_AUTH = "key"
-IAM_ONLY = "iam-only"
-USER_AGENT_MAX = 256
-
-
-def _check_ops_access(request: Request, settings: Settings) -> None:
-    """Let the request in only on the evidence the stage's `OPS_AUTH` asks for; anything else is refused."""
-    if settings.ops_auth == IAM_ONLY:
-        if not _identity(request).get("userArn"):
-            logger.error("ops request without an IAM caller on an iam-only stage")
-            raise UnauthorizedError("IAM (SigV4) authorization is required")
-        return
-    if settings.ops_auth != KEY_AUTH or not settings.ops_key_sha256:
-        logger.error("ops access is not configured", extra={"ops_auth": settings.ops_auth})
-        raise ForbiddenError("ops access is not configured on this stage")
-    given = (request.headers or {}).get("x-ops-key", "")
-    if not hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), settings.ops_key_sha256):
-        raise UnauthorizedError("a valid X-Ops-Key is required")
-
-
-def _identity(request: Request) -> dict[str, Any]:
-    return (request.context or {}).get("identity") or {}
-
-
-def ops_route(path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Any]:
-    """An operator route behind the IAM authorizer and `_check_ops_access`; the handler gets the request and path
-    params."""
-
-    def decorate(handler: Callable[..., Any]) -> Any:
-        @functools.wraps(handler)
-        def view(**params: str) -> Any:
-            request = ops.current_request
-            _check_ops_access(request, get_settings())
-            if "tenant_id" in params:
-                bind_context(tenant_id=params["tenant_id"])
-            return handler(request, **params)
-
-        return ops.route(path, methods=methods, authorizer=_iam)(answered(view))
-
-    return decorate
 
 
 def _tenant_or_404(tenant_id: str) -> tenants.Tenant:
@@ -108,24 +58,6 @@ def _tenant_or_404(tenant_id: str) -> tenants.Tenant:
     if tenant is None:
         raise NotFoundError("no such tenant")
     return tenant
-
-
-def _audit(request: Request, tenant_id: str, action: str, target: str) -> None:
-    """Append an operator's write to the tenant's audit log: key and role "ops", the IAM caller when there is one."""
-    identity = _identity(request)
-    user_agent = (request.headers or {}).get("user-agent")
-    AuditLog(tenant_id).append(
-        AuditEntry(
-            at_ms=int(time.time() * 1000),
-            key_id=OPS_ROLE,
-            role=OPS_ROLE,
-            employee_userid=identity.get("userArn"),
-            action=action,
-            target=target,
-            source_ip=identity.get("sourceIp"),
-            user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
-        )
-    )
 
 
 def _callback_url(tenant_id: str) -> str:
@@ -152,7 +84,7 @@ class CreateTenant:
     paid_days: int | None = field(default=None, metadata=rule(minimum=1, maximum=3660))
 
 
-@ops_route("/ops/tenants", methods=["POST"])
+@ops_route(ops, "/ops/tenants", methods=["POST"])
 def create_tenant(request: Request) -> Response:
     body = parse_body(request, CreateTenant)
     plan = plans.get_plan(body.plan)
@@ -184,9 +116,9 @@ def create_tenant(request: Request) -> Response:
         tenants.create_tenant(tenant, {tenant_secrets.APP_SECRET: body.app_secret, **callback})
     except tenants.TenantExists:
         raise ConflictError(f"tenant {tenant.tenant_id} already exists") from None
-    _audit(request, tenant_id, "tenant.create", tenant_id)
+    audit_ops(request, tenant_id, "tenant.create", tenant_id)
     issued = ApiKeys(tenant_id).issue(ADMIN, label="first admin key")
-    _audit(request, tenant_id, "api_key.create", issued.key.key_id)
+    audit_ops(request, tenant_id, "api_key.create", issued.key.key_id)
     logger.info("tenant created", extra={"tenant_id": tenant_id, "plan": plan.name})
     answer = {
         "tenant": tenant.as_dict(),
@@ -215,7 +147,7 @@ def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str
     }
 
 
-@ops_route("/ops/tenants", methods=["GET"])
+@ops_route(ops, "/ops/tenants", methods=["GET"])
 def list_tenants(request: Request) -> dict[str, Any]:
     limit = int_param(request, "limit", 50, 1, 100)
     try:
@@ -239,7 +171,7 @@ def list_tenants(request: Request) -> dict[str, Any]:
     return {"month": month, "tenants": rows, "summary": summary, "next_cursor": next_cursor}
 
 
-@ops_route("/ops/tenants/{tenant_id}", methods=["GET"])
+@ops_route(ops, "/ops/tenants/{tenant_id}", methods=["GET"])
 def get_tenant(request: Request, tenant_id: str) -> dict[str, Any]:
     tenant = _tenant_or_404(tenant_id)
     now = int(time.time())
@@ -266,7 +198,7 @@ class RotateSecrets:
     )
 
 
-@ops_route("/ops/tenants/{tenant_id}/secrets", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/secrets", methods=["POST"])
 def rotate_secrets(request: Request, tenant_id: str) -> dict[str, Any]:
     body = parse_body(request, RotateSecrets)
     given = {
@@ -294,7 +226,7 @@ def rotate_secrets(request: Request, tenant_id: str) -> dict[str, Any]:
         tenants.rotate_secrets(tenant_id, {**given, **generated})
     except tenants.TenantNotFound:
         raise NotFoundError("no such tenant") from None
-    _audit(request, tenant_id, "tenant.secrets.rotate", ",".join(rotated))
+    audit_ops(request, tenant_id, "tenant.secrets.rotate", ",".join(rotated))
     logger.info("tenant secrets rotated", extra={"rotated": rotated})
     answer: dict[str, Any] = {"rotated": rotated}
     if generated:
@@ -308,7 +240,7 @@ class ChangePlan:
     paid_days: int | None = field(default=None, metadata=rule(minimum=1, maximum=3660))
 
 
-@ops_route("/ops/tenants/{tenant_id}/plan", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/plan", methods=["POST"])
 def change_plan(request: Request, tenant_id: str) -> dict[str, Any]:
     body = parse_body(request, ChangePlan)
     tenant = _tenant_or_404(tenant_id)
@@ -317,7 +249,7 @@ def change_plan(request: Request, tenant_id: str) -> dict[str, Any]:
     if body.paid_days:
         expires_at = plans.renewed_expiry(tenant.expires_at, now, body.paid_days)
     updated = _update(tenant_id, now, plan=body.plan, expires_at=expires_at)
-    _audit(request, tenant_id, "tenant.plan", body.plan)
+    audit_ops(request, tenant_id, "tenant.plan", body.plan)
     return {"tenant": updated.as_dict()}
 
 
@@ -326,7 +258,7 @@ class Renew:
     days: int = field(metadata=rule(minimum=1, maximum=3660))
 
 
-@ops_route("/ops/tenants/{tenant_id}/renew", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/renew", methods=["POST"])
 def renew(request: Request, tenant_id: str) -> dict[str, Any]:
     body = parse_body(request, Renew)
     tenant = _tenant_or_404(tenant_id)
@@ -334,7 +266,7 @@ def renew(request: Request, tenant_id: str) -> dict[str, Any]:
         raise ConflictError("a trial is not renewed; change the tenant to a paid plan")
     now = int(time.time())
     updated = _update(tenant_id, now, expires_at=plans.renewed_expiry(tenant.expires_at, now, body.days))
-    _audit(request, tenant_id, "tenant.renew", f"{body.days} days")
+    audit_ops(request, tenant_id, "tenant.renew", f"{body.days} days")
     return {"tenant": updated.as_dict()}
 
 
@@ -345,19 +277,19 @@ class Suspend:
     )
 
 
-@ops_route("/ops/tenants/{tenant_id}/suspend", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/suspend", methods=["POST"])
 def suspend(request: Request, tenant_id: str) -> dict[str, Any]:
     body = parse_body(request, Suspend)
     updated = _update(tenant_id, int(time.time()), status=plans.SUSPENDED_STATUS, status_reason=body.reason)
-    _audit(request, tenant_id, "tenant.suspend", tenant_id)
+    audit_ops(request, tenant_id, "tenant.suspend", tenant_id)
     return {"tenant": updated.as_dict()}
 
 
-@ops_route("/ops/tenants/{tenant_id}/resume", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/resume", methods=["POST"])
 def resume(request: Request, tenant_id: str) -> dict[str, Any]:
     parse_body(request, NoBody)
     updated = _update(tenant_id, int(time.time()), status=plans.ACTIVE_STATUS, status_reason=None)
-    _audit(request, tenant_id, "tenant.resume", tenant_id)
+    audit_ops(request, tenant_id, "tenant.resume", tenant_id)
     return {"tenant": updated.as_dict()}
 
 
@@ -368,7 +300,7 @@ class CreateKey:
     label: str | None = field(default=None, metadata=rule(min_length=1, max_length=100, pattern=ONE_LINE))
 
 
-@ops_route("/ops/tenants/{tenant_id}/api-keys", methods=["POST"])
+@ops_route(ops, "/ops/tenants/{tenant_id}/api-keys", methods=["POST"])
 def create_key(request: Request, tenant_id: str) -> Response:
     body = parse_body(request, CreateKey)
     _tenant_or_404(tenant_id)
@@ -376,7 +308,7 @@ def create_key(request: Request, tenant_id: str) -> Response:
         issued = ApiKeys(tenant_id).issue(body.role, body.employee_userid, body.label)
     except InvalidRole as error:
         raise BadRequestError(str(error)) from None
-    _audit(request, tenant_id, "api_key.create", issued.key.key_id)
+    audit_ops(request, tenant_id, "api_key.create", issued.key.key_id)
     return Response({"key": issued.key.as_dict(), "token": issued.token}, status_code=201)
 
 
