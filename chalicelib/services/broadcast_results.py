@@ -29,11 +29,10 @@ from chalicelib.domain.token_bucket import Throttled
 from chalicelib.domain.wecom_limits import (
     BLOCK_SECONDS_AFTER_MINUTE_LIMIT,
     GROUPMSG_REMINDS_PER_24H,
-    GROUPMSG_SEND_RESULT_MAX_LIMIT,
     GROUPMSG_TASK_MAX_LIMIT,
 )
 from chalicelib.observability import logger
-from chalicelib.services.dispatch import MASS_DISPATCHING, Outcome, limited_post
+from chalicelib.services.dispatch import MASS_DISPATCHING, SEND_RESULT, Outcome, limited_post, send_records
 from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.broadcast_timers import FOLLOW
 from chalicelib.store.broadcasts import BroadcastStore
@@ -44,7 +43,6 @@ from chalicelib.wecom import errors
 from chalicelib.wecom.paging import cursor_pages
 
 TASK = "externalcontact/get_groupmsg_task"
-SEND_RESULT = "externalcontact/get_groupmsg_send_result"
 REMIND = "externalcontact/remind_groupmsg_send"
 REMIND_TOO_FREQUENT = 41094
 MASS_CANCELLED = 41093
@@ -118,7 +116,9 @@ class Follower:
         for msgid in employee.msgids:
             try:
                 status, at = self._task_status(msgid, employee.userid)
-                records = self._send_results(msgid, employee.userid, broadcast.chat_type)
+                records = send_records(
+                    lambda body: self._post(SEND_RESULT, body), msgid, employee.userid, broadcast.chat_type
+                )
             except errors.WeComError as error:
                 if error.errcode in (MASS_DISPATCHING, MASS_CANCELLED):
                     return
@@ -162,18 +162,6 @@ class Follower:
                 if task.get("userid") == userid:
                     return int(task.get("status", 0)), int(task.get("send_time") or 0)
         return 0, 0
-
-    def _send_results(self, msgid: str, userid: str, chat_type: str) -> list[tuple[str, int, int]]:
-        key = "chat_id" if chat_type == "group" else "external_userid"
-        records: list[tuple[str, int, int]] = []
-        request = {"msgid": msgid, "userid": userid, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
-        for page in cursor_pages(lambda body: self._post(SEND_RESULT, body), request):
-            records.extend(
-                (str(r[key]), int(r.get("status", 0)), int(r.get("send_time") or 0))
-                for r in page.get("send_list") or ()
-                if r.get(key)
-            )
-        return records
 
     def _close_pass(self, broadcast: Broadcast, closing: bool) -> Outcome:
         employees = list(self.store.all_employee_results(broadcast.broadcast_id))

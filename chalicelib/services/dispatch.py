@@ -106,6 +106,21 @@ def _no_fault(_: str) -> None:
     return None
 
 
+def send_records(
+    call: Callable[[dict[str, Any]], dict[str, Any]], msgid: str, sender: str, chat_type: str
+) -> list[tuple[str, int, int]]:
+    """WeCom's records of one sender's part of a mass message, every page: (recipient, status, send_time); read by
+    the dispatcher's reconcile and by the results follower."""
+    key = "chat_id" if chat_type == "group" else "external_userid"
+    request = {"msgid": msgid, "userid": sender, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
+    return [
+        (str(r[key]), int(r.get("status", 0)), int(r.get("send_time") or 0))
+        for page in cursor_pages(call, request)
+        for r in page.get("send_list") or ()
+        if r.get(key)
+    ]
+
+
 def batch_message(tenant_id: str, broadcast_id: str, batch_id: str) -> dict[str, Any]:
     return {"type": "batch", "v": 1, "tenant_id": tenant_id, "broadcast_id": broadcast_id, "batch_id": batch_id}
 
@@ -380,18 +395,18 @@ class Dispatcher:
                 msgid = policy.candidate_msgid(message, text, taken)
                 if msgid is None:
                     continue
-                accepted = self._receivers(msgid, batch.sender, broadcast.chat_type)
+                accepted = {
+                    recipient
+                    for recipient, _, _ in send_records(
+                        lambda body: self._call(SEND_RESULT, body, retry_safe=True),
+                        msgid,
+                        batch.sender,
+                        broadcast.chat_type,
+                    )
+                }
                 if policy.is_the_batch(accepted, wanted):
                     return msgid, accepted
         return None
-
-    def _receivers(self, msgid: str, sender: str, chat_type: str) -> set[str]:
-        key = "chat_id" if chat_type == "group" else "external_userid"
-        found: set[str] = set()
-        request = {"msgid": msgid, "userid": sender, "limit": GROUPMSG_SEND_RESULT_MAX_LIMIT}
-        for page in cursor_pages(lambda body: self._call(SEND_RESULT, body, retry_safe=True), request):
-            found.update(str(r[key]) for r in page.get("send_list") or () if r.get(key))
-        return found
 
 
 def settle_dispatch(store: BroadcastStore, broadcast_id: str, now: float | None = None) -> bool:
