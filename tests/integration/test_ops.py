@@ -46,6 +46,15 @@ def test_creating_a_tenant_shows_generated_callback_values_and_admin_key_once(ap
     assert again.status_code == 409
 
 
+def test_onboarding_and_the_tenant_view_show_the_regions_egress_ips(api, monkeypatch):
+    """What the tenant lists as its app's trusted IPs (WeCom refuses other callers with 60020)."""
+    monkeypatch.setenv("EGRESS_IPS", "18.166.0.2,18.166.0.1")
+    created = create_tenant(api, tenant_id="trusting")
+    assert created["trusted_ips"] == ["18.166.0.1", "18.166.0.2"]
+    detail = api.get("/ops/tenants/trusting", headers=ops_headers()).json_body
+    assert detail["trusted_ips"] == ["18.166.0.1", "18.166.0.2"]
+
+
 def _minimal():
     return {"name": "X", "corp_id": "ww1", "agent_id": 1, "app_secret": "x"}
 
