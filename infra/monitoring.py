@@ -174,7 +174,8 @@ def _logs_widget(title: str, function: str, query: str, x: int, y: int) -> dict[
 
 
 def _search(metric: str, dimensions: str, stat: str, label: str, term: str = "") -> list[Any]:
-    """A SEARCH expression over every series of `metric` (optionally those matching `term`, an API name say)."""
+    """A widget row: a SEARCH expression over every series of `metric` (optionally those matching `term`, an API
+    name say)."""
     terms = " ".join(filter(None, (f'MetricName="{metric}"', term)))
     return [{"expression": f"SEARCH('{{{METRICS_NAMESPACE},{dimensions}}} {terms}', '{stat}', 60)", "label": label}]
 
@@ -217,8 +218,10 @@ def dashboard(region: Region, queue_names: dict[str, str], functions: list[str])
         ),
         _metric_widget(
             "WeCom calls and errors by API",
-            _search("WeComCalls", "api,service", "Sum", "calls")
-            + _search("WeComErrors", "api,service", "Sum", "errors"),
+            [
+                _search("WeComCalls", "api,service", "Sum", "calls"),
+                _search("WeComErrors", "api,service", "Sum", "errors"),
+            ],
             0,
             12,
         ),
@@ -226,7 +229,7 @@ def dashboard(region: Region, queue_names: dict[str, str], functions: list[str])
             "WeCom 45009 (fleet) and latency p99 (ms)",
             [
                 [{"expression": FLEET_45009_QUERY, "label": "45009 answers", "id": "f"}],
-                *_search("WeComLatency", "api,service", "p99", "latency p99"),
+                _search("WeComLatency", "api,service", "p99", "latency p99"),
             ],
             12,
             12,
@@ -268,7 +271,7 @@ def dashboard(region: Region, queue_names: dict[str, str], functions: list[str])
             "Mass messages: batches waiting and sent to WeCom",
             [
                 ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_names[resources.DISPATCH.logical]],
-                *_search("WeComCalls", "api,service", "Sum", "add_msg_template calls", "add_msg_template"),
+                _search("WeComCalls", "api,service", "Sum", "add_msg_template calls", "add_msg_template"),
             ],
             0,
             24,

@@ -74,13 +74,14 @@ FUNCTIONS: dict[str, Access] = {
     "on_wecom_new_friend": Access(WORKER_TABLES, sends=(EV,), secrets="read", wecom=True),
     "on_wecom_event": Access(WORKER_TABLES, sends=(EV,), secrets="read", wecom=True),
     "check_customer_transfers": Access(WORKER_TABLES, secrets="read", wecom=True),
-    # Planning reads the audience and writes batches; it calls no WeCom API.
+    # Planning reads the audience, writes batches and arms the results timer (runtime); it calls no WeCom API.
     "plan_broadcast": Access({T: "read", D: "write", R: "write"}, sends=(PLAN, DISPATCH)),
     "dispatch_broadcast": Access(WORKER_TABLES, sends=(DISPATCH,), secrets="read", wecom=True),
+    # Due timers (runtime) start broadcasts (data) or wake their results follower; no WeCom API.
     "broadcast_schedule": Access({T: "read", D: "write", R: "write"}, sends=(PLAN, DISPATCH)),
     "on_sync": Access(WORKER_TABLES, sends=(SYNC, EV), secrets="read", wecom=True),
-    # Nightly fan-out: pages through the tenant directory and starts runs.
-    "nightly_sync": Access({T: "read", D: "write"}, sends=(SYNC,)),
+    # The nightly trigger only queues the fan-out message (on_sync pages through the tenants).
+    "nightly_sync": Access({}, sends=(SYNC,)),
 }
 
 

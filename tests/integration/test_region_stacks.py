@@ -234,6 +234,11 @@ def test_alarms_reach_the_regions_alert_address_and_the_dashboard_shows_every_fi
     assert "errcode = '45009'" in alarms["WeCom45009Alarm"]["Metrics"][0]["Expression"]
     body = template["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(body)["widgets"]
+    for widget in widgets:
+        if widget["type"] == "metric":
+            assert all(isinstance(row, list) and row for row in widget["properties"]["metrics"]), widget
+        else:
+            assert widget["properties"]["query"].startswith("SOURCE '/aws/lambda/${")
     titles = " | ".join(w["properties"]["title"] for w in widgets)
     for figure in (
         "Queue depth",
