@@ -4,7 +4,8 @@ For each region it writes, under `build/regions/<region>/` (git-ignored): `merge
 `chalice package --merge-template` merges) and `sam.json` (the merged SAM template, built offline with Chalice's
 own generator and merger: the same template `chalice package` writes, without building the code zip, which needs the
 Lambda wheels from the package index). With `--package` it also runs the real `chalice package` for each region into
-`build/regions/<region>/package/` (network needed). It prints one line per region (resources, size, seconds) and
+`build/regions/<region>/package/` (network needed) and checks that its template equals the offline one but for the
+code location. It prints one line per region (resources, size, seconds) and
 exits non-zero naming every cfn-lint finding.
 
     python -m infra.synth [--out build/regions] [--package]
@@ -36,22 +37,21 @@ def lint_findings(template: dict, region: Region) -> list[str]:
 
 def chalice_package(region: Region, merge_file: Path, out: Path) -> None:
     """The real `chalice package` of the region's stage with the merge template (builds the code zip)."""
+    chalice = Path(sys.executable).with_name("chalice")
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
-        [
-            sys.executable,
-            "-m",
-            "chalice",
-            "package",
-            "--stage",
-            region.stage,
-            "--merge-template",
-            str(merge_file),
-            str(out),
-        ],
+        [str(chalice), "package", "--stage", region.stage, "--merge-template", str(merge_file), str(out)],
         cwd=PROJECT_DIR,
         env={**os.environ, "AWS_DEFAULT_REGION": region.region},
         check=True,
     )
+
+
+def without_code(template: dict) -> dict:
+    """The template with every function's CodeUri dropped (the one thing the offline synthesis does not build)."""
+    copy = json.loads(json.dumps(template))
+    for resource in copy["Resources"].values():
+        resource.get("Properties", {}).pop("CodeUri", None)
+    return copy
 
 
 def synth_all(out: Path, package: bool = False) -> list[str]:
@@ -73,6 +73,9 @@ def synth_all(out: Path, package: bool = False) -> list[str]:
         findings += [f"{region.region}: {f}" for f in found]
         if package:
             chalice_package(region, merge_file, folder / "package")
+            packaged = json.loads((folder / "package" / "sam.json").read_text())
+            if without_code(packaged) != without_code(template):
+                findings.append(f"{region.region}: chalice package wrote a template other than the offline one")
         print(
             f"{region.region}: {len(template['Resources'])} resources, {len(sam) // 1024} KiB, "
             f"synthesized in {synth_seconds:.1f} s, cfn-lint {'clean' if not found else f'{len(found)} finding(s)'} "
