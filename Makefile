@@ -42,24 +42,12 @@ bench: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m infra.synth $(if $(PACKAGE),--package)
 
-# One region, for real: package (code zip + SAM template), upload the artifacts, deploy the stack. Needs the region's
-# AWS credentials and ARTIFACT_BUCKET (an S3 bucket in that region); refuses clearly without them.
-DEPLOY_DIR = build/regions/$(REGION)
+# One region, for real (infra/deploy.py): build the merge template, chalice package, upload the artifacts, deploy the
+# stack, print its egress IPs. Needs ARTIFACT_BUCKET (an S3 bucket in that region) and the region's AWS credentials,
+# and refuses clearly without them; DRY_RUN=1 prints the commands only.
 deploy: $(STAMP)
 	@test -n "$(REGION)" || { echo "make deploy: set REGION=<a region of infra/regions.json>" >&2; exit 2; }
-	@test -n "$(ARTIFACT_BUCKET)" || { echo "make deploy: set ARTIFACT_BUCKET=<S3 bucket in $(REGION)>" >&2; exit 2; }
-	@AWS_DEFAULT_REGION=$(REGION) $(BIN)/python -c 'import boto3, sys; sys.exit(0 if boto3.Session().get_credentials() else "make deploy: no AWS credentials for $(REGION) (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")'
-	$(BIN)/python -m infra.build --region $(REGION) --out $(DEPLOY_DIR)
-	cd $(CURDIR) && AWS_DEFAULT_REGION=$(REGION) $(BIN)/chalice package --stage $$($(BIN)/python -c 'from infra.regions import find_region; print(find_region("$(REGION)").stage)') \
-		--merge-template $(DEPLOY_DIR)/merge.json $(DEPLOY_DIR)/package
-	aws cloudformation package --region $(REGION) --template-file $(DEPLOY_DIR)/package/sam.json \
-		--s3-bucket $(ARTIFACT_BUCKET) --output-template-file $(DEPLOY_DIR)/packaged.yaml
-	aws cloudformation deploy --region $(REGION) --template-file $(DEPLOY_DIR)/packaged.yaml \
-		--stack-name $$($(BIN)/python -c 'from infra.regions import find_region; print(find_region("$(REGION)").stack_name)') \
-		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset
-	aws cloudformation describe-stacks --region $(REGION) \
-		--stack-name $$($(BIN)/python -c 'from infra.regions import find_region; print(find_region("$(REGION)").stack_name)') \
-		--query "Stacks[0].Outputs[?OutputKey=='EgressIps' || OutputKey=='EndpointURL']" --output table
+	$(BIN)/python -m infra.deploy --region $(REGION) --bucket "$(ARTIFACT_BUCKET)" $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build
