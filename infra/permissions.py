@@ -6,9 +6,10 @@ writes the stage's secret parameters, and whether it calls WeCom (which puts it 
 IPs). The queue an SQS handler drains needs no entry: its consume rights come from the handler's event source.
 A function without an entry stops the build with its name, so a new handler cannot ship with a borrowed role.
 
-Actions are listed, never wildcards: reading is GetItem, BatchGetItem, Query, ConditionCheckItem (the condition
-checks of a TransactWrite) and DescribeTable; writing adds PutItem, UpdateItem, DeleteItem and BatchWriteItem.
-No function scans.
+Actions are listed, never wildcards: reading is GetItem, BatchGetItem, Query and ConditionCheckItem (the condition
+checks of a TransactWrite); writing adds PutItem, UpdateItem, DeleteItem and BatchWriteItem (a TransactWrite needs
+just these). No function scans, and none describes a table (PynamoDB 6 takes the schema from its models). Secrets
+are read (GetParameter, GetParameters) or also written (PutParameter: creation and rotation); none is deleted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ Mode = Literal["read", "write"]
 DYNAMODB_READ = (
     "dynamodb:BatchGetItem",
     "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:Query",
 )
@@ -38,7 +38,7 @@ DYNAMODB_WRITE = (
 SQS_SEND = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
 SQS_CONSUME = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
 SSM_READ = ("ssm:GetParameter", "ssm:GetParameters")
-SSM_WRITE = (*SSM_READ, "ssm:DeleteParameter", "ssm:PutParameter")
+SSM_WRITE = (*SSM_READ, "ssm:PutParameter")
 
 T, D, R = resources.TENANTS.logical, resources.DATA.logical, resources.RUNTIME.logical
 WORKER_TABLES: dict[str, Mode] = {T: "write", D: "write", R: "write"}

@@ -173,7 +173,7 @@ def _expected(name: str, drains: resources.Queue | None, region_stack: dict[str,
     if access.secrets:
         parameters = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/qiwei-reach/prod/*"
         actions = ["ssm:GetParameter", "ssm:GetParameters"]
-        actions += ["ssm:PutParameter", "ssm:DeleteParameter"] if access.secrets == "write" else []
+        actions += ["ssm:PutParameter"] if access.secrets == "write" else []
         out |= {(a, parameters) for a in actions}
     return out
 
