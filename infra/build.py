@@ -60,8 +60,6 @@ from infra.permissions import access_of, policy_statements, role_resource
 from infra.regions import Region, find_region
 from local.api_server import PROJECT_DIR, chalice_config
 
-__all__ = ["ALERTS_TOPIC", "InfraError", "dlq_id", "merge_template", "queue_id", "synthesize", "table_id"]
-
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 PROVISIONED_ALIAS = "live"
 

@@ -16,7 +16,8 @@ from chalice.app import SQSEventConfig
 from app import app as project_app
 from chalicelib import resources
 from chalicelib.observability import ALERT_METRICS, BATCH_FAILED_METRIC, alert
-from infra.build import ALERTS_TOPIC, InfraError, dlq_id, merge_template, queue_id, synthesize, table_id
+from infra.build import InfraError, merge_template, synthesize
+from infra.names import ALERTS_TOPIC, dlq_id, queue_id, table_id
 from infra.regions import load_regions
 
 REGION = load_regions()[0]
