@@ -50,11 +50,6 @@ class Region:
         """The queue's cap on concurrent functions in this region: the region's own, else the declared one."""
         return self.max_concurrency.get(queue.logical, queue.max_concurrency)
 
-    @classmethod
-    def default(cls, region: str, stage: str) -> Region:
-        """A region not listed in the file: no domain or alert address yet, NAT in its first two zones."""
-        return cls(region, stage, "", "", (f"{region}a", f"{region}b"))
-
 
 def parse_region(entry: dict[str, Any]) -> Region:
     """A checked Region from one entry of the regions file."""
