@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from chalicelib import resources
+from chalicelib.domain import welcome_budget
 from chalicelib.observability import ALERT_METRICS, METRICS_NAMESPACE, SERVICE
 from infra.names import ALERTS_TOPIC, dlq_id, function_id, queue_id
 from infra.regions import Region
@@ -26,10 +27,10 @@ WINDOW_SECONDS = 300
 WECOM_ERROR_RATE = 0.1
 FLEET_45009_PER_5_MIN = 10
 MIN_AGE_BOUND_SECONDS = 900
-AGE_BOUND_SECONDS = {resources.EVENTS_REALTIME.logical: 60}
-"""A welcome must go out within seconds of the new friend (WeCom's welcome code lives 20 s): a minute-old message on
-the new-friend queue means welcomes are being lost. Other queues: twice their visibility timeout, at least 15 min
-(dispatch books delayed turns when a corp is at its limit)."""
+AGE_BOUND_SECONDS = {resources.EVENTS_REALTIME.logical: int(welcome_budget.WELCOME_CODE_TTL_SECONDS)}
+"""A welcome must go out while WeCom's welcome code lives (20 s): an older message on the new-friend queue means
+welcomes are being lost. Other queues: twice their visibility timeout, at least 15 min (dispatch books delayed turns
+when a corp is at its limit)."""
 WELCOME_FUNCTION = "on_wecom_new_friend"
 DISPATCH_FUNCTION = "dispatch_broadcast"
 """The functions whose log lines the dashboard reads: "welcome" (age_s), "broadcast dispatched" and "broadcast done"."""
