@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from cfnlint.api import lint
 
@@ -30,7 +31,7 @@ from local.api_server import PROJECT_DIR
 DEFAULT_OUT = PROJECT_DIR / "build" / "regions"
 
 
-def lint_findings(template: dict, region: Region) -> list[str]:
+def lint_findings(template: dict[str, Any], region: Region) -> list[str]:
     """cfn-lint's findings (errors, warnings, informational) on a synthesized template, as text."""
     return [str(match) for match in lint(json.dumps(template), regions=[region.region])]
 
@@ -46,7 +47,7 @@ def chalice_package(region: Region, merge_file: Path, out: Path) -> None:
     )
 
 
-def without_code(template: dict) -> dict:
+def without_code(template: dict[str, Any]) -> dict[str, Any]:
     """The template with every function's CodeUri dropped (the one thing the offline synthesis does not build)."""
     copy = json.loads(json.dumps(template))
     for resource in copy["Resources"].values():
