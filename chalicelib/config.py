@@ -10,12 +10,15 @@ import os
 from dataclasses import dataclass
 
 from chalicelib import resources
+from chalicelib.domain.egress import ip_bucket_key, parse_egress_ips
 
 
 @dataclass(frozen=True)
 class Settings:
     """What the functions need to know about their stage.
 
+    `egress_ips` are the region's public IPs for WeCom (tenants list them as trusted, WECOM.md §9.1) and `egress_ip`
+    what the per-IP rate limit buckets key on (`domain.egress`).
     `ops_auth` says what lets a request into `/ops`: "key" (the default) an `X-Ops-Key` matching `ops_key_sha256`,
     refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
     value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
@@ -35,6 +38,7 @@ class Settings:
     ops_key_sha256: str = ""
     ops_auth: str = "key"
     public_base_url: str = ""
+    egress_ips: tuple[str, ...] = ()
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -46,6 +50,7 @@ class Settings:
 def get_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build the settings from `environ` (the process environment by default)."""
     env = os.environ if environ is None else environ
+    egress_ips = parse_egress_ips(env.get("EGRESS_IPS", ""))
     return Settings(
         stage=env.get("STAGE", "local"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "cn-north-1",
@@ -54,11 +59,12 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         queues={q.logical: env.get(q.env_var) or q.name for q in resources.QUEUES},
         wecom_base_url=env.get("WECOM_BASE_URL", "https://qyapi.weixin.qq.com").rstrip("/"),
         wecom_timeout_seconds=float(env.get("WECOM_TIMEOUT_SECONDS", "5")),
-        egress_ip=env.get("EGRESS_IP", "default"),
+        egress_ip=ip_bucket_key(egress_ips, env.get("EGRESS_IP", "")),
         callback_replay_window_seconds=int(env.get("CALLBACK_REPLAY_WINDOW_SECONDS", "300")),
         secrets_prefix=env.get("SECRETS_PREFIX", f"/{resources.APP_NAME}/{env.get('STAGE', 'local')}"),
         log_level=env.get("LOG_LEVEL", "INFO"),
         ops_key_sha256=env.get("OPS_KEY_SHA256", "").strip().lower(),
         ops_auth=env.get("OPS_AUTH", "key").strip().lower(),
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        egress_ips=egress_ips,
     )

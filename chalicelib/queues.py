@@ -1,7 +1,11 @@
 """SQS publishing: the only module that knows SQS.
 
 Bodies are JSON objects that carry their own `type` and `v`; tenant and correlation ids also travel as message
-attributes, so a consumer (or an operator reading a DLQ) can route and trace without parsing the body. The boto3
+attributes, so a consumer (or an operator reading a DLQ) can route and trace without parsing the body.
+
+A message sent for a tenant carries the tenant as its `MessageGroupId`: on a standard queue that makes SQS a fair
+queue, which serves the other tenants' messages first while one tenant has a burst in flight (no ordering and no
+exactly-once: the queues stay standard queues). Messages for no tenant (the nightly fan-out) carry no group. The boto3
 client is created on first use and cached per process, and queue URLs are resolved once per queue.
 """
 
@@ -82,6 +86,11 @@ def attributes(tenant_id: str | None, correlation_id: str | None) -> dict[str, d
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items() if value}
 
 
+def fairness(tenant_id: str | None) -> dict[str, str]:
+    """The message group of a tenant's message (SQS fair queues); none for a message of no tenant."""
+    return {"MessageGroupId": tenant_id} if tenant_id else {}
+
+
 def publish(
     queue: resources.Queue,
     message: Mapping[str, Any],
@@ -98,6 +107,7 @@ def publish(
         MessageBody=encode(message),
         DelaySeconds=delay_seconds,
         MessageAttributes=attributes(tenant_id, correlation_id),
+        **fairness(tenant_id),
     )
     return response["MessageId"]
 
@@ -124,6 +134,7 @@ def publish_batch(
             "MessageBody": encode(message),
             "DelaySeconds": delay_seconds,
             "MessageAttributes": message_attributes,
+            **fairness(tenant_id),
         }
         for index, message in enumerate(messages)
     ]

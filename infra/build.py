@@ -1,4 +1,5 @@
-"""The per-region stack, synthesized from `chalicelib.resources` and the Chalice app.
+"""The per-region stack, synthesized from `chalicelib.resources`, the Chalice app and the region's entry in
+`infra/regions.json`.
 
 Chalice packages the functions, the API and the event source mappings, but creates no tables or queues, and cannot
 ask Lambda to honour partial batch failures. This module writes the CloudFormation template that
@@ -6,18 +7,21 @@ ask Lambda to honour partial batch failures. This module writes the CloudFormati
 
 - every declared table (keys, GSIs, TTL, on demand, point-in-time recovery, kept on stack deletion);
 - every declared queue and its dead-letter queue with the redrive policy;
-- for every `@app.on_sqs_message` handler: `FunctionResponseTypes: [ReportBatchItemFailures]` and the declared
+- for every `@app.on_sqs_message` handler: `FunctionResponseTypes: [ReportBatchItemFailures]` and the region's
   `ScalingConfig.MaximumConcurrency` on its event, and a DependsOn on its queue, so that CloudFormation creates the
   queue before the mapping (Chalice refers to the queue by name only);
-- a policy on Chalice's role for the tables, queues and the stage's secret parameters (PynamoDB calls are invisible
-  to Chalice's policy generator);
-- an SNS topic for operators' alerts, with CloudWatch alarms on it: a message in any dead-letter queue, and every
-  metric the app counts through `observability.alert` (a mass-message batch that ended failed, say).
+- for every function: its own least-privilege role (`infra.permissions`), the region's `PUBLIC_BASE_URL` and
+  `EGRESS_IPS`, and, for the functions that call WeCom, the VPC behind the NAT's fixed IPs (`infra.network`);
+- the alerts topic, the alarms and the region's dashboard (`infra.monitoring`).
+
+Chalice's own role is not generated: `.chalice/config.json` sets `manage_iam_role: false`, and each function's
+`Role` is replaced here by its own.
 
 `synthesize()` builds the same SAM template offline, with Chalice's own generator and merger, pointing CodeUri at
-`./deployment.zip` instead of building the zip (which downloads Lambda wheels); tests and cfn-lint use it.
+`./deployment.zip` instead of building the zip (which downloads Lambda wheels); tests, cfn-lint and `make synth` use
+it (`python -m infra.synth`).
 
-    python -m infra.build --stage prod [--out infra/out/prod] [--sam]
+    python -m infra.build --region ap-east-1 [--out build/regions/ap-east-1] [--sam]
 """
 
 from __future__ import annotations
@@ -49,31 +53,19 @@ from chalice.utils import OSUtils, to_cfn_resource_name
 
 from chalicelib import resources
 from chalicelib.config import Settings, get_settings
-from chalicelib.observability import ALERT_METRICS, METRICS_NAMESPACE, SERVICE
+from infra import network
+from infra.monitoring import alert_resources, dashboard
+from infra.names import ALERTS_TOPIC, API_HANDLER, dlq_id, function_id, queue_id, role_id, table_id
+from infra.permissions import access_of, policy_statements, role_resource
+from infra.regions import Region, find_region
 from local.api_server import PROJECT_DIR, chalice_config
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-ALERTS_TOPIC = "AlertsTopic"
-ALERT_PERIOD_SECONDS = 60
 PROVISIONED_ALIAS = "live"
-# Chalice's one role for all functions (config.json keeps manage_iam_role and a shared role).
-CHALICE_ROLE = "DefaultRole"
 
 
 class InfraError(ValueError):
     """The app and the resource declaration disagree; deploying would fail or misbehave."""
-
-
-def table_id(table: resources.Table) -> str:
-    return to_cfn_resource_name(table.logical) + "Table"
-
-
-def queue_id(queue: resources.Queue) -> str:
-    return to_cfn_resource_name(queue.logical) + "Queue"
-
-
-def dlq_id(queue: resources.Queue) -> str:
-    return to_cfn_resource_name(queue.logical) + "DeadLetterQueue"
 
 
 def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
@@ -135,48 +127,6 @@ def queue_resources(queue: resources.Queue, name: str) -> dict[str, dict[str, An
     }
 
 
-def alarm(description: str, namespace: str, metric: str, dimensions: dict[str, Any], statistic: str) -> dict[str, Any]:
-    """An alarm that tells the alerts topic as soon as one minute of `metric` is above zero."""
-    return {
-        "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {
-            "AlarmDescription": description,
-            "Namespace": namespace,
-            "MetricName": metric,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-            "Statistic": statistic,
-            "Period": ALERT_PERIOD_SECONDS,
-            "EvaluationPeriods": 1,
-            "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": [{"Ref": ALERTS_TOPIC}],
-        },
-    }
-
-
-def alert_resources(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The operators' topic, an alarm per dead-letter queue and one per alert metric of the app."""
-    out: dict[str, dict[str, Any]] = {ALERTS_TOPIC: {"Type": "AWS::SNS::Topic", "Properties": {}}}
-    for queue in resources.QUEUES:
-        out[dlq_id(queue) + "Alarm"] = alarm(
-            f"messages in {settings.queue(queue)}-dlq: a handler gave up on them (see its ERROR log lines)",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            {"QueueName": {"Fn::GetAtt": [dlq_id(queue), "QueueName"]}},
-            "Maximum",
-        )
-    for metric in ALERT_METRICS:
-        out[f"{metric}Alarm"] = alarm(
-            f"{metric} counted (see the ERROR log lines of service {SERVICE})",
-            METRICS_NAMESPACE,
-            metric,
-            {"service": SERVICE},
-            "Sum",
-        )
-    return out
-
-
 def sqs_handlers(app: Chalice, settings: Settings) -> list[tuple[SQSEventConfig, resources.Queue]]:
     """Every SQS handler of the app with the declared queue it drains; raises if a queue is not declared."""
     by_name = {settings.queue(q): q for q in resources.QUEUES}
@@ -191,20 +141,30 @@ def sqs_handlers(app: Chalice, settings: Settings) -> list[tuple[SQSEventConfig,
     return out
 
 
-def handler_overrides(app: Chalice, settings: Settings, config: Config, stage: str) -> dict[str, dict[str, Any]]:
-    """What the merge adds to each SQS handler's function: batch item failures, concurrency (maximum, and
-    provisioned where the queue asks for warm environments), queue dependency."""
+def app_functions(app: Chalice) -> list[str]:
+    """The name of every Lambda function Chalice makes of the app: the route handler, authorizers, event handlers."""
+    names = [API_HANDLER] if app.routes else []
+    names += [authorizer.name for authorizer in app.builtin_auth_handlers]
+    names += [source.name for source in app.event_sources]
+    names += [function.name for function in app.pure_lambda_functions]
+    return names
+
+
+def handler_overrides(app: Chalice, settings: Settings, config: Config, region: Region) -> dict[str, dict[str, Any]]:
+    """What the merge adds to each SQS handler's function: batch item failures, concurrency (the region's maximum,
+    and provisioned where the queue asks for warm environments), queue dependency."""
     out: dict[str, dict[str, Any]] = {}
     for handler, queue in sqs_handlers(app, settings):
-        timeout = config.scope(stage, handler.name).lambda_timeout
+        timeout = config.scope(region.stage, handler.name).lambda_timeout
         if timeout and queue.visibility_timeout < timeout:
             raise InfraError(
                 f"queue {queue.logical}: visibility timeout {queue.visibility_timeout}s is below the timeout "
                 f"{timeout}s of {handler.name}; Lambda refuses such a mapping"
             )
         event: dict[str, Any] = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
-        if queue.max_concurrency:
-            event["ScalingConfig"] = {"MaximumConcurrency": queue.max_concurrency}
+        cap = region.queue_concurrency(queue)
+        if cap:
+            event["ScalingConfig"] = {"MaximumConcurrency": cap}
         properties: dict[str, Any] = {
             "Events": {to_cfn_resource_name(f"{handler.name}-sqs-event-source"): {"Properties": event}}
         }
@@ -212,64 +172,31 @@ def handler_overrides(app: Chalice, settings: Settings, config: Config, stage: s
             # SAM points the event source at the alias, whose versions keep this many environments initialised.
             properties["AutoPublishAlias"] = PROVISIONED_ALIAS
             properties["ProvisionedConcurrencyConfig"] = {
-                "ProvisionedConcurrentExecutions": queue.provisioned_concurrency
+                "ProvisionedConcurrentExecutions": min(
+                    queue.provisioned_concurrency, cap or queue.provisioned_concurrency
+                )
             }
-        out[to_cfn_resource_name(handler.name)] = {"DependsOn": [queue_id(queue)], "Properties": properties}
+        out[function_id(handler.name)] = {"DependsOn": [queue_id(queue)], "Properties": properties}
     return out
 
 
-def access_policy(settings: Settings) -> dict[str, Any]:
-    """Read/write on the stack's tables and queues and the stage's secret parameters, for Chalice's role."""
-    tables = [{"Fn::GetAtt": [table_id(t), "Arn"]} for t in resources.TABLES]
-    indexes = [{"Fn::Sub": f"${{{table_id(t)}.Arn}}/index/*"} for t in resources.TABLES if t.indexes]
-    queues = [{"Fn::GetAtt": [queue_id(q), "Arn"]} for q in resources.QUEUES]
-    parameters = {
-        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
-        + settings.secrets_prefix.rstrip("/")
-        + "/*"
-    }
-    return {
-        "Type": "AWS::IAM::Policy",
-        "Properties": {
-            "PolicyName": "qiwei-reach-data-access",
-            "Roles": [{"Ref": CHALICE_ROLE}],
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "dynamodb:GetItem",
-                            "dynamodb:PutItem",
-                            "dynamodb:UpdateItem",
-                            "dynamodb:DeleteItem",
-                            "dynamodb:Query",
-                            "dynamodb:BatchGetItem",
-                            "dynamodb:BatchWriteItem",
-                            "dynamodb:ConditionCheckItem",
-                            "dynamodb:DescribeTable",
-                        ],
-                        "Resource": tables + indexes,
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "sqs:SendMessage",
-                            "sqs:GetQueueUrl",
-                            "sqs:GetQueueAttributes",
-                            "sqs:ChangeMessageVisibility",
-                        ],
-                        "Resource": queues,
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
-                        "Resource": [parameters],
-                    },
-                ],
-            },
-        },
-    }
+def function_overrides(app: Chalice, settings: Settings, region: Region) -> dict[str, dict[str, Any]]:
+    """Each function's own role (and the role resource), the region's environment, and the VPC for WeCom callers."""
+    drained = {handler.name: queue for handler, queue in sqs_handlers(app, settings)}
+    environment = {"PUBLIC_BASE_URL": region.public_base_url, "EGRESS_IPS": network.egress_ips(region)}
+    out: dict[str, dict[str, Any]] = {}
+    for name in app_functions(app):
+        access = access_of(name)
+        statements = policy_statements(access, drained.get(name), settings.secrets_prefix)
+        out[role_id(name)] = role_resource(name, access, statements)
+        properties: dict[str, Any] = {
+            "Role": {"Fn::GetAtt": [role_id(name), "Arn"]},
+            "Environment": {"Variables": environment},
+        }
+        if access.wecom:
+            properties["VpcConfig"] = network.vpc_config(region)
+        out[function_id(name)] = {"Properties": properties}
+    return out
 
 
 def stage_settings(config: Config) -> Settings:
@@ -277,9 +204,9 @@ def stage_settings(config: Config) -> Settings:
     return get_settings(dict(config.environment_variables))
 
 
-def merge_template(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The CloudFormation template to merge into Chalice's SAM template for `stage`."""
-    config = chalice_config(app, stage, project_dir)
+def merge_template(app: Chalice, region: Region, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The CloudFormation template to merge into Chalice's SAM template for `region`'s stack."""
+    config = chalice_config(app, region.stage, project_dir)
     settings = stage_settings(config)
     template: dict[str, Any] = {"Resources": {}}
     out = template["Resources"]
@@ -287,13 +214,19 @@ def merge_template(app: Chalice, stage: str, project_dir: Path = PROJECT_DIR) ->
         out[table_id(table)] = table_resource(table, settings.table(table))
     for queue in resources.QUEUES:
         out.update(queue_resources(queue, settings.queue(queue)))
-    out.update(handler_overrides(app, settings, config, stage))
-    out["DataAccessPolicy"] = access_policy(settings)
-    out.update(alert_resources(settings))
+    out.update(network.network_resources(region))
+    merger = TemplateDeepMerger()
+    out.update(
+        merger.merge(handler_overrides(app, settings, config, region), function_overrides(app, settings, region))
+    )
+    functions = app_functions(app)
+    out.update(alert_resources(region, settings.queues, functions))
+    out["Dashboard"] = dashboard(region, settings.queues, functions)
     template["Outputs"] = (
         {f"{table_id(t)}Name": {"Value": {"Ref": table_id(t)}} for t in resources.TABLES}
         | {f"{queue_id(q)}Url": {"Value": {"Ref": queue_id(q)}} for q in resources.QUEUES}
         | {f"{ALERTS_TOPIC}Arn": {"Value": {"Ref": ALERTS_TOPIC}}}
+        | network.network_outputs(region)
     )
     return template
 
@@ -305,13 +238,13 @@ class _CodeLocationOnly(BaseDeployStep):
         resource.filename = "./deployment.zip"
 
 
-def synthesize(app: Chalice, stage: str, region: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The merged SAM template `chalice package --merge-template` would write, built offline.
+def synthesize(app: Chalice, region: Region, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The merged SAM template `chalice package --merge-template` would write for `region`, built offline.
 
     Same application graph, same SAM generator and same deep merge as `chalice package`; only the code zip is
     not built (it needs the Lambda wheels from the package index).
     """
-    config = chalice_config(app, stage, project_dir)
+    config = chalice_config(app, region.stage, project_dir)
     osutils = OSUtils()
     build_stage = BuildStage(
         steps=[
@@ -325,27 +258,27 @@ def synthesize(app: Chalice, stage: str, region: str, project_dir: Path = PROJEC
     )
     graph = ResourceBuilder(ApplicationGraphBuilder(), DependencyBuilder(), build_stage)
     session = botocore.session.get_session()
-    session.set_config_variable("region", region)
+    session.set_config_variable("region", region.region)
     generator = SAMTemplateGenerator(config, PackageOptions(TypedAWSClient(session)))
-    chalice_template = generator.generate(graph.construct_resources(config, stage))
-    return TemplateDeepMerger().merge(merge_template(app, stage, project_dir), chalice_template)
+    chalice_template = generator.generate(graph.construct_resources(config, region.stage))
+    return TemplateDeepMerger().merge(merge_template(app, region, project_dir), chalice_template)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the per-region merge template (and, offline, the SAM one).")
-    parser.add_argument("--stage", required=True, help="Chalice stage in .chalice/config.json")
-    parser.add_argument("--out", type=Path, help="output folder (default infra/out/<stage>)")
+    parser = argparse.ArgumentParser(description="Write one region's merge template (and, offline, the SAM one).")
+    parser.add_argument("--region", required=True, help="a region listed in infra/regions.json")
+    parser.add_argument("--out", type=Path, help="output folder (default build/regions/<region>)")
     parser.add_argument("--sam", action="store_true", help="also write the merged SAM template, built offline")
-    parser.add_argument("--region", default="cn-north-1", help="region for --sam (service principals, partition)")
     args = parser.parse_args(argv)
     from app import app
 
-    out = args.out or PROJECT_DIR / "infra" / "out" / args.stage
+    region = find_region(args.region)
+    out = args.out or PROJECT_DIR / "build" / "regions" / region.region
     out.mkdir(parents=True, exist_ok=True)
-    (out / "merge.json").write_text(json.dumps(merge_template(app, args.stage), indent=2) + "\n")
+    (out / "merge.json").write_text(json.dumps(merge_template(app, region), indent=2) + "\n")
     print(out / "merge.json")
     if args.sam:
-        (out / "sam.json").write_text(json.dumps(synthesize(app, args.stage, args.region), indent=2) + "\n")
+        (out / "sam.json").write_text(json.dumps(synthesize(app, region), indent=2) + "\n")
         print(out / "sam.json")
 
 

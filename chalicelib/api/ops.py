@@ -70,6 +70,11 @@ def _callback_url(tenant_id: str) -> str:
     return f"{base}/wecom/{tenant_id}/callback"
 
 
+def _trusted_ips() -> list[str]:
+    """The region's egress IPs, which the tenant lists as its app's trusted IPs (企业可信IP, WECOM.md §9.1)."""
+    return list(get_settings().egress_ips)
+
+
 @dataclass(frozen=True)
 class CreateTenant:
     name: str = field(metadata=rule(min_length=1, max_length=100, pattern=ONE_LINE))
@@ -123,6 +128,7 @@ def create_tenant(request: Request) -> Response:
     answer = {
         "tenant": tenant.as_dict(),
         "callback": {"url": callback_url, **callback},
+        "trusted_ips": _trusted_ips(),
         "admin_key": {"key": issued.key.as_dict(), "token": issued.token},
         "shown_once": ["callback.callback_token", "callback.encoding_aes_key", "admin_key.token"],
     }
@@ -184,6 +190,7 @@ def get_tenant(request: Request, tenant_id: str) -> dict[str, Any]:
         "plan": plans.get_plan(tenant.plan).as_dict(),
         "active_keys": sum(1 for k in keys if k.active),
         "active_admins": sum(1 for k in keys if k.active and k.last_used_at is not None and k.last_used_at >= recent),
+        "trusted_ips": _trusted_ips(),
     }
     return overview
 

@@ -16,9 +16,11 @@ from chalice.app import SQSEventConfig
 from app import app as project_app
 from chalicelib import resources
 from chalicelib.observability import ALERT_METRICS, BATCH_FAILED_METRIC, alert
-from infra.build import ALERTS_TOPIC, InfraError, dlq_id, merge_template, queue_id, synthesize, table_id
+from infra.build import InfraError, merge_template, synthesize
+from infra.names import ALERTS_TOPIC, dlq_id, queue_id, table_id
+from infra.regions import load_regions
 
-REGION = "cn-north-1"
+REGION = load_regions()[0]
 
 
 def sample_app() -> Chalice:
@@ -34,11 +36,11 @@ def sample_app() -> Chalice:
         return {"batchItemFailures": []}
 
     @app.on_sqs_message(queue=resources.DISPATCH.name, batch_size=5)
-    def dispatch(event):
+    def dispatch_broadcast(event):
         return {"batchItemFailures": []}
 
     @app.schedule(Rate(1, unit=Rate.MINUTES))
-    def every_minute(event):
+    def broadcast_schedule(event):
         return None
 
     return app
@@ -46,7 +48,7 @@ def sample_app() -> Chalice:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return synthesize(sample_app(), "prod", REGION)
+    return synthesize(sample_app(), REGION)
 
 
 def sqs_events(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -92,11 +94,11 @@ def test_synthesized_tables_and_queues_equal_what_local_provisioning_creates(aws
 
 def test_every_sqs_handler_drains_a_declared_queue_and_reports_batch_item_failures(template):
     events = sqs_events(template)
-    assert set(events) == {"OnWecomEvent", "Dispatch"}
-    for function, queue in (("OnWecomEvent", resources.EVENTS), ("Dispatch", resources.DISPATCH)):
+    assert set(events) == {"OnWecomEvent", "DispatchBroadcast"}
+    for function, queue in (("OnWecomEvent", resources.EVENTS), ("DispatchBroadcast", resources.DISPATCH)):
         _, properties = events[function]
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert properties["ScalingConfig"] == {"MaximumConcurrency": queue.max_concurrency}
+        assert properties["ScalingConfig"] == {"MaximumConcurrency": REGION.queue_concurrency(queue)}
         assert properties["Queue"]["Fn::Sub"].endswith(f":{queue.name}")
         assert template["Resources"][function]["DependsOn"] == [queue_id(queue)]
     assert events["OnWecomEvent"][1]["BatchSize"] == 10
@@ -104,7 +106,7 @@ def test_every_sqs_handler_drains_a_declared_queue_and_reports_batch_item_failur
 
 
 def test_the_project_app_synthesizes_with_every_sqs_handler_complete():
-    app_template = synthesize(project_app, "prod", REGION)
+    app_template = synthesize(project_app, REGION)
     handlers = [c for c in project_app.event_sources if isinstance(c, SQSEventConfig)]
     events = sqs_events(app_template)
     assert len(events) == len(handlers)
@@ -112,11 +114,11 @@ def test_the_project_app_synthesizes_with_every_sqs_handler_complete():
     for _, properties in events.values():
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert properties["Queue"]["Fn::Sub"].rsplit(":", 1)[-1] in declared_names
-    assert "DefaultRole" in app_template["Resources"]
+    assert "DefaultRole" not in app_template["Resources"]
 
 
 def test_the_new_friend_function_keeps_every_environment_warm_and_the_bulk_functions_none():
-    app_template = synthesize(project_app, "prod", REGION)
+    app_template = synthesize(project_app, REGION)
     functions = app_template["Resources"]
     new_friend = functions["OnWecomNewFriend"]["Properties"]
     assert new_friend["AutoPublishAlias"] == "live"
@@ -164,7 +166,7 @@ def test_an_alert_on_a_metric_without_an_alarm_is_refused():
 
 
 def test_cfn_lint_accepts_the_stack(template):
-    matches = lint(json.dumps(template), regions=[REGION, "ap-southeast-1"])
+    matches = lint(json.dumps(template), regions=[REGION.region])
     assert [str(m) for m in matches] == []
 
 
@@ -172,11 +174,11 @@ def test_a_handler_on_an_undeclared_queue_is_refused():
     app = Chalice(app_name="qiwei-reach")
 
     @app.on_sqs_message(queue="somewhere-else")
-    def stray(event):
+    def on_wecom_event(event):
         return None
 
     with pytest.raises(InfraError, match="somewhere-else"):
-        merge_template(app, "prod")
+        merge_template(app, REGION)
 
 
 def test_a_queue_whose_visibility_is_below_the_function_timeout_is_refused(tmp_path: Path):
@@ -191,4 +193,4 @@ def test_a_queue_whose_visibility_is_below_the_function_timeout_is_refused(tmp_p
         return None
 
     with pytest.raises(InfraError, match="visibility timeout"):
-        merge_template(app, "prod", tmp_path)
+        merge_template(app, REGION, tmp_path)

@@ -1,12 +1,15 @@
 import json
 import time
+from dataclasses import replace
 
 import boto3
 import pytest
 
+from chalicelib.config import get_settings
 from chalicelib.domain.credentials import AppCredentials
 from chalicelib.domain.plans import DAY
 from chalicelib.store import tenants, usage
+from chalicelib.store.rate_limits import BucketItem, RateLimiter
 from tests.tenancy import call, create_tenant, ops_headers
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -44,6 +47,15 @@ def test_creating_a_tenant_shows_generated_callback_values_and_admin_key_once(ap
 
     again = api.post("/ops/tenants", headers=ops_headers(), body=json.dumps({**_minimal(), "tenant_id": "acme"}))
     assert again.status_code == 409
+
+
+def test_onboarding_and_the_tenant_view_show_the_regions_egress_ips(api, monkeypatch):
+    """What the tenant lists as its app's trusted IPs (WeCom refuses other callers with 60020)."""
+    monkeypatch.setenv("EGRESS_IPS", "18.166.0.2,18.166.0.1")
+    created = create_tenant(api, tenant_id="trusting")
+    assert created["trusted_ips"] == ["18.166.0.1", "18.166.0.2"]
+    detail = api.get("/ops/tenants/trusting", headers=ops_headers()).json_body
+    assert detail["trusted_ips"] == ["18.166.0.1", "18.166.0.2"]
 
 
 def _minimal():
@@ -178,3 +190,11 @@ def test_usage_counters_feed_the_overview(api):
     )
     assert api.get("/ops/tenants?cursor=%%%", headers=ops_headers()).status_code == 400
     assert api.get("/ops/tenants?limit=0", headers=ops_headers()).status_code == 400
+
+
+def test_the_per_ip_bucket_of_a_region_keys_on_its_egress_ips(aws, monkeypatch):
+    """Every function of the region takes its per-IP tokens from the one bucket of the region's NAT IPs."""
+    monkeypatch.setenv("EGRESS_IPS", "18.166.0.2,18.166.0.1")
+    settings = replace(aws, egress_ip=get_settings().egress_ip)
+    assert RateLimiter(settings).acquire("wwcorp", "message/send").granted
+    assert BucketItem.get("rl#ip#18.166.0.1+18.166.0.2#message/send", "bucket").tokens > 0

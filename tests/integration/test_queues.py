@@ -47,6 +47,18 @@ def test_publish_without_ids_sends_no_empty_attributes(aws: Settings) -> None:
     assert "MessageAttributes" not in received
 
 
+def test_a_tenants_messages_carry_the_tenant_as_message_group_and_others_none(aws: Settings) -> None:
+    """The message group makes a standard queue a fair queue (one tenant's burst does not hold the others back)."""
+    queues.publish(resources.EVENTS, {"type": "e", "v": 1}, tenant_id="t-acme")
+    queues.publish_batch(resources.EVENTS, [{"type": "e", "v": 1}] * 3, tenant_id="t-bolt")
+    queues.publish(resources.EVENTS, {"type": "fanout", "v": 1})
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=aws.queue(resources.EVENTS))["QueueUrl"]
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    groups = sorted(m["Attributes"].get("MessageGroupId", "") for m in received["Messages"])
+    assert groups == ["", "t-acme", "t-bolt", "t-bolt", "t-bolt"]
+
+
 def test_queue_urls_are_resolved_once_per_process(aws: Settings) -> None:
     client = queues.sqs_client(aws)
     with Stubber(client) as stub:
