@@ -42,7 +42,7 @@ STALE_SECONDS = 3600
 DEPARTED_SHOWN_MAX = 200
 COUNTERS = ("employees", "departments", "follow_users", "users_done", "pages", "relations", "customers", "wecom_calls")
 COUNTERS += ("skipped_older", "lost", "departed", "invocations")
-COUNTERS += ("unchanged", "items_read", "items_written", "lanes")
+COUNTERS += ("unchanged", "items_read", "items_written", "lanes", "run_writes")
 SEEN_PER_ITEM = 5_000
 SEEN_TTL_SECONDS = 3 * 24 * 3600
 PAIR_SEPARATOR, PAIRS_SEPARATOR = "\x1f", "\n"
@@ -185,13 +185,14 @@ class SyncRuns:
         return True
 
     def progress(self, run_id: str, now: int, **counts: int) -> bool:
-        """Mark the run running and add to its counters; False when the run was replaced or has finished (stop
-        working on it)."""
+        """Mark the run running and add to its counters (`run_writes` counts these updates themselves, the run's
+        bookkeeping); False when the run was replaced or has finished (stop working on it)."""
         unknown = set(counts) - set(COUNTERS)
         if unknown:
             raise ValueError(f"unknown counters: {sorted(unknown)}")
         actions = [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now)]
-        actions += [SyncRunItem.counts[name].add(value) for name, value in counts.items() if value]
+        added = counts | {"run_writes": 1}
+        actions += [SyncRunItem.counts[name].add(value) for name, value in added.items() if value]
         try:
             SyncRunItem(self._pk(), "run").update(
                 actions=actions,
