@@ -174,15 +174,20 @@ class SyncRuns:
             raise
         return run
 
-    def _update(self, run_id: str, actions: list[Any]) -> bool:
-        """Apply `actions` to the run if it is still `run_id`; False when another run replaced it."""
+    def _update(self, run_id: str, actions: list[Any], only_running: bool = False) -> SyncRunItem | None:
+        """Apply `actions` to the run if it is still `run_id` (and, with `only_running`, still queued or running); the
+        item as updated, or None when another run replaced it (or it had finished)."""
+        condition = SyncRunItem.run_id == run_id
+        if only_running:
+            condition &= SyncRunItem.status.is_in(QUEUED, RUNNING)
+        item = SyncRunItem(self._pk(), "run")
         try:
-            SyncRunItem(self._pk(), "run").update(actions=actions, condition=SyncRunItem.run_id == run_id)
+            item.update(actions=actions, condition=condition)
         except UpdateError as error:
             if is_condition_failure(error):
-                return False
+                return None
             raise
-        return True
+        return item
 
     def progress(self, run_id: str, now: int, **counts: int) -> bool:
         """Mark the run running and add to its counters (`run_writes` counts these updates themselves, the run's
@@ -193,22 +198,13 @@ class SyncRuns:
         actions = [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now)]
         added = counts | {"run_writes": 1}
         actions += [SyncRunItem.counts[name].add(value) for name, value in added.items() if value]
-        try:
-            SyncRunItem(self._pk(), "run").update(
-                actions=actions,
-                condition=(SyncRunItem.run_id == run_id) & SyncRunItem.status.is_in(QUEUED, RUNNING),
-            )
-        except UpdateError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._update(run_id, actions, only_running=True) is not None
 
     def set_counts(self, run_id: str, now: int, **counts: int) -> bool:
         """Set counters to absolute values (totals known once, like the number of follow users)."""
         actions = [SyncRunItem.updated_at.set(now)]
         actions += [SyncRunItem.counts[name].set(value) for name, value in counts.items()]
-        return self._update(run_id, actions)
+        return self._update(run_id, actions) is not None
 
     def plan_lanes(self, run_id: str, bounds: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Record the run's lanes (their (after, upto) bounds) unless already recorded; the lanes of the run."""
@@ -229,30 +225,16 @@ class SyncRuns:
 
     def lane_done(self, run_id: str, lane: int, now: int) -> bool:
         """Count a lane done; True when this call finished the run (every lane done, and the run still running)."""
-        item = SyncRunItem(self._pk(), "run")
-        try:
-            item.update(
-                actions=[SyncRunItem.lanes_done.add({str(lane)}), SyncRunItem.updated_at.set(now)],
-                condition=(SyncRunItem.run_id == run_id) & SyncRunItem.status.is_in(QUEUED, RUNNING),
-            )
-        except UpdateError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        planned = len(item.lane_bounds or ()) // 2
-        if len(item.lanes_done or ()) < planned:
+        actions = [SyncRunItem.lanes_done.add({str(lane)}), SyncRunItem.updated_at.set(now)]
+        item = self._update(run_id, actions, only_running=True)
+        if item is None or len(item.lanes_done or ()) < len(item.lane_bounds or ()) // 2:
             return False
         return self.finish(run_id, now, only_running=True)
 
     def record_departed(self, run_id: str, userids: list[str], handover: str) -> bool:
         """Note who the sync found departed (the first DEPARTED_SHOWN_MAX) and what happens to their customers."""
-        return self._update(
-            run_id,
-            [
-                SyncRunItem.departed_userids.set(userids[:DEPARTED_SHOWN_MAX]),
-                SyncRunItem.handover.set(handover),
-            ],
-        )
+        actions = [SyncRunItem.departed_userids.set(userids[:DEPARTED_SHOWN_MAX]), SyncRunItem.handover.set(handover)]
+        return self._update(run_id, actions) is not None
 
     def finish(self, run_id: str, now: int, error: str | None = None, only_running: bool = False) -> bool:
         """Mark the run done (failed with an error); with `only_running`, only if it is still running, so concurrent
@@ -261,18 +243,7 @@ class SyncRuns:
         actions = [SyncRunItem.status.set(status), SyncRunItem.updated_at.set(now), SyncRunItem.finished_at.set(now)]
         if error:
             actions.append(SyncRunItem.error.set(error[:500]))
-        if not only_running:
-            return self._update(run_id, actions)
-        try:
-            SyncRunItem(self._pk(), "run").update(
-                actions=actions,
-                condition=(SyncRunItem.run_id == run_id) & SyncRunItem.status.is_in(QUEUED, RUNNING),
-            )
-        except UpdateError as error_:
-            if is_condition_failure(error_):
-                return False
-            raise
-        return True
+        return self._update(run_id, actions, only_running) is not None
 
     def _seen_pk(self, run_id: str) -> str:
         return self.keys.key("syncseen", run_id)
