@@ -67,19 +67,21 @@ class DemoEnvironment:
             raise
         return self
 
-    def provision_tenant(self) -> DemoTenant:
-        """Create the demo tenant with the simulator company's corp id, app secret and callback keys."""
+    def provision_tenant(self, company: Company | None = None, tenant_id: str = DEMO_TENANT_ID) -> DemoTenant:
+        """Create a tenant (the demo tenant by default) with a simulator company's (the demo company's by default) corp
+        id, app secret and callback keys."""
+        company = company or self.company
         response = self.http.post(
             f"{self.api_url}/ops/tenants",
             headers={"X-Ops-Key": LOCAL_OPS_KEY},
             json={
-                "tenant_id": DEMO_TENANT_ID,
-                "name": self.company.name,
-                "corp_id": self.company.corpid,
-                "agent_id": self.company.agent_id,
-                "app_secret": self.company.secret,
-                "callback_token": self.company.token,
-                "encoding_aes_key": self.company.aes_key,
+                "tenant_id": tenant_id,
+                "name": company.name,
+                "corp_id": company.corpid,
+                "agent_id": company.agent_id,
+                "app_secret": company.secret,
+                "callback_token": company.token,
+                "encoding_aes_key": company.aes_key,
                 "plan": "pro",
                 "paid_days": 365,
             },

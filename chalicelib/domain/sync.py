@@ -1,11 +1,14 @@
-"""Rules of the full sync, on plain data: reading WeCom's directory answers, choosing the next chunk of employees,
-finding who left, deciding which stored relations disappeared from WeCom, and when an invocation must hand over.
+"""Rules of the full sync, on plain data: reading WeCom's directory answers, splitting the employees into lanes and
+chunks, finding who left, deciding which stored relations disappeared from WeCom, and when an invocation must hand
+over.
 
-A sync walks the employees with customer-contact permission in userid order, `chunk_size` at a time (the batch API
-takes at most 100 userids per call). Every relation it reads is written with the sync's clock as its event time, so
-after a chunk has been read completely, a stored active relation of one of its employees whose event time is still
-older than the run's start was not returned by WeCom: it is gone (reconciliation marks it lost). Newer event data is
-never overwritten, because every write goes through the store's event-time guard.
+A sync splits the employees with customer-contact permission into `lanes` consecutive userid ranges read in
+parallel; each lane walks its employees in userid order, `chunk_size` at a time (the batch API takes at most 100
+userids per call). The sync writes only what changed, so an unchanged relation keeps its stored event time: the run
+keeps the set of relations WeCom returned for the chunk instead, and after a chunk has been read completely, a stored
+active relation of one of its employees that WeCom did not return and no event touched since the run started is gone
+(reconciliation marks it lost). Newer event data is never overwritten, because every write goes through the store's
+event-time guard.
 """
 
 from __future__ import annotations
@@ -54,9 +57,24 @@ def departed(stored: Iterable[Employee], present: Iterable[str]) -> list[Employe
     return [e for e in stored if e.active and e.userid not in here]
 
 
-def next_chunk(follow_users: Iterable[str], after: str, chunk_size: int) -> list[str]:
-    """The next `chunk_size` employees in userid order after `after` ("" from the start)."""
-    return sorted(u for u in set(follow_users) if u > after)[:chunk_size]
+def next_chunk(follow_users: Iterable[str], after: str, chunk_size: int, upto: str = "") -> list[str]:
+    """The next `chunk_size` employees in userid order after `after` ("" from the start) and up to `upto` included
+    ("" to the end)."""
+    return sorted(u for u in set(follow_users) if u > after and (not upto or u <= upto))[:chunk_size]
+
+
+def lane_bounds(follow_users: Iterable[str], lanes: int) -> list[tuple[str, str]]:
+    """The follow users split into at most `lanes` consecutive userid ranges of (nearly) equal head count, as
+    (after, upto) pairs for `next_chunk`. The first range is open at the start and the last at the end, so an employee
+    who gains customer-contact permission during the run still falls in a lane."""
+    users = sorted(set(follow_users))
+    count = max(1, min(lanes, len(users)))
+    bounds: list[tuple[str, str]] = []
+    for lane in range(count):
+        after = bounds[-1][1] if bounds else ""
+        upto = users[(lane + 1) * len(users) // count - 1] if lane < count - 1 else ""
+        bounds.append((after, upto))
+    return bounds
 
 
 def is_missing(active: bool, event_time: int, run_started: int) -> bool:
@@ -78,15 +96,17 @@ def may_start_page(remaining_ms: int, slowest_page_ms: float, reserve_ms: int = 
 
 @dataclass(frozen=True)
 class SyncCursor:
-    """Where a run is: the last employee whose customers were read completely, the chunk being read (empty between
-    chunks) and WeCom's cursor inside it. Travels in the continuation message."""
+    """Where a lane of a run is: the last employee whose customers were read completely, the chunk being read (empty
+    between chunks), WeCom's cursor inside it, and the lane's last employee ("" for no end). Travels in the lane's
+    messages."""
 
     after: str = ""
     chunk: tuple[str, ...] = ()
     wecom_cursor: str = ""
+    upto: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"after": self.after, "chunk": list(self.chunk), "wecom_cursor": self.wecom_cursor}
+        return {"after": self.after, "chunk": list(self.chunk), "wecom_cursor": self.wecom_cursor, "upto": self.upto}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> SyncCursor:
@@ -95,12 +115,13 @@ class SyncCursor:
             str(data.get("after", "")),
             tuple(str(u) for u in data.get("chunk") or ()),
             str(data.get("wecom_cursor", "")),
+            str(data.get("upto", "")),
         )
 
 
 def chunk_done(cursor: SyncCursor) -> SyncCursor:
     """The cursor after its chunk has been read and reconciled."""
-    return SyncCursor(after=cursor.chunk[-1] if cursor.chunk else cursor.after)
+    return SyncCursor(after=cursor.chunk[-1] if cursor.chunk else cursor.after, upto=cursor.upto)
 
 
 def percent(done_users: int, total_users: int) -> float:

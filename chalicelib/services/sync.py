@@ -1,16 +1,28 @@
 """The customer sync: a tenant's directory and customers loaded in full from WeCom, and the nightly reconciliation.
 
-A run (`request_sync`) is a chain of `sync.tenant` messages on the sync queue (`workers.sync`), each handled by one
-bounded invocation:
+A run (`request_sync`) is a set of chains of `sync.tenant` messages on the sync queue (`workers.sync`), each message
+handled by one bounded invocation:
 
 1. directory: departments (`department/list`), employees with their leadership (`user/list` of each top visible
    department with `fetch_child=1`), the corp tag catalogue (`get_corp_tag_list`). Employees stored as active that
    WeCom no longer lists are marked departed, and a `change_contact/delete_user` event is queued for each, as WeCom's
-   callback would have, so the event worker's transfer flow hands their customers over.
-2. customers: the employees with customer-contact permission (`get_follow_user_list`), in userid order, 100 at a
-   time, through `externalcontact/batch/get_by_user` (limit 100, cursor), written page by page with batch writes
-   (`CustomerStore.put_follows`, bulk profiles, find items). After an employee chunk has been read completely, its
-   stored relations that this run did not see are marked lost (`domain.sync.is_missing`).
+   callback would have, so the event worker's transfer flow hands their customers over. Then the employees with
+   customer-contact permission (`get_follow_user_list`) are split into `lanes` userid ranges
+   (`domain.sync.lane_bounds`, recorded once on the run) and one message per lane is queued.
+2. customers, per lane and in parallel: the lane's employees in userid order, 100 at a time, through
+   `externalcontact/batch/get_by_user` (limit 100, cursor). Each page is compared with what is stored and only what
+   changed is written, with batch writes (`CustomerStore.put_follows`, `CustomerDirectory.put_profiles` and
+   `put_find_items`): an unchanged tenant's nightly run writes almost nothing. After an employee chunk has been read
+   completely, its stored active relations that WeCom did not return in this run (the set of pairs the run read,
+   kept across invocations by `SyncRuns.save_seen`) and no event touched since the run started are marked lost.
+   When a lane has no more employees it counts itself done; the lane that completes the set finishes the run, once
+   (`SyncRuns.lane_done`).
+
+Lanes run in parallel invocations of the sync function, at most the sync queue's maximum concurrency at once
+(`resources.SYNC`), which is also the cap on one corp's calls of one API in flight (WeCom's 45033,
+`DEFAULT_INFLIGHT_CAP`): a tenant's run never has more batch calls in flight than that. At WeCom's 10,000 calls a
+minute per corp and API, a lane's page every 0.3 s or more keeps five lanes far below the limit (README, cost and
+scale).
 
 Before each page but its first, the invocation checks `context.get_remaining_time_in_millis()`; when the next page
 might not fit, it publishes a continuation carrying the cursor (`domain.sync.SyncCursor`) and returns. WeCom's
@@ -21,7 +33,7 @@ through the tenants (FANOUT_PAGE per message) and starts a run for each tenant i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,7 +48,8 @@ from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customer_profiles import CustomerProfile
 from chalicelib.store.customers import CustomerStore
-from chalicelib.store.relations import FollowRelation
+from chalicelib.store.rate_limits import DEFAULT_INFLIGHT_CAP
+from chalicelib.store.relations import FollowRelation, WriteStats
 from chalicelib.store.sync_runs import SyncRun, SyncRunning, SyncRuns
 from chalicelib.store.tenants import list_tenants
 from chalicelib.wecom.client import WeComClient
@@ -51,34 +64,41 @@ FANOUT_PAGE = 100
 THROTTLED_DELAY_SECONDS = 60
 LOST_BY_SYNC = "sync"
 HANDOVER_QUEUED = "queued: a change_contact/delete_user event per departed employee, for the transfer flow"
+LANES = min(resources.SYNC.max_concurrency or 1, DEFAULT_INFLIGHT_CAP)
+"""Lanes of a run: as many as the sync function runs at once, and no more than one corp's calls of an API in flight."""
 
 Clock = Callable[[], float]
 Remaining = Callable[[], int]
 
 
-def sync_message(
-    tenant_id: str, run: SyncRun, phase: str, reconcile: bool, cursor: rules.SyncCursor | None = None
-) -> dict[str, Any]:
+def sync_message(tenant_id: str, run: SyncRun, reconcile: bool, lanes: int) -> dict[str, Any]:
+    """A run's first message (the directory phase)."""
     return {
         "type": SYNC_MESSAGE,
         "v": VERSION,
         "tenant_id": tenant_id,
         "run_id": run.run_id,
         "started_at": run.started_at,
-        "phase": phase,
+        "phase": DIRECTORY,
         "reconcile": reconcile,
-        "cursor": (cursor or rules.SyncCursor()).as_dict(),
+        "lanes": lanes,
+        "cursor": rules.SyncCursor().as_dict(),
     }
 
 
-def request_sync(tenant_id: str, trigger: str, now: int | None = None, settings: Settings | None = None) -> SyncRun:
-    """Start a run of this tenant (raises SyncRunning when one is in progress) and queue its first message."""
+def request_sync(
+    tenant_id: str, trigger: str, now: int | None = None, settings: Settings | None = None, lanes: int = LANES
+) -> SyncRun:
+    """Start a run of this tenant reading its customers in `lanes` parallel lanes (raises SyncRunning when one is in
+    progress) and queue its first message."""
+    if not 1 <= lanes <= LANES:
+        raise ValueError(f"lanes must be between 1 and {LANES}")
     settings = settings or get_settings()
     runs = SyncRuns(tenant_id, settings)
     previous = runs.current()
     run = runs.start(trigger, int(now if now is not None else time.time()))
     reconcile = rules.needs_reconciliation(previous.status if previous else None)
-    message = sync_message(tenant_id, run, DIRECTORY, reconcile)
+    message = sync_message(tenant_id, run, reconcile, lanes)
     queues.publish(resources.SYNC, message, tenant_id=tenant_id, settings=settings)
     return run
 
@@ -108,7 +128,7 @@ def fan_out(cursor: str | None, remaining: Remaining, clock: Clock, settings: Se
 
 
 class TenantSync:
-    """One invocation's share of one tenant's run."""
+    """One invocation's share of one tenant's run: the directory phase, or a stretch of one lane."""
 
     def __init__(
         self, tenant_id: str, message: Mapping[str, Any], remaining: Remaining, clock: Clock, settings: Settings
@@ -117,6 +137,7 @@ class TenantSync:
         self.message = dict(message)
         self.run_id = str(message["run_id"])
         self.started_at = int(message["started_at"])
+        self.reconciling = bool(message.get("reconcile", True))
         self.remaining = remaining
         self.clock = clock
         self.settings = settings
@@ -126,6 +147,8 @@ class TenantSync:
         self.slowest_page_ms = 0.0
         self.pages_read = 0
         self.calls = 0
+        self.seen: list[tuple[str, str]] = []
+        self.seen_from: str | None = None
         self._wecom: WeComClient | None = None
 
     def now(self) -> int:
@@ -157,7 +180,9 @@ class TenantSync:
         try:
             if self.message.get("phase") == DIRECTORY:
                 self.sync_directory()
-            self.sync_customers(rules.SyncCursor.from_dict(self.message.get("cursor")))
+                self.start_lanes()
+            else:
+                self.sync_lane(rules.SyncCursor.from_dict(self.message.get("cursor")))
         except (RateLimited, ConcurrencyLimited):
             self.progress()
             raise
@@ -203,25 +228,39 @@ class TenantSync:
         logger.warning("sync found departed employees", extra={"departed": len(userids)})
         self.runs.record_departed(self.run_id, userids, HANDOVER_QUEUED)
 
+    def follow_users(self) -> list[str]:
+        return [str(u) for u in self.call("GET", "externalcontact/get_follow_user_list").get("follow_user", [])]
+
+    def start_lanes(self) -> None:
+        """Split the follow users into lanes (once per run: a redelivered message queues the recorded lanes again)
+        and queue a message per lane."""
+        users = self.follow_users()
+        self.runs.set_counts(self.run_id, self.now(), follow_users=len(set(users)))
+        lanes = int(self.message.get("lanes") or 1)
+        bounds = self.runs.plan_lanes(self.run_id, rules.lane_bounds(users, lanes))
+        messages = [
+            {**self.message, "phase": CUSTOMERS, "lane": lane, "cursor": rules.SyncCursor(after, upto=upto).as_dict()}
+            for lane, (after, upto) in enumerate(bounds)
+        ]
+        queues.publish_batch(resources.SYNC, messages, tenant_id=self.tenant_id, settings=self.settings)
+        self.progress()
+
     # phase 2
 
-    def follow_users(self) -> list[str]:
-        users = [str(u) for u in self.call("GET", "externalcontact/get_follow_user_list").get("follow_user", [])]
-        self.runs.set_counts(self.run_id, self.now(), follow_users=len(set(users)))
-        return users
-
-    def sync_customers(self, cursor: rules.SyncCursor) -> None:
+    def sync_lane(self, cursor: rules.SyncCursor) -> None:
         follow_users: list[str] | None = None
+        if cursor.chunk:
+            self.seen_from = cursor.wecom_cursor
         while True:
             if not cursor.chunk:
                 follow_users = follow_users if follow_users is not None else self.follow_users()
-                chunk = rules.next_chunk(follow_users, cursor.after, BATCH_GET_BY_USER_MAX_USERIDS)
+                chunk = rules.next_chunk(follow_users, cursor.after, BATCH_GET_BY_USER_MAX_USERIDS, cursor.upto)
                 if not chunk:
                     self.progress()
-                    self.runs.finish(self.run_id, self.now())
-                    logger.info("sync finished", extra={"run_id": self.run_id})
+                    if self.runs.lane_done(self.run_id, int(self.message.get("lane") or 0), self.now()):
+                        logger.info("sync finished", extra={"run_id": self.run_id})
                     return
-                cursor = rules.SyncCursor(cursor.after, tuple(chunk))
+                cursor = rules.SyncCursor(cursor.after, tuple(chunk), upto=cursor.upto)
             if self.pages_read and not rules.may_start_page(self.remaining(), self.slowest_page_ms):
                 self.continue_later(cursor)
                 return
@@ -229,13 +268,15 @@ class TenantSync:
             cursor = self.read_page(cursor)
             self.pages_read += 1
             if not cursor.wecom_cursor:
-                if self.message.get("reconcile", True):
+                if self.reconciling:
                     self.reconcile(cursor.chunk)
                 cursor = rules.chunk_done(cursor)
+                self.seen, self.seen_from = [], None
             self.slowest_page_ms = max(self.slowest_page_ms, (time.perf_counter() - started) * 1000)
 
     def read_page(self, cursor: rules.SyncCursor) -> rules.SyncCursor:
-        """One page of the batch API: relations and profiles written; the cursor inside the chunk moves on."""
+        """One page of the batch API: what changed of its relations, profiles and find items written; the cursor
+        inside the chunk moves on."""
         fetched_at = self.now()
         answer = self.call(
             "POST",
@@ -271,31 +312,51 @@ class TenantSync:
                 )
             )
         stats = self.store.put_follows(relations)
-        self.directory.put_profiles(profiles.values())
-        self.directory.index(relations, {e: p.name for e, p in profiles.items()})
+        profile_stats = self.directory.put_profiles(profiles.values())
+        find_stats = self.directory.put_find_items(relations, {e: p.name for e, p in profiles.items()})
+        if self.reconciling:
+            if self.seen_from is None:
+                self.seen_from = cursor.wecom_cursor
+            self.seen.extend((r.external_userid, r.userid) for r in relations)
         next_cursor = str(answer.get("next_cursor") or "")
         done_users = 0 if next_cursor else len(cursor.chunk)
         self.progress(
             pages=1,
-            relations=stats.written,
+            relations=stats.written + stats.unchanged,
             customers=len(profiles),
             skipped_older=stats.skipped_older,
+            unchanged=stats.unchanged,
             users_done=done_users,
+            **page_items(stats, profile_stats, find_stats),
         )
         return replace(cursor, wecom_cursor=next_cursor)
 
-    def reconcile(self, chunk: Iterable[str]) -> None:
-        """Mark lost the stored active relations of a completely read chunk that this run did not see."""
-        lost = 0
+    def reconcile(self, chunk: tuple[str, ...]) -> None:
+        """Mark lost the stored active relations of a completely read chunk that WeCom did not return in this run
+        (this invocation's pages, and those earlier invocations stored) and no event touched since it started."""
+        seen = set(self.seen)
+        if self.seen_from:
+            seen |= self.runs.seen(self.run_id, chunk[0])
+        lost = read = 0
         for userid in chunk:
             for relation in list(self.directory.employee_relations(userid)):
-                if rules.is_missing(relation.active, relation.event_time, self.started_at):
+                read += 1
+                pair = (relation.external_userid, relation.userid)
+                if pair not in seen and rules.is_missing(relation.active, relation.event_time, self.started_at):
                     lost += self.directory.mark_lost(relation, self.started_at, LOST_BY_SYNC)
-        if lost:
-            self.progress(lost=lost)
+        self.progress(lost=lost, items_read=read)
 
     def continue_later(self, cursor: rules.SyncCursor) -> None:
+        """Hand the lane over to a new invocation; the relations read of an unfinished chunk are stored first."""
+        written = 0
+        if self.reconciling and cursor.chunk and self.seen:
+            written = self.runs.save_seen(self.run_id, cursor.chunk[0], self.seen_from or "", self.seen, self.now())
         message = {**self.message, "phase": CUSTOMERS, "cursor": cursor.as_dict()}
         queues.publish(resources.SYNC, message, tenant_id=self.tenant_id, settings=self.settings)
-        self.progress()
+        self.progress(items_written=written)
         logger.info("sync continues in a new invocation", extra={"run_id": self.run_id, "after": cursor.after})
+
+
+def page_items(*stats: WriteStats) -> dict[str, int]:
+    """Items a page read and wrote on the data table, for the run's counters."""
+    return {"items_read": sum(s.read for s in stats), "items_written": sum(s.items for s in stats)}

@@ -13,8 +13,12 @@ customer's partition, and one more when it has a remark:
 `<c>` is the first character of the case-folded term, so a tenant's names spread over many index partitions and a
 prefix search is one Query: `gsi1pk = <t>#fname#<first char> AND begins_with(gsi1sk, <prefix>)`. Find items are
 candidates, not truth: every row read through them is checked against its relation item (a stale one, e.g. of a
-remark changed by an event since, is dropped), and they are rewritten by every sync and admin edit; the event
-worker calls `refresh(external_userid)` after it changes a relation to keep them current between syncs.
+remark changed by an event since, is dropped). The sync compares them with what is stored and writes those that
+changed (`put_find_items`, also removing a remark's item when the remark went away); admin edits rewrite them, and the
+event worker calls `refresh(external_userid)` after it changes a relation to keep them current between syncs.
+
+The sync writes profiles the same way (`put_profiles`): only those whose stored item says something else (every
+attribute but the event time, `domain.item_content`) and is not newer.
 """
 
 from __future__ import annotations
@@ -31,17 +35,19 @@ from chalicelib import resources
 from chalicelib.config import Settings
 from chalicelib.domain.audience import ALL_CUSTOMERS_TAG, AudienceSource, SourceKind
 from chalicelib.domain.customer_listing import CustomerFilter, Source, TagMode, choose_source, matches
+from chalicelib.domain.item_content import is_unchanged
 from chalicelib.store.corp_directory import EmployeeItem
 from chalicelib.store.customer_profiles import CustomerProfile, ProfileItem
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import InvalidCursor, Page, decode_cursor, decode_key, encode_cursor
 from chalicelib.store.keys import TenantKeys
-from chalicelib.store.relations import LOST, FollowItem, FollowRelation, relation_of
+from chalicelib.store.relations import LOST, FollowItem, FollowRelation, WriteStats, relation_of
 from chalicelib.store.tables import bind_models, on_table
 
 SEPARATOR = "\x1f"
 NAME, REMARK = "name", "remark"
 COUNT_WORKERS = 8
+PROFILE_VOLATILE = ("event_time",)
 
 
 class FindByTermIndex(GlobalSecondaryIndex["FindItem"]):
@@ -108,20 +114,26 @@ class CustomerDirectory:
 
     # writes
 
-    def put_profiles(self, profiles: Iterable[CustomerProfile]) -> int:
-        """Bulk-write profiles (BatchWriteItem) except those older than stored (BatchGet first); returns written."""
+    def put_profiles(self, profiles: Iterable[CustomerProfile]) -> WriteStats:
+        """Bulk-write profiles (BatchWriteItem) except those older than stored or unchanged (BatchGet first)."""
         incoming = {p.external_userid: p for p in profiles}
+        stats = WriteStats()
         if not incoming:
-            return 0
-        stored = {
-            i.external_userid: int(i.event_time)
-            for i in ProfileItem.batch_get([(self._cust(e), "profile") for e in incoming])
-        }
-        fresh = [p for e, p in incoming.items() if stored.get(e, -1) <= p.event_time]
+            return stats
+        stored = {i.external_userid: i for i in ProfileItem.batch_get([(self._cust(e), "profile") for e in incoming])}
+        stats.read = len(stored)
         with self.store.writer() as batch:
-            for p in fresh:
-                batch.put(self.store.profile_item(p))
-        return len(fresh)
+            for ext, profile in incoming.items():
+                item, desired = stored.get(ext), self.store.profile_item(profile)
+                if item is not None and int(item.event_time) > profile.event_time:
+                    stats.skipped_older += 1
+                elif item is not None and is_unchanged(item.serialize(), desired.serialize(), PROFILE_VOLATILE):
+                    stats.unchanged += 1
+                else:
+                    batch.put(desired)
+                    stats.written += 1
+        stats.items, stats.requests, stats.retries = batch.written, batch.requests, batch.retries
+        return stats
 
     def _find_items(self, relation: FollowRelation, name: str) -> list[FindItem]:
         pk, ext, userid = self._cust(relation.external_userid), relation.external_userid, relation.userid
@@ -158,6 +170,33 @@ class CustomerDirectory:
                     batch.put(item)
                     count += 1
         return count
+
+    def put_find_items(self, relations: Iterable[FollowRelation], names: dict[str, str]) -> WriteStats:
+        """The sync's find items of these relations (names by external userid): the stored ones read with BatchGet,
+        those that differ written, a remark's item whose remark went away deleted."""
+        desired = {
+            (item.pk, item.sk): item
+            for relation in relations
+            for item in self._find_items(relation, names.get(relation.external_userid, ""))
+        }
+        stats = WriteStats()
+        if not desired:
+            return stats
+        keys = {(item.pk, prefix + item.userid) for item in desired.values() for prefix in ("find#", "findr#")}
+        stored = {(i.pk, i.sk): i for i in FindItem.batch_get(list(keys))}
+        stats.read = len(stored)
+        with self.store.writer() as batch:
+            for key, item in desired.items():
+                if is_unchanged(stored[key].serialize() if key in stored else None, item.serialize()):
+                    stats.unchanged += 1
+                else:
+                    batch.put(item)
+                    stats.written += 1
+            for key, item in stored.items():
+                if key not in desired:
+                    batch.delete(item)
+        stats.items, stats.requests, stats.retries = batch.written, batch.requests, batch.retries
+        return stats
 
     def refresh(self, external_userid: str) -> None:
         """Rewrite a customer's find items from their stored relations and profile (after an event changed them)."""

@@ -14,7 +14,9 @@ planner reads a page of customers with BatchGet instead of a Query per customer.
 Out-of-order events: a relation carries the WeCom event time; a write with an older event time never overwrites newer
 data (conditional writes; equal times rewrite, so a redelivered event is harmless). An event's relation, membership
 changes and card are one TransactWrite. The full sync writes with BatchWriteItem, after reading the stored relations
-and cards in bulk to skip older data and to remove memberships of tags that went away.
+and cards in bulk to skip older data, to remove memberships of tags that went away, and to write only what changed: a
+relation whose stored item already says the same (every attribute but its event time, `domain.item_content`) is not
+rewritten, nor its memberships; a card is rewritten only when its relations changed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
 from chalicelib.domain.audience import ALL_CUSTOMERS_TAG, CustomerCard, Relation
+from chalicelib.domain.item_content import is_unchanged
 from chalicelib.store.customer_base import SHARDS, CustomerBase
 from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.tables import on_table, shared_connection
 
 MAX_TRANSACTION_ATTEMPTS = 5
 ACTIVE, LOST = "active", "lost"
+RELATION_VOLATILE = ("event_time",)
+"""What a sync may leave as stored when nothing else changed: the time of the data, not the data."""
 
 
 class ByEmployeeIndex(GlobalSecondaryIndex["FollowItem"]):
@@ -140,10 +145,13 @@ class FollowRelation:
 
 @dataclass
 class WriteStats:
-    """What a bulk write did: relations written or skipped as older than stored; items, requests and retries."""
+    """What a bulk write did: entries written, skipped as older than stored or as unchanged; items read (BatchGet)
+    and written (puts and deletes), requests and retries."""
 
     written: int = 0
     skipped_older: int = 0
+    unchanged: int = 0
+    read: int = 0
     items: int = 0
     requests: int = 0
     retries: int = 0
@@ -286,7 +294,8 @@ class Relations(CustomerBase):
         raise RuntimeError(f"relation {relation.userid}/{relation.external_userid}: too much contention")
 
     def put_follows(self, relations: Iterable[FollowRelation]) -> WriteStats:
-        """Bulk-write relations from a sync page: skips those older than stored, keeps memberships and cards in step.
+        """Bulk-write relations from a sync page: skips those older than stored and those unchanged, keeps memberships
+        and cards in step, and writes a card only when its relations changed.
 
         Reads the stored relations and cards of the page with BatchGet, then writes with BatchWriteItem. Not atomic
         with events: an event for the same customer landing between the read and the write can be overwritten on the
@@ -297,21 +306,26 @@ class Relations(CustomerBase):
         if not incoming:
             return stats
         stored = {
-            (i.external_userid, i.userid): relation_of(i)
+            (i.external_userid, i.userid): i
             for i in FollowItem.batch_get([(self._cust(e), f"follow#{u}") for e, u in incoming])
         }
         cards = {i.pk: i for i in CardItem.batch_get({(self._cust(e), "card") for e, _ in incoming})}
+        stats.read = len(stored) + len(cards)
         fresh = []
         for key, relation in incoming.items():
-            old = stored.get(key)
+            item = stored.get(key)
+            old = relation_of(item) if item is not None else None
+            desired = self._follow_item(relation)
             if old is not None and old.event_time > relation.event_time:
                 stats.skipped_older += 1
+            elif item is not None and is_unchanged(item.serialize(), desired.serialize(), RELATION_VOLATILE):
+                stats.unchanged += 1
             else:
-                fresh.append((old, relation))
+                fresh.append((old, relation, desired))
         by_customer: dict[str, dict[str, Relation | None]] = {}
         with self.writer() as writer:
-            for old, relation in fresh:
-                writer.put(self._follow_item(relation))
+            for old, relation, desired in fresh:
+                writer.put(desired)
                 old_tags, new_tags = self._member_tags(old), self._member_tags(relation)
                 for tag in old_tags - new_tags:
                     writer.delete(TagMemberItem(*self._member_key(tag, relation)))
@@ -327,8 +341,10 @@ class Relations(CustomerBase):
                     current.pop(userid, None)
                     if change is not None:
                         current[userid] = change
-                version = int(card.version) + 1 if card else 1
-                writer.put(CardItem(self._cust(ext), "card", relations=card_to_json(current.values()), version=version))
+                text = card_to_json(current.values())
+                if card is None or text != card.relations:
+                    version = int(card.version) + 1 if card else 1
+                    writer.put(CardItem(self._cust(ext), "card", relations=text, version=version))
         stats.items, stats.requests, stats.retries = writer.written, writer.requests, writer.retries
         stats.written = len(fresh)
         stats.customers = set(by_customer)

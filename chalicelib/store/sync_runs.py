@@ -3,7 +3,22 @@
 One item per tenant, `<t>#sync` / `run`, holds the latest run. A run starts only when none is running (or the running
 one has not moved for STALE_SECONDS: its worker died), with a conditional write, so two triggers never run two syncs
 of one tenant. Workers carry the run id in their continuation messages; a message of another run is ignored.
-Counters are added with UpdateItem ADD (a redelivered page adds twice: they are progress figures, not accounting).
+Counters are added with UpdateItem ADD on the counts map, so lanes running in parallel never lose each other's
+figures (a redelivered page adds twice: they are progress figures, not accounting).
+
+A run reads its employees in lanes (parallel chains of messages): `plan_lanes` records how many (once per run) and
+their bounds, `lane_done` adds a finished lane to the run's set of done lanes (a set, so a redelivered lane counts
+once) and, when every lane is done, finishes the run with a write conditioned on the run still running: the run is
+finished exactly once, by whichever lane completed it.
+
+| item (runtime table) | pk | sk |
+|---|---|---|
+| the latest run | `<t>#sync` | `run` |
+| relations a run saw in one chunk, one item per invocation part | `<t>#syncseen#<run_id>` | `<chunk>#<from>#<part>` |
+
+The seen items let a chunk that spans several invocations be reconciled: an invocation that hands its chunk over
+stores the relations it read (SEEN_PER_ITEM per item, kept SEEN_TTL_SECONDS), the one that completes the chunk reads
+them back. Keyed by the cursor the invocation started from, so a redelivered invocation writes the same items again.
 """
 
 from __future__ import annotations
@@ -12,13 +27,13 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.config import Settings
-from chalicelib.store.dynamo import is_condition_failure
+from chalicelib.store.dynamo import batch_writer, is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table
 
@@ -27,6 +42,10 @@ STALE_SECONDS = 3600
 DEPARTED_SHOWN_MAX = 200
 COUNTERS = ("employees", "departments", "follow_users", "users_done", "pages", "relations", "customers", "wecom_calls")
 COUNTERS += ("skipped_older", "lost", "departed", "invocations")
+COUNTERS += ("unchanged", "items_read", "items_written", "lanes", "run_writes")
+SEEN_PER_ITEM = 5_000
+SEEN_TTL_SECONDS = 3 * 24 * 3600
+PAIR_SEPARATOR, PAIRS_SEPARATOR = "\x1f", "\n"
 
 
 @on_table(resources.RUNTIME)
@@ -46,6 +65,19 @@ class SyncRunItem(Model):
     departed_userids = ListAttribute(of=UnicodeAttribute, null=True)
     handover = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
+    lane_bounds = ListAttribute(of=UnicodeAttribute, null=True)
+    lanes_done = UnicodeSetAttribute(null=True)
+
+
+@on_table(resources.RUNTIME)
+class SeenItem(Model):
+    class Meta:
+        table_name = resources.RUNTIME.name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    pairs = UnicodeAttribute()
+    expires_at = NumberAttribute()
 
 
 @dataclass(frozen=True)
@@ -91,7 +123,7 @@ class SyncRuns:
 
     def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
         self.keys = TenantKeys(tenant_id)
-        bind_models(settings)
+        self.settings = bind_models(settings)
 
     def _pk(self) -> str:
         return self.keys.key("sync")
@@ -118,7 +150,14 @@ class SyncRuns:
         """Record a new queued run, unless one is queued or running and not stale (raises SyncRunning)."""
         run = SyncRun(run_id=secrets.token_hex(8), status=QUEUED, trigger=trigger, started_at=now, updated_at=now)
         item = SyncRunItem(
-            self._pk(), "run", run_id=run.run_id, status=QUEUED, trigger=trigger, started_at=now, updated_at=now
+            self._pk(),
+            "run",
+            run_id=run.run_id,
+            status=QUEUED,
+            trigger=trigger,
+            started_at=now,
+            updated_at=now,
+            counts=dict.fromkeys(COUNTERS, 0),
         )
         condition = (
             SyncRunItem.pk.does_not_exist()
@@ -135,51 +174,101 @@ class SyncRuns:
             raise
         return run
 
-    def _update(self, run_id: str, actions: list[Any]) -> bool:
-        """Apply `actions` to the run if it is still `run_id`; False when another run replaced it."""
+    def _update(self, run_id: str, actions: list[Any], only_running: bool = False) -> SyncRunItem | None:
+        """Apply `actions` to the run if it is still `run_id` (and, with `only_running`, still queued or running); the
+        item as updated, or None when another run replaced it (or it had finished)."""
+        condition = SyncRunItem.run_id == run_id
+        if only_running:
+            condition &= SyncRunItem.status.is_in(QUEUED, RUNNING)
+        item = SyncRunItem(self._pk(), "run")
         try:
-            SyncRunItem(self._pk(), "run").update(actions=actions, condition=SyncRunItem.run_id == run_id)
+            item.update(actions=actions, condition=condition)
         except UpdateError as error:
             if is_condition_failure(error):
-                return False
+                return None
             raise
-        return True
+        return item
 
     def progress(self, run_id: str, now: int, **counts: int) -> bool:
-        """Mark the run running and add to its counters; False when the run was replaced (stop working on it)."""
+        """Mark the run running and add to its counters (`run_writes` counts these updates themselves, the run's
+        bookkeeping); False when the run was replaced or has finished (stop working on it)."""
         unknown = set(counts) - set(COUNTERS)
         if unknown:
             raise ValueError(f"unknown counters: {sorted(unknown)}")
-        current = self.current()
-        if current is None or current.run_id != run_id or current.status in (DONE, FAILED):
-            return False
-        merged = {name: current.counts.get(name, 0) + counts.get(name, 0) for name in COUNTERS}
-        return self._update(
-            run_id,
-            [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now), SyncRunItem.counts.set(merged)],
-        )
+        actions = [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now)]
+        added = counts | {"run_writes": 1}
+        actions += [SyncRunItem.counts[name].add(value) for name, value in added.items() if value]
+        return self._update(run_id, actions, only_running=True) is not None
 
     def set_counts(self, run_id: str, now: int, **counts: int) -> bool:
         """Set counters to absolute values (totals known once, like the number of follow users)."""
-        current = self.current()
-        if current is None or current.run_id != run_id:
+        actions = [SyncRunItem.updated_at.set(now)]
+        actions += [SyncRunItem.counts[name].set(value) for name, value in counts.items()]
+        return self._update(run_id, actions) is not None
+
+    def plan_lanes(self, run_id: str, bounds: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Record the run's lanes (their (after, upto) bounds) unless already recorded; the lanes of the run."""
+        flat = [edge for pair in bounds for edge in pair]
+        try:
+            SyncRunItem(self._pk(), "run").update(
+                actions=[SyncRunItem.lane_bounds.set(flat), SyncRunItem.counts["lanes"].set(len(bounds))],
+                condition=(SyncRunItem.run_id == run_id) & SyncRunItem.lane_bounds.does_not_exist(),
+            )
+        except UpdateError as error:
+            if not is_condition_failure(error):
+                raise
+            item = SyncRunItem.get(self._pk(), "run", consistent_read=True)
+            if item.run_id != run_id:
+                return []
+            flat = list(item.lane_bounds or ())
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    def lane_done(self, run_id: str, lane: int, now: int) -> bool:
+        """Count a lane done; True when this call finished the run (every lane done, and the run still running)."""
+        actions = [SyncRunItem.lanes_done.add({str(lane)}), SyncRunItem.updated_at.set(now)]
+        item = self._update(run_id, actions, only_running=True)
+        if item is None or len(item.lanes_done or ()) < len(item.lane_bounds or ()) // 2:
             return False
-        merged = {name: current.counts.get(name, 0) for name in COUNTERS} | counts
-        return self._update(run_id, [SyncRunItem.updated_at.set(now), SyncRunItem.counts.set(merged)])
+        return self.finish(run_id, now, only_running=True)
 
     def record_departed(self, run_id: str, userids: list[str], handover: str) -> bool:
         """Note who the sync found departed (the first DEPARTED_SHOWN_MAX) and what happens to their customers."""
-        return self._update(
-            run_id,
-            [
-                SyncRunItem.departed_userids.set(userids[:DEPARTED_SHOWN_MAX]),
-                SyncRunItem.handover.set(handover),
-            ],
-        )
+        actions = [SyncRunItem.departed_userids.set(userids[:DEPARTED_SHOWN_MAX]), SyncRunItem.handover.set(handover)]
+        return self._update(run_id, actions) is not None
 
-    def finish(self, run_id: str, now: int, error: str | None = None) -> bool:
+    def finish(self, run_id: str, now: int, error: str | None = None, only_running: bool = False) -> bool:
+        """Mark the run done (failed with an error); with `only_running`, only if it is still running, so concurrent
+        finishers finish it once (False for all but one)."""
         status = FAILED if error else DONE
         actions = [SyncRunItem.status.set(status), SyncRunItem.updated_at.set(now), SyncRunItem.finished_at.set(now)]
         if error:
             actions.append(SyncRunItem.error.set(error[:500]))
-        return self._update(run_id, actions)
+        return self._update(run_id, actions, only_running) is not None
+
+    def _seen_pk(self, run_id: str) -> str:
+        return self.keys.key("syncseen", run_id)
+
+    def save_seen(self, run_id: str, chunk: str, start: str, pairs: list[tuple[str, str]], now: int) -> int:
+        """Store the (external_userid, userid) pairs an invocation read of `chunk` since cursor `start`; items
+        written."""
+        parts = [pairs[i : i + SEEN_PER_ITEM] for i in range(0, len(pairs), SEEN_PER_ITEM)]
+        with batch_writer(SeenItem, self.settings) as batch:
+            for number, part in enumerate(parts):
+                batch.put(
+                    SeenItem(
+                        self._seen_pk(run_id),
+                        f"{chunk}#{start}#{number:04d}",
+                        pairs=PAIRS_SEPARATOR.join(PAIR_SEPARATOR.join(pair) for pair in part),
+                        expires_at=now + SEEN_TTL_SECONDS,
+                    )
+                )
+        return len(parts)
+
+    def seen(self, run_id: str, chunk: str) -> set[tuple[str, str]]:
+        """Every pair stored for `chunk` of this run by `save_seen`."""
+        found: set[tuple[str, str]] = set()
+        for item in SeenItem.query(self._seen_pk(run_id), SeenItem.sk.startswith(f"{chunk}#"), consistent_read=True):
+            for line in item.pairs.split(PAIRS_SEPARATOR):
+                ext, _, userid = line.partition(PAIR_SEPARATOR)
+                found.add((ext, userid))
+        return found

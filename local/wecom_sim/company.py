@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from . import rand
 from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
@@ -47,6 +48,26 @@ class Company:
     def active_employee(self, userid: str) -> Employee | None:
         employee = self.employees.get(userid)
         return employee if employee is not None and employee.active else None
+
+    def drift(self, share: float, seed: int) -> int:
+        """Change `share` of the customers without any callback, as edits made while the app was not listening: each
+        chosen customer's first relation gets a new remark and one more corp tag (or one fewer when it has them
+        all). The customers are drawn with `seed`; returns how many changed. A nightly sync must find them."""
+        tag_ids = sorted(self.tags.tags)
+        changed = 0
+        for external_userid in self.book.customers:
+            follows = self.book.follows_of_customer(external_userid)
+            if not follows or rand.unit(seed, "drift", external_userid) >= share:
+                continue
+            follow = follows[0]
+            follow.remark = f"drift {seed}"
+            missing = [t for t in tag_ids if t not in follow.tag_ids]
+            if missing:
+                follow.tag_ids.append(missing[int(rand.unit(seed, "tag", external_userid) * len(missing))])
+            elif follow.tag_ids:
+                follow.tag_ids.pop()
+            changed += 1
+        return changed
 
     def settle(self, now: float, stats: CorpStats) -> None:
         """Bring time-driven state up to ``now``: mass-message confirmations and transfer takeovers."""

@@ -32,7 +32,7 @@ def _error(status: int, message: str) -> Response:
 
 class ControlApi:
     """GET /sim/stats, GET /sim/companies, GET|POST /sim/clock, POST /sim/callback_url, POST /sim/scenario,
-    GET /sim/scenario/<id>."""
+    GET /sim/scenario/<id>, POST /sim/drift (change a share of a company's customers silently: `Company.drift`)."""
 
     def __init__(self, sim: Simulator) -> None:
         self._sim = sim
@@ -64,6 +64,8 @@ class ControlApi:
                 return _error(404, "unknown corpid")
             company.callback_url = body.get("url") or None
             return json_response({"corpid": company.corpid, "callback_url": company.callback_url})
+        if path == "/sim/drift" and request.method == "POST":
+            return self._drift(body)
         if path == "/sim/scenario" and request.method == "POST":
             return self._start(body)
         if path.startswith("/sim/scenario/"):
@@ -72,6 +74,19 @@ class ControlApi:
                 return _error(404, "unknown scenario")
             return json_response(_scenario_view(scenario))
         return _error(404, f"no control endpoint {request.method} {path}")
+
+    def _drift(self, body: dict) -> Response:
+        company = self._sim.find(str(body.get("corpid", "")))
+        if company is None:
+            return _error(404, "unknown corpid")
+        share, seed = body.get("share"), body.get("seed", 1)
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
+            return _error(400, "share must be a number in (0, 1]")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            return _error(400, "seed must be an integer")
+        with self._sim.lock:
+            changed = company.drift(float(share), seed)
+        return json_response({"corpid": company.corpid, "changed": changed})
 
     def _start(self, body: dict) -> Response:
         company = self._sim.find(str(body.get("corpid", "")))

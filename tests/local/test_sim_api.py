@@ -373,3 +373,25 @@ def test_control_endpoints(make, receiver: Receiver) -> None:
     assert control.post("scenario", json={"corpid": run.company.corpid, "kind": "rm -rf"}).status_code == 400
     assert run.company.secret not in control.get("companies").text
     control.close()
+
+
+def test_drift_changes_a_share_of_customers_without_callbacks(make) -> None:
+    run = make(customers=1000)
+    control = httpx.Client(base_url=run.base + "/sim/")
+    before = {
+        e: [(f.remark, sorted(f.tag_ids)) for f in run.company.book.follows_of_customer(e)]
+        for e in run.company.book.customers
+    }
+    changed = control.post("drift", json={"corpid": run.company.corpid, "share": 0.05, "seed": 3}).json()["changed"]
+    after = {
+        e: [(f.remark, sorted(f.tag_ids)) for f in run.company.book.follows_of_customer(e)]
+        for e in run.company.book.customers
+    }
+    differ = [e for e in before if before[e] != after[e]]
+    assert len(differ) == changed
+    assert 20 <= changed <= 80
+    assert all(after[e][0][0] == "drift 3" for e in differ)
+    assert control.post("drift", json={"corpid": run.company.corpid, "share": 2}).status_code == 400
+    assert control.post("drift", json={"corpid": "nope", "share": 0.1}).status_code == 404
+    assert not run.sim.stats(run.company.corpid)["callbacks"]
+    control.close()

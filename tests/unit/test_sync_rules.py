@@ -47,3 +47,24 @@ def test_a_page_starts_only_when_twice_the_slowest_page_fits_before_the_reserve(
     assert rules.may_start_page(20_000, 1_000, reserve_ms=5_000)
     assert not rules.may_start_page(20_000, 8_000, reserve_ms=5_000)
     assert not rules.may_start_page(4_000, 0, reserve_ms=5_000)
+
+
+def test_lanes_split_the_follow_users_into_consecutive_ranges_that_cover_everyone_once():
+    users = [f"u{i:02d}" for i in range(10)]
+    bounds = rules.lane_bounds(reversed(users), 3)
+    assert bounds == [("", "u02"), ("u02", "u05"), ("u05", "")]
+    lanes = [rules.next_chunk([*users, "zz-new"], after, 100, upto) for after, upto in bounds]
+    assert [len(lane) for lane in lanes] == [3, 3, 5]
+    assert sorted(u for lane in lanes for u in lane) == sorted([*users, "zz-new"])
+    assert rules.lane_bounds(users[:2], 5) == [("", "u00"), ("u00", "")]
+    assert rules.lane_bounds([], 5) == [("", "")]
+    assert rules.lane_bounds(users, 1) == [("", "")]
+
+
+def test_a_lane_walks_its_chunks_up_to_its_bound():
+    users = ["a", "b", "c", "d", "e"]
+    assert rules.next_chunk(users, "a", 2, upto="c") == ["b", "c"]
+    assert rules.next_chunk(users, "c", 2, upto="c") == []
+    cursor = rules.SyncCursor("a", ("b", "c"), "next", upto="c")
+    assert rules.SyncCursor.from_dict(cursor.as_dict()) == cursor
+    assert rules.chunk_done(cursor) == rules.SyncCursor("c", upto="c")
