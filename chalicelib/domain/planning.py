@@ -9,6 +9,11 @@ the same contents, so a crash between the writes and the checkpoint duplicates n
 Rows arrive grouped by sender (every source sorts by userid), so one batch is open at a time: it closes when the
 sender changes, when it holds `max_per_batch` recipients, or at the end. A batch is written in parts (one per page it
 spans); its id is `batch_id(broadcast, sender, sequence)` with the sender's sequence number starting at 0.
+
+Planning runs in shards (`split_senders`): contiguous ranges of sender userids, planned in parallel, each with its own
+cursor and state. A sender's rows all fall in one shard, so its batches are cut exactly as one planner would cut
+them; a customer followed by senders of two shards is judged by both from the same card (this broadcast's own receipt
+does not count against it), so both agree on who reaches it, and the shards' totals add up to one planner's.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -62,6 +67,30 @@ class PlanContext:
 
 
 @dataclass(frozen=True)
+class SenderRange:
+    """The senders one planning shard judges: userids from `low` (inclusive) to `high` (exclusive); an empty bound is
+    open, so ranges cut with `split_senders` cover every userid, including senders nobody listed."""
+
+    low: str = ""
+    high: str = ""
+
+    def __contains__(self, userid: object) -> bool:
+        return isinstance(userid, str) and self.low <= userid and (not self.high or userid < self.high)
+
+
+EVERY_SENDER = SenderRange()
+
+
+def split_senders(senders: Iterable[str], shards: int, min_senders: int = 1) -> tuple[SenderRange, ...]:
+    """Cut the userid space into at most `shards` contiguous ranges holding about as many of `senders` each (and at
+    least `min_senders`), together covering every userid exactly once."""
+    ordered = sorted(set(senders))
+    count = max(1, min(shards, len(ordered) // max(1, min_senders)))
+    bounds = [ordered[len(ordered) * i // count] for i in range(1, count)]
+    return tuple(SenderRange(low, high) for low, high in zip(["", *bounds], [*bounds, ""], strict=True))
+
+
+@dataclass(frozen=True)
 class Decision:
     """The verdict on one audience row: planned (`skip` is None) or skipped with a reason."""
 
@@ -101,6 +130,17 @@ class PlanTotals:
     skipped: Mapping[str, int] = field(default_factory=dict)
     discarded: int = 0
     """Candidate rows outside the audience (`SkipReason.NOT_IN_AUDIENCE`): a cost figure, not a skip."""
+
+    @classmethod
+    def combine(cls, parts: Iterable[PlanTotals]) -> PlanTotals:
+        """The totals of planners that judged disjoint rows and senders (the shards of one broadcast)."""
+        recipients = senders = batches = discarded = 0
+        skipped: Counter[str] = Counter()
+        for part in parts:
+            recipients, senders = recipients + part.recipients, senders + part.senders
+            batches, discarded = batches + part.batches, discarded + part.discarded
+            skipped.update(part.skipped)
+        return cls(recipients, senders, batches, dict(sorted(skipped.items())), discarded)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +189,18 @@ class PlanState:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PlanShard:
+    """One shard of a broadcast's planning: its senders, the pages planned, the cursor and state after them."""
+
+    shard: int
+    senders: SenderRange
+    page: int = 0
+    cursor: str = ""
+    state: PlanState = field(default_factory=PlanState)
+    done: bool = False
 
 
 @dataclass(frozen=True)
