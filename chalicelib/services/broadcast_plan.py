@@ -197,9 +197,11 @@ class PlanWorker:
         self.max_per_batch = max_per_batch
 
     def run(self, broadcast_id: str, shard: int | None = None, page: int = 0) -> str:
-        """Split the broadcast (no `shard`) or plan `shard` from its checkpoint; a message for a page the shard has
-        passed is "stale". Returns "split", "planned" (the broadcast moved to dispatching), "shard planned",
-        "continued", "stale" or the status that stopped it."""
+        """Split the broadcast (no `shard`) or plan `shard` from its checkpoint, whatever `page` the message was
+        published at: a message behind the checkpoint is a duplicate or the redelivery of an invocation that died
+        after checkpointing some pages, and only the checkpoint tells where to resume (a duplicate planner loses the
+        next checkpoint's condition). Returns "split", "planned" (the broadcast moved to dispatching), "shard
+        planned", "continued", "stale" or the status that stopped it."""
         broadcast = self.store.get(broadcast_id)
         if broadcast is None or broadcast.status != Status.PLANNING:
             return broadcast.status if broadcast else "missing"
@@ -213,7 +215,7 @@ class PlanWorker:
         if current.done:
             return self._finish(broadcast_id)
         if page < current.page:
-            return "stale"
+            logger.info("plan message behind its shard", extra={"shard": shard, "page": page, "at": current.page})
         return self._plan_shard(broadcast, current)
 
     def _prepare(self, broadcast: Broadcast) -> Plan:

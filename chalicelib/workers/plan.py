@@ -11,8 +11,7 @@ from chalicelib.workers.sqs_batch import each_record
 
 
 def handle_plan_message(body: dict[str, Any], remaining_seconds: Callable[[], float] | None = None) -> str:
-    """Split the broadcast named in the message, or plan the named shard from its checkpoint (a message for a page
-    the shard has passed is stale)."""
+    """Split the broadcast named in the message, or plan the named shard from its checkpoint."""
     worker = PlanWorker(body["tenant_id"], remaining_seconds=remaining_seconds)
     shard = body.get("shard")
     return worker.run(body["broadcast_id"], None if shard is None else int(shard), int(body.get("page", 0)))
