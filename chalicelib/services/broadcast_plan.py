@@ -2,7 +2,7 @@
 number of pages at a time.
 
 The first plan message splits the audience into at most `Settings.plan_shards` ranges of senders
-(`domain.planning.split_senders`, at least `SENDERS_PER_SHARD` senders each), creates the shards with the count of
+(`domain.plan_shards.split_senders`, at least `SENDERS_PER_SHARD` senders each), creates the shards with the count of
 open shards in one transaction, and publishes one plan message per shard: the plan queue runs them in parallel. A
 shard invocation plans at most `PAGES_PER_INVOCATION` pages of its senders' rows (or until its time budget runs out),
 then publishes a continuation message for the shard. Each page: Query the audience (never a Scan;
@@ -22,6 +22,7 @@ Group-chat broadcasts are cut into batches of `MSG_TEMPLATE_MAX_CHAT_IDS` chat i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -39,17 +40,8 @@ from chalicelib.domain.audience import (
     resolve_senders,
 )
 from chalicelib.domain.broadcasts import Broadcast, Status
-from chalicelib.domain.planning import (
-    EVERY_SENDER,
-    PlanContext,
-    PlanShard,
-    PlanState,
-    PlanTotals,
-    SenderRange,
-    batch_id,
-    plan_page,
-    split_senders,
-)
+from chalicelib.domain.plan_shards import EVERY_SENDER, PlanShard, SenderRange, split_senders
+from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS, MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.dispatch import settle_dispatch
@@ -174,6 +166,11 @@ def preview(
     return Preview(state.totals, True)
 
 
+def shard_state(shard: PlanShard) -> PlanState:
+    """The planner state a shard checkpointed (a fresh one before its first page)."""
+    return PlanState.from_json(json.loads(shard.state)) if shard.state else PlanState()
+
+
 class PlanWorker:
     """Plans one broadcast: `run` splits it into shards, or plans one shard from its checkpoint until the shard is
     planned or the budget is spent."""
@@ -256,7 +253,7 @@ class PlanWorker:
     def _plan_shard(self, broadcast: Broadcast, shard: PlanShard) -> str:
         bid = broadcast.broadcast_id
         plan = self._prepare(broadcast)
-        state = shard.state
+        state = shard_state(shard)
         page_number = shard.page
         for done_pages, ((rows, cursor, done), cards) in enumerate(
             pages(self.customers, plan, shard.cursor, shard.senders), start=1
@@ -265,7 +262,7 @@ class PlanWorker:
             self._write_page(broadcast, result)
             checkpoint = self.store.close_plan_shard if done else self.store.save_shard_checkpoint
             try:
-                checkpoint(bid, shard.shard, page=page_number + 1, cursor=cursor, state=result.state)
+                checkpoint(bid, shard.shard, page=page_number + 1, cursor=cursor, state=result.state.dumps())
             except Conflict:
                 logger.warning("plan page already checkpointed", extra={"shard": shard.shard, "page": page_number})
                 return "stale"
@@ -321,11 +318,12 @@ class PlanWorker:
         shards = self.store.plan_shards(broadcast_id)
         if not all(s.done for s in shards):
             return "shard planned"
-        return self._move_on(broadcast_id, PlanTotals.combine(s.state.totals for s in shards))
+        return self._move_on(broadcast_id, PlanTotals.combine(shard_state(s).totals for s in shards))
 
     def _move_on(self, broadcast_id: str, totals: PlanTotals) -> str:
+        counts = {"recipients": totals.recipients, "senders": totals.senders, "batches": totals.batches}
         try:
-            self.store.finish_planning(broadcast_id, totals)
+            self.store.finish_planning(broadcast_id, counts, totals.skipped)
         except Conflict:
             return "stale"
         settle_dispatch(self.store, broadcast_id)

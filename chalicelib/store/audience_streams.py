@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.audience import AudienceRow, AudienceSource, SourceKind
-from chalicelib.domain.planning import EVERY_SENDER, SenderRange
+from chalicelib.domain.plan_shards import EVERY_SENDER, SenderRange
 from chalicelib.store.customer_base import CustomerBase
 from chalicelib.store.dynamo import KEY_VALUE_MAX_BYTES, InvalidCursor, decode_cursor, encode_cursor
 from chalicelib.store.relations import FollowItem, TagMemberItem

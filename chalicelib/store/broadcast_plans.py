@@ -13,14 +13,12 @@ one transaction (`Broadcasts.close_plan_shard`), so each shard is counted done e
 
 from __future__ import annotations
 
-import json
-
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import resources
-from chalicelib.domain.planning import PlanShard, PlanState, SenderRange
+from chalicelib.domain.plan_shards import PlanShard, SenderRange
 from chalicelib.store.broadcast_base import BroadcastBase
 from chalicelib.store.dynamo import Conflict, is_condition_failure
 from chalicelib.store.tables import on_table
@@ -59,7 +57,7 @@ def _to_shard(item: PlanShardItem) -> PlanShard:
         senders=SenderRange(item.low or "", item.high or ""),
         page=int(item.page or 0),
         cursor=item.cursor or "",
-        state=PlanState.from_json(json.loads(item.state)) if item.state else PlanState(),
+        state=item.state or "",
         done=bool(item.done),
     )
 
@@ -78,7 +76,7 @@ class BroadcastPlans(BroadcastBase):
         except DoesNotExist:
             return None
 
-    def save_shard_checkpoint(self, broadcast_id: str, shard: int, *, page: int, cursor: str, state: PlanState) -> None:
+    def save_shard_checkpoint(self, broadcast_id: str, shard: int, *, page: int, cursor: str, state: str) -> None:
         """Record that the shard planned page `page - 1`: the cursor and planner state after it. Raises Conflict when
         the stored page is not `page - 1` (another planner of the shard got there first)."""
         item = PlanShardItem(self._pk(broadcast_id), shard_sk(shard))
@@ -87,7 +85,7 @@ class BroadcastPlans(BroadcastBase):
                 actions=[
                     PlanShardItem.page.set(page),
                     PlanShardItem.cursor.set(cursor or None),
-                    PlanShardItem.state.set(state.dumps()),
+                    PlanShardItem.state.set(state),
                 ],
                 condition=(PlanShardItem.page == page - 1) & (PlanShardItem.done == 0),
             )

@@ -33,7 +33,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
 from chalicelib.domain.broadcasts import COUNTERS, Broadcast, Status
-from chalicelib.domain.planning import PlanState, PlanTotals, SenderRange
+from chalicelib.domain.plan_shards import SenderRange
 from chalicelib.store.broadcast_base import BroadcastBase
 from chalicelib.store.broadcast_batches import BroadcastBatches
 from chalicelib.store.broadcast_plans import BroadcastPlans, PlanShardItem, shard_item, shard_sk
@@ -255,7 +255,7 @@ class Broadcasts(BroadcastBase):
                 raise Conflict(f"broadcast {broadcast_id}: planning shards exist or it is not planning") from None
             raise
 
-    def close_plan_shard(self, broadcast_id: str, shard: int, *, page: int, cursor: str, state: PlanState) -> None:
+    def close_plan_shard(self, broadcast_id: str, shard: int, *, page: int, cursor: str, state: str) -> None:
         """The shard's last checkpoint: it planned page `page - 1`, the last, and is done; the broadcast's count of
         open shards goes down by one in the same transaction. Raises Conflict when the shard's stored page is not
         `page - 1` or the broadcast is no longer planning."""
@@ -267,7 +267,7 @@ class Broadcasts(BroadcastBase):
                     actions=[
                         PlanShardItem.page.set(page),
                         PlanShardItem.cursor.set(cursor or None),
-                        PlanShardItem.state.set(state.dumps()),
+                        PlanShardItem.state.set(state),
                         PlanShardItem.done.set(1),
                     ],
                     condition=(PlanShardItem.page == page - 1) & (PlanShardItem.done == 0),
@@ -282,17 +282,16 @@ class Broadcasts(BroadcastBase):
                 raise Conflict(f"broadcast {broadcast_id}: shard {shard} page {page - 1} already planned") from None
             raise
 
-    def finish_planning(self, broadcast_id: str, totals: PlanTotals) -> None:
-        """Planning → dispatching with the planner's totals, once no shard is open (a group broadcast has none).
+    def finish_planning(self, broadcast_id: str, counts: Mapping[str, int], skipped: Mapping[str, int]) -> None:
+        """Planning → dispatching with the planner's counts (recipients, senders, batches) and skips by reason, once
+        no shard is open (a group broadcast has none).
         Raises Conflict when a shard is still open or the broadcast is no longer planning: exactly one caller moves
         it."""
         item = BroadcastItem(self._pk(broadcast_id), "meta")
         actions = [
             BroadcastItem.status.set(Status.DISPATCHING),
-            BroadcastItem.recipients.set(totals.recipients),
-            BroadcastItem.senders.set(totals.senders),
-            BroadcastItem.batches.set(totals.batches),
-            BroadcastItem.skipped.set(json.dumps(dict(totals.skipped), separators=(",", ":"))),
+            *(getattr(BroadcastItem, name).set(int(v)) for name, v in counts.items()),
+            BroadcastItem.skipped.set(json.dumps(dict(skipped), separators=(",", ":"))),
             BroadcastItem.updated_at.set(int(time.time())),
             BroadcastItem.version.add(1),
         ]

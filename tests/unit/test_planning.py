@@ -23,15 +23,8 @@ from chalicelib.domain.audience import (
     explicit_rows,
 )
 from chalicelib.domain.frequency import FrequencyPolicy, WeComQuota, check_frequency
-from chalicelib.domain.planning import (
-    PlanContext,
-    PlanState,
-    PlanTotals,
-    SenderRange,
-    batch_id,
-    plan_page,
-    split_senders,
-)
+from chalicelib.domain.plan_shards import SenderRange, split_senders
+from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 
 SEND_AT = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 USERS = ["alice", "bob", "carol", "dave"]
