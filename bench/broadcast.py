@@ -1,7 +1,7 @@
 """Benchmark: one mass message by tag on the local stack (moto server + pump + WeCom simulator), with faults.
 
     python bench/broadcast.py [--customers 100000] [--employees 200] [--share 0.6] [--sim-per-minute 20]
-                              [--runs documented,matched]
+                              [--runs documented,baseline,matched]
 
 The simulator generates the company; an admin's tag is put on `share` of its customers; the tenant's store is seeded
 from the company with the customer store's bulk writer (timed). Then two broadcasts to the tagged customers, each
@@ -14,7 +14,16 @@ mid-batch (one after its claim, one after WeCom created the task and before it w
 
 - `documented_buckets`: the shared token buckets at WeCom's documented limits (the simulator is stricter, so WeCom
   answers 45009 and batches are retried after the block);
+- `baseline_one_shard`: buckets matched to the simulator, planning in one shard (`PLAN_SHARDS=1`): the sequential
+  planning path, one page after another, as the baseline for the parallel runs' plan time;
 - `matched_buckets`: WECOM_LIMIT_CORP_PER_MINUTE/_PER_HOUR set to the simulator's limits.
+
+`documented` and `matched` plan in parallel shards (`PLAN_SHARDS`, 16 by default). `planning` in the JSON line holds
+the baseline's plan time against the matched run's (the speedup, target >= 3), the shards and the peak number of plan
+invocations running at once, the planning's own request units per 1,000 recipients and its DynamoDB requests per page
+of audience rows (what the AWS-side model in README's cost section starts from), and whether both plans reached the
+same recipients, senders and batches. The bench exits 1 when a run duplicated or missed a recipient or the two plans
+differ.
 
 After each dispatch the simulated senders confirm (the simulator clock jumps past its confirmation delay) and what
 WeCom received is read from the simulator. Following results is not part of the bench (the e2e tests cover it): the
@@ -26,7 +35,8 @@ and the killed workers; not this script's own polling) is seen through botocore'
 reads 4 KB units per item (GetItem, BatchGetItem) or per request's total (Query), halved unless strongly consistent,
 at least one unit; writes 1 KB units per item (PutItem, BatchWriteItem puts), doubled in transactions; an UpdateItem
 or DeleteItem is sized by the largest size seen for that key in this run (read or written), else by the values it
-writes. SQS requests are counted per operation the same way; Lambda invocations from the pump's handler stats.
+writes. SQS requests are counted per operation the same way; Lambda invocations from the pump's handler stats. The units
+and requests of planning alone are those made on the plan handler's threads and the receipt writers it starts.
 
 Prints progress on stderr, then ONE JSON line of figures on stdout.
 """
@@ -53,6 +63,9 @@ import botocore.session  # noqa: E402
 
 ADD = "externalcontact/add_msg_template"
 MAX_PER_TASK = 10_000
+PLAN_THREADS = ("pump-plan_broadcast", "receipts")
+"""Names of the threads planning runs on: the pump's for the plan handler, and the receipt writers it starts."""
+PLAN_SPEEDUP_TARGET = 3.0
 
 
 def log(message: str) -> None:
@@ -108,6 +121,10 @@ class Meter:
             self.rcu = 0.0
             self.wcu = 0.0
             self.dynamodb: Counter[str] = Counter()
+            self.plan_rcu = 0.0
+            self.plan_wcu = 0.0
+            self.plan_dynamodb: Counter[str] = Counter()
+            self.plan_rcu_by_op: Counter[str] = Counter()
             self.sqs: Counter[str] = Counter()
             self.sqs_messages_sent = 0
             self.sizes.clear()
@@ -118,6 +135,10 @@ class Meter:
                 "rcu": self.rcu,
                 "wcu": self.wcu,
                 "dynamodb_requests": dict(self.dynamodb),
+                "plan_rcu": self.plan_rcu,
+                "plan_wcu": self.plan_wcu,
+                "plan_dynamodb_requests": dict(self.plan_dynamodb),
+                "plan_rcu_by_op": {op: round(units, 1) for op, units in self.plan_rcu_by_op.items()},
                 "sqs_requests": dict(self.sqs),
                 "sqs_messages_sent": self.sqs_messages_sent,
             }
@@ -153,9 +174,15 @@ class Meter:
                 elif model.name == "SendMessageBatch":
                     self.sqs_messages_sent += len(params.get("Entries", ()))
                 return
+            reads, writes = self._reads(model.name, params, parsed), self._writes(model.name, params)
             self.dynamodb[model.name] += 1
-            self.rcu += self._reads(model.name, params, parsed)
-            self.wcu += self._writes(model.name, params)
+            self.rcu += reads
+            self.wcu += writes
+            if threading.current_thread().name.startswith(PLAN_THREADS):
+                self.plan_dynamodb[model.name] += 1
+                self.plan_rcu += reads
+                self.plan_rcu_by_op[model.name] += reads
+                self.plan_wcu += writes
 
     def _seen(self, item: dict[str, Any]) -> int:
         size = item_size(item)
@@ -252,9 +279,22 @@ def handler_invocations(env: DemoEnvironment) -> dict[str, int]:
     return {name: s.invocations for name, s in env.stack.pump.stats.items()}
 
 
-def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> dict[str, Any]:
-    """One broadcast to the tagged customers, planned and dispatched through the pump, two workers killed."""
+def reset_peak(env: DemoEnvironment, handler: str) -> None:
+    """Start counting a handler's peak concurrency afresh (from what is running now)."""
+    assert env.stack is not None
+    assert env.stack.pump is not None
+    stats = env.stack.pump.stats[handler]
+    with stats.lock:
+        stats.peak_concurrency = stats.in_flight
+
+
+def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float, shards: int) -> dict[str, Any]:
+    """One broadcast to the tagged customers, planned in at most `shards` shards and dispatched through the pump,
+    two workers killed."""
     assert env.tenant is not None
+    assert env.stack is not None
+    assert env.stack.pump is not None
+    os.environ["PLAN_SHARDS"] = str(shards)
     tenant = env.tenant.tenant_id
     corpid = env.company.corpid
     text = f"bench {name} {int(time.time())}"
@@ -264,6 +304,7 @@ def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> 
     killer = WorkerKiller(tenant, broadcast.broadcast_id, poll_seconds=30.0)
     killing = killer.kill_concurrently(("claimed", "called"), timeout=timeout)
     METER.reset()
+    reset_peak(env, "plan_broadcast")
     started = time.monotonic()
     start_broadcast(tenant, broadcast.broadcast_id)
     marks: dict[str, float] = {}
@@ -281,6 +322,8 @@ def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> 
     drop_follow_timer(tenant, broadcast.broadcast_id)
 
     store = BroadcastStore(tenant)
+    plan_shards = store.plan_shards(broadcast.broadcast_id)
+    plan_pages = sum(s.page for s in plan_shards)
     batches = store.batches(broadcast.broadcast_id).items
     planned_by_sender: Counter[str] = Counter()
     planned: set[str] = set()
@@ -309,6 +352,7 @@ def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> 
         "missing": len(planned - set(created.tasks_per_customer)),
         "senders": len(planned_by_sender),
         "batches": len(batches),
+        "batches_per_sender": dict(sorted(Counter(b.sender for b in batches).items())),
         "batches_failed": dispatched.counts.get("batches_failed", 0),
         "api_calls": api_calls,
         "api_calls_by_code": add_codes,
@@ -320,6 +364,16 @@ def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float) -> 
         "rate_limit_rejections_add_msg_template": add_codes.get("45009", 0),
         "wecom_calls_by_api": {api: sum(c.values()) for api, c in codes.items()},
         "plan_seconds": round(marks.get("planned", finished) - started, 1),
+        "plan_shards": len(plan_shards),
+        "plan_pages": plan_pages,
+        "plan_peak_concurrency": env.stack.pump.stats["plan_broadcast"].peak_concurrency,
+        "plan_dynamodb_rcu_per_1k": round(units["plan_rcu"] * per_1k, 1),
+        "plan_dynamodb_wcu_per_1k": round(units["plan_wcu"] * per_1k, 1),
+        "plan_dynamodb_requests": units["plan_dynamodb_requests"],
+        "plan_dynamodb_rcu_by_op": units["plan_rcu_by_op"],
+        "plan_dynamodb_requests_per_page": {
+            op: round(n / max(plan_pages, 1), 1) for op, n in sorted(units["plan_dynamodb_requests"].items())
+        },
         "plan_batches_per_minute": round(len(batches) * 60 / max(marks.get("planned", finished) - started, 1e-9), 1),
         "dispatch_seconds": round(finished - marks.get("planned", finished), 1),
         "dynamodb_rcu": round(units["rcu"], 1),
@@ -350,6 +404,43 @@ def per_million(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def planning_figures(baseline: dict[str, Any], parallel: dict[str, Any]) -> dict[str, Any]:
+    """Parallel planning against the one-shard baseline measured in the same run."""
+    speedup = baseline["plan_seconds"] / max(parallel["plan_seconds"], 1e-9)
+    keys = ("recipients_planned", "senders", "batches", "batches_per_sender")
+    return {
+        "baseline_plan_seconds": baseline["plan_seconds"],
+        "parallel_plan_seconds": parallel["plan_seconds"],
+        "speedup": round(speedup, 2),
+        "speedup_target": PLAN_SPEEDUP_TARGET,
+        "meets_speedup_target": speedup >= PLAN_SPEEDUP_TARGET,
+        "shards": {"baseline": baseline["plan_shards"], "parallel": parallel["plan_shards"]},
+        "peak_plan_invocations": {
+            "baseline": baseline["plan_peak_concurrency"],
+            "parallel": parallel["plan_peak_concurrency"],
+        },
+        "plan_invocations": {
+            "baseline": baseline["lambda_invocations"].get("plan_broadcast", 0),
+            "parallel": parallel["lambda_invocations"].get("plan_broadcast", 0),
+        },
+        "plan_rcu_per_1k": {
+            "baseline": baseline["plan_dynamodb_rcu_per_1k"],
+            "parallel": parallel["plan_dynamodb_rcu_per_1k"],
+        },
+        "plan_wcu_per_1k": {
+            "baseline": baseline["plan_dynamodb_wcu_per_1k"],
+            "parallel": parallel["plan_dynamodb_wcu_per_1k"],
+        },
+        "rcu_per_1k": {"baseline": baseline["dynamodb_rcu_per_1k"], "parallel": parallel["dynamodb_rcu_per_1k"]},
+        "wcu_per_1k": {"baseline": baseline["dynamodb_wcu_per_1k"], "parallel": parallel["dynamodb_wcu_per_1k"]},
+        "plan_requests_per_page": {
+            "baseline": baseline["plan_dynamodb_requests_per_page"],
+            "parallel": parallel["plan_dynamodb_requests_per_page"],
+        },
+        "same_plan": all(baseline[k] == parallel[k] for k in keys),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -358,11 +449,12 @@ def main() -> int:
     parser.add_argument("--sim-per-minute", type=int, default=20, help="add_msg_template calls WeCom allows a minute")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed for one broadcast")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shards", type=int, default=16, help="planning shards of the parallel runs (PLAN_SHARDS)")
     parser.add_argument(
         "--runs",
         type=lambda v: set(v.split(",")),
-        default={"documented", "matched"},
-        help="which broadcasts to run: documented,matched (both by default)",
+        default={"documented", "baseline", "matched"},
+        help="which broadcasts to run: documented,baseline,matched (all by default)",
     )
     args = parser.parse_args()
 
@@ -412,12 +504,15 @@ def main() -> int:
         log(f"seeded: {figures['seed']}")
         runs: dict[str, dict[str, Any]] = {}
         if "documented" in args.runs:
-            runs["documented_buckets"] = run_broadcast(env, tag, "documented_buckets", args.timeout)
+            runs["documented_buckets"] = run_broadcast(env, tag, "documented_buckets", args.timeout, args.shards)
             log(f"documented_buckets: {json.dumps(runs['documented_buckets'])}")
+        os.environ["WECOM_LIMIT_CORP_PER_MINUTE"] = str(config.corp_api_per_minute)
+        os.environ["WECOM_LIMIT_CORP_PER_HOUR"] = str(config.corp_api_per_hour)
+        if "baseline" in args.runs:
+            runs["baseline_one_shard"] = run_broadcast(env, tag, "baseline_one_shard", args.timeout, 1)
+            log(f"baseline_one_shard: {json.dumps(runs['baseline_one_shard'])}")
         if "matched" in args.runs:
-            os.environ["WECOM_LIMIT_CORP_PER_MINUTE"] = str(config.corp_api_per_minute)
-            os.environ["WECOM_LIMIT_CORP_PER_HOUR"] = str(config.corp_api_per_hour)
-            runs["matched_buckets"] = run_broadcast(env, tag, "matched_buckets", args.timeout)
+            runs["matched_buckets"] = run_broadcast(env, tag, "matched_buckets", args.timeout, args.shards)
             log(f"matched_buckets: {json.dumps(runs['matched_buckets'])}")
     finally:
         env.stop()
@@ -426,9 +521,20 @@ def main() -> int:
     figures.update(runs)
     if "matched_buckets" in runs:
         figures["rate_limit_rejections_matched_buckets"] = runs["matched_buckets"]["rate_limit_rejections"]
-    figures["per_million_recipients"] = per_million(runs.get("matched_buckets") or runs["documented_buckets"])
+    parallel = runs.get("matched_buckets") or runs.get("documented_buckets")
+    figures["per_million_recipients"] = per_million(parallel or runs["baseline_one_shard"])
+    broken = [name for name, run in runs.items() if run["duplicates"] or run["missing"]]
+    if parallel and "baseline_one_shard" in runs:
+        figures["planning"] = planning_figures(runs["baseline_one_shard"], parallel)
+        if not figures["planning"]["same_plan"]:
+            broken.append("planning")
     figures["total_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, ensure_ascii=False))
+    if broken:
+        log(
+            f"BROKEN PROMISE: {broken} (duplicates, missing recipients, or parallel planning differs from the baseline)"
+        )
+        return 1
     return 0
 
 

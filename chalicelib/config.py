@@ -22,6 +22,7 @@ class Settings:
     `ops_auth` says what lets a request into `/ops`: "key" (the default) an `X-Ops-Key` matching `ops_key_sha256`,
     refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
     value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
+    `plan_shards` is how many shards a broadcast's planning is split into at most (run in parallel).
     """
 
     stage: str
@@ -39,6 +40,7 @@ class Settings:
     ops_auth: str = "key"
     public_base_url: str = ""
     egress_ips: tuple[str, ...] = ()
+    plan_shards: int = 16
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -67,4 +69,5 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         ops_auth=env.get("OPS_AUTH", "key").strip().lower(),
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         egress_ips=egress_ips,
+        plan_shards=max(1, int(env.get("PLAN_SHARDS", "16"))),
     )

@@ -123,7 +123,7 @@ PLAN = Queue(
     visibility_timeout=900,
     max_receive_count=3,
     batch_size=1,
-    max_concurrency=5,
+    max_concurrency=16,
     env_var="QUEUE_PLAN",
 )
 DISPATCH = Queue(

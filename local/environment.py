@@ -47,7 +47,7 @@ class DemoEnvironment:
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None
-        self.http = httpx.Client(timeout=httpx.Timeout(30.0))
+        self.http = httpx.Client(timeout=httpx.Timeout(120.0))
 
     def start(self) -> DemoEnvironment:
         try:

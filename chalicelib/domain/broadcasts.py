@@ -73,9 +73,6 @@ class Broadcast:
     updated_at: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)
     skipped: Mapping[str, int] = field(default_factory=dict)
-    plan_cursor: str = ""
-    plan_state: str = ""
-    plan_page: int = 0
     follow_until: int = 0
     reason: str = ""
     version: int = 0

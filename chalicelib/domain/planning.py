@@ -9,6 +9,12 @@ the same contents, so a crash between the writes and the checkpoint duplicates n
 Rows arrive grouped by sender (every source sorts by userid), so one batch is open at a time: it closes when the
 sender changes, when it holds `max_per_batch` recipients, or at the end. A batch is written in parts (one per page it
 spans); its id is `batch_id(broadcast, sender, sequence)` with the sender's sequence number starting at 0.
+
+Planning runs in shards (`domain.plan_shards`): contiguous ranges of sender userids planned in parallel, each with its
+own cursor and `PlanState`. A sender's rows all fall in one shard, so its batches are cut exactly as one planner would
+cut them; a customer followed by senders of two shards is judged by both from the same card (this broadcast's own
+receipt does not count against it), so both agree on who reaches it, and the shards' totals add up to one planner's
+(`PlanTotals.combine`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -101,6 +107,17 @@ class PlanTotals:
     skipped: Mapping[str, int] = field(default_factory=dict)
     discarded: int = 0
     """Candidate rows outside the audience (`SkipReason.NOT_IN_AUDIENCE`): a cost figure, not a skip."""
+
+    @classmethod
+    def combine(cls, parts: Iterable[PlanTotals]) -> PlanTotals:
+        """The totals of planners that judged disjoint rows and senders (the shards of one broadcast)."""
+        recipients = senders = batches = discarded = 0
+        skipped: Counter[str] = Counter()
+        for part in parts:
+            recipients, senders = recipients + part.recipients, senders + part.senders
+            batches, discarded = batches + part.batches, discarded + part.discarded
+            skipped.update(part.skipped)
+        return cls(recipients, senders, batches, dict(sorted(skipped.items())), discarded)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,13 +1,21 @@
-"""Planning a broadcast: turn a broadcast's audience into dispatch batches, a bounded number of pages at a time.
+"""Planning a broadcast: turn a broadcast's audience into dispatch batches, in parallel shards of senders, a bounded
+number of pages at a time.
 
-One invocation plans at most `PAGES_PER_INVOCATION` pages (or until its time budget runs out), then publishes a
-continuation message. Each page: Query the audience (never a Scan; `CustomerStore.audience_pages`), BatchGet the
-cards, `domain.planning.plan_page`, write the page's batch parts, its closed batches (created pending, conditional
-on not existing) and the planned customers' receipts, publish a `dispatch` message per closed batch, then checkpoint
-the cursor and planner state on the condition that the stored page number is the one this run started from. A crash
-anywhere before the checkpoint replays the page to the same ids and contents (writes are idempotent; closed batches
-are published again and dispatch ignores batches that are no longer pending); a duplicate planner loses the
-checkpoint condition and stops. Group-chat broadcasts are cut into batches of `MSG_TEMPLATE_MAX_CHAT_IDS` chat ids.
+The first plan message splits the audience into at most `Settings.plan_shards` ranges of senders
+(`domain.plan_shards.split_senders`, at least `SENDERS_PER_SHARD` senders each), creates the shards with the count of
+open shards in one transaction, and publishes one plan message per shard: the plan queue runs them in parallel. A
+shard invocation plans at most `PAGES_PER_INVOCATION` pages of its senders' rows (or until its time budget runs out),
+then publishes a continuation message for the shard. Each page: Query the audience (never a Scan;
+`CustomerStore.audience_pages`), BatchGet the cards, `domain.planning.plan_page`, write the page's batch parts, its
+closed batches (created pending, conditional on not existing) and the planned customers' receipts, publish a
+`dispatch` message per closed batch, then checkpoint the shard's cursor and planner state on the condition that its
+stored page number is the one this run started from. A crash anywhere before the checkpoint replays the page to the
+same ids and contents (writes are idempotent; closed batches are published again and dispatch ignores batches that are
+no longer pending); a duplicate planner loses the checkpoint condition and stops. A shard's last checkpoint closes it
+and decrements the open count in one transaction; whoever then finds every shard closed sums their totals and moves
+the broadcast to dispatching with a conditional write, so it moves on exactly once (a redelivered message of a closed
+shard only retries that step).
+Group-chat broadcasts are cut into batches of `MSG_TEMPLATE_MAX_CHAT_IDS` chat ids.
 
 `preview` runs the same planner over the same Queries without writing anything.
 """
@@ -32,6 +40,7 @@ from chalicelib.domain.audience import (
     resolve_senders,
 )
 from chalicelib.domain.broadcasts import Broadcast, Status
+from chalicelib.domain.plan_shards import EVERY_SENDER, PlanShard, SenderRange, split_senders
 from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS, MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 from chalicelib.observability import logger
@@ -43,11 +52,14 @@ from chalicelib.store.dynamo import Conflict
 PAGE_SIZE = 1000
 PAGES_PER_INVOCATION = 20
 TIME_BUDGET_SECONDS = 600.0
+SENDERS_PER_SHARD = 4
 MESSAGE_TYPE = "plan"
 
 
-def plan_message(tenant_id: str, broadcast_id: str, page: int) -> dict[str, Any]:
-    return {"type": MESSAGE_TYPE, "v": 1, "tenant_id": tenant_id, "broadcast_id": broadcast_id, "page": page}
+def plan_message(tenant_id: str, broadcast_id: str, page: int, shard: int | None = None) -> dict[str, Any]:
+    """The message that plans a broadcast: its split into shards (no `shard`), or one shard from page `page` on."""
+    message = {"type": MESSAGE_TYPE, "v": 1, "tenant_id": tenant_id, "broadcast_id": broadcast_id, "page": page}
+    return message if shard is None else {**message, "shard": shard}
 
 
 def dispatch_message(tenant_id: str, broadcast_id: str, batch: str) -> dict[str, Any]:
@@ -56,10 +68,17 @@ def dispatch_message(tenant_id: str, broadcast_id: str, batch: str) -> dict[str,
 
 @dataclass(frozen=True)
 class Plan:
-    """What planning needs besides the store: the resolved filter and context."""
+    """What planning needs besides the store: the resolved filter and context, and the employees who may send."""
 
     audience: AudienceFilter
     context: PlanContext
+    senders: frozenset[str] = frozenset()
+
+    def shard_ranges(self, shards: int) -> tuple[SenderRange, ...]:
+        """The sender ranges to plan in parallel: one for an explicit list (its cards are read whole)."""
+        if choose_source(self.audience).kind is SourceKind.EXPLICIT:
+            return (SenderRange(),)
+        return split_senders(self.audience.senders or self.senders, shards, SENDERS_PER_SHARD)
 
 
 def prepare(
@@ -78,26 +97,29 @@ def prepare(
         inactive,
         MSG_TEMPLATE_MAX_EXTERNAL_USERIDS,
     )
-    return Plan(audience, context)
+    return Plan(audience, context, frozenset(e.userid for e in employees))
 
 
 Page = tuple[list[Any], str, bool]
 """(rows, cursor after them, last page)"""
 
 
-def pages(customers: CustomerStore, plan: Plan, cursor: str) -> Iterator[tuple[Page, dict]]:
-    """Pages of (rows, next cursor, done) with the cards of their customers, from `cursor` on."""
+def pages(
+    customers: CustomerStore, plan: Plan, cursor: str, senders: SenderRange = EVERY_SENDER
+) -> Iterator[tuple[Page, dict]]:
+    """Pages of (rows, next cursor, done) of the senders in `senders`, with the cards of their customers, from
+    `cursor` on."""
     source = choose_source(plan.audience)
     if source.kind is SourceKind.EXPLICIT:
         cards = customers.get_cards(plan.audience.external_userids)
-        rows = explicit_rows(plan.audience, cards, plan.context.inactive_senders)
+        rows = [r for r in explicit_rows(plan.audience, cards, plan.context.inactive_senders) if r.userid in senders]
         start = int(cursor or 0)
         for offset in range(start, max(len(rows), 1), PAGE_SIZE):
             chunk = rows[offset : offset + PAGE_SIZE]
             done = offset + PAGE_SIZE >= len(rows)
             yield (chunk, str(offset + PAGE_SIZE), done), {r.external_userid: cards[r.external_userid] for r in chunk}
         return
-    for page in customers.audience_pages(source, cursor or None, PAGE_SIZE):
+    for page in customers.audience_pages(source, cursor or None, PAGE_SIZE, senders):
         cards = customers.get_cards({r.external_userid for r in page.rows}) if page.rows else {}
         yield (page.rows, page.cursor, page.done), cards
 
@@ -144,8 +166,14 @@ def preview(
     return Preview(state.totals, True)
 
 
+def shard_state(shard: PlanShard) -> PlanState:
+    """The planner state a shard checkpointed (a fresh one before its first page)."""
+    return PlanState.from_json(json.loads(shard.state)) if shard.state else PlanState()
+
+
 class PlanWorker:
-    """Plans one broadcast from its checkpoint; `run` returns when the broadcast is planned or the budget is spent."""
+    """Plans one broadcast: `run` splits it into shards, or plans one shard from its checkpoint until the shard is
+    planned or the budget is spent."""
 
     def __init__(
         self,
@@ -165,58 +193,92 @@ class PlanWorker:
         self.remaining = remaining_seconds or (lambda: TIME_BUDGET_SECONDS - (time.monotonic() - started))
         self.max_per_batch = max_per_batch
 
-    def run(self, broadcast_id: str) -> str:
-        """Plan from the checkpoint; returns "planned", "continued", "stale" or the status that stopped it."""
+    def run(self, broadcast_id: str, shard: int | None = None, page: int = 0) -> str:
+        """Split the broadcast (no `shard`) or plan `shard` from its checkpoint, whatever `page` the message was
+        published at: a message behind the checkpoint is a duplicate or the redelivery of an invocation that died
+        after checkpointing some pages, and only the checkpoint tells where to resume (a duplicate planner loses the
+        next checkpoint's condition). Returns "split", "planned" (the broadcast moved to dispatching), "shard
+        planned", "continued", "stale" or the status that stopped it."""
         broadcast = self.store.get(broadcast_id)
         if broadcast is None or broadcast.status != Status.PLANNING:
             return broadcast.status if broadcast else "missing"
         if broadcast.chat_type == "group":
             return self._plan_groups(broadcast)
+        if shard is None:
+            return self._split(broadcast)
+        current = self.store.get_plan_shard(broadcast_id, shard)
+        if current is None:
+            return "missing"
+        if current.done:
+            return self._finish(broadcast_id)
+        if page < current.page:
+            logger.info("plan message behind its shard", extra={"shard": shard, "page": page, "at": current.page})
+        return self._plan_shard(broadcast, current)
+
+    def _prepare(self, broadcast: Broadcast) -> Plan:
         policy = self.store.get_policy()
         plan = prepare(
             self.customers,
-            broadcast_id,
+            broadcast.broadcast_id,
             audience_from_json(broadcast.audience),
             broadcast.send_at,
             policy.frequency,
         )
-        plan = Plan(plan.audience, replace(plan.context, max_per_batch=self.max_per_batch))
-        state = PlanState.from_json(json.loads(broadcast.plan_state)) if broadcast.plan_state else PlanState()
-        page_number = broadcast.plan_page
+        return replace(plan, context=replace(plan.context, max_per_batch=self.max_per_batch))
+
+    def _split(self, broadcast: Broadcast) -> str:
+        """Create the shards (once) and publish a message for each shard that has not started."""
+        bid = broadcast.broadcast_id
+        shards = self.store.plan_shards(bid)
+        if not shards:
+            ranges = self._prepare(broadcast).shard_ranges(self.settings.plan_shards)
+            try:
+                self.store.open_plan_shards(bid, ranges)
+            except Conflict:
+                logger.warning("planning shards already created", extra={"broadcast_id": bid})
+            shards = self.store.plan_shards(bid)
+        if shards and all(s.done for s in shards):
+            return self._finish(bid)
+        unstarted = [s.shard for s in shards if s.page == 0 and not s.done]
+        if unstarted:
+            queues.publish_batch(
+                resources.PLAN,
+                [plan_message(self.tenant_id, bid, 0, shard) for shard in unstarted],
+                tenant_id=self.tenant_id,
+                settings=self.settings,
+            )
+        logger.info("broadcast planning split", extra={"broadcast_id": bid, "shards": len(shards)})
+        return "split"
+
+    def _plan_shard(self, broadcast: Broadcast, shard: PlanShard) -> str:
+        bid = broadcast.broadcast_id
+        plan = self._prepare(broadcast)
+        state = shard_state(shard)
+        page_number = shard.page
         for done_pages, ((rows, cursor, done), cards) in enumerate(
-            pages(self.customers, plan, broadcast.plan_cursor), start=1
+            pages(self.customers, plan, shard.cursor, shard.senders), start=1
         ):
             result = plan_page(plan.context, state, rows, cards, last_page=done)
             self._write_page(broadcast, result)
+            checkpoint = self.store.close_plan_shard if done else self.store.save_shard_checkpoint
             try:
-                self.store.save_plan_checkpoint(
-                    broadcast_id,
-                    page=page_number + 1,
-                    cursor=cursor,
-                    state=result.state.dumps(),
-                    skipped=result.state.totals.skipped,
-                    counts={
-                        "recipients": result.state.totals.recipients,
-                        "senders": result.state.totals.senders,
-                        "batches": result.state.totals.batches,
-                    },
-                )
+                checkpoint(bid, shard.shard, page=page_number + 1, cursor=cursor, state=result.state.dumps())
             except Conflict:
-                logger.warning("plan page already checkpointed by another worker", extra={"page": page_number})
+                logger.warning("plan page already checkpointed", extra={"shard": shard.shard, "page": page_number})
                 return "stale"
             page_number += 1
             state = result.state
             if done:
-                return self._finish(broadcast_id)
+                return self._finish(bid)
             if done_pages >= self.pages_per_invocation or self.remaining() < 60:
                 queues.publish(
                     resources.PLAN,
-                    plan_message(self.tenant_id, broadcast_id, page_number),
+                    plan_message(self.tenant_id, bid, page_number, shard.shard),
                     tenant_id=self.tenant_id,
                     settings=self.settings,
                 )
                 return "continued"
-        return self._finish(broadcast_id)
+        raise RuntimeError(f"broadcast {bid}: the audience of shard {shard.shard} ended without a last page")
 
     def _write_page(self, broadcast: Broadcast, result: Any) -> None:
         bid = broadcast.broadcast_id
@@ -248,23 +310,20 @@ class PlanWorker:
         self.store.put_batches(
             broadcast.broadcast_id, [(b, sender, n, len(chunk), 1) for n, (b, chunk) in enumerate(batches)]
         )
-        try:
-            self.store.save_plan_checkpoint(
-                broadcast.broadcast_id,
-                page=broadcast.plan_page + 1,
-                cursor="",
-                state="",
-                skipped={},
-                counts={"recipients": len(chat_ids), "senders": 1, "batches": len(batches)},
-            )
-        except Conflict:
-            return "stale"
         self._publish_batches(broadcast.broadcast_id, [b for b, _ in batches])
-        return self._finish(broadcast.broadcast_id)
+        return self._move_on(broadcast.broadcast_id, PlanTotals(len(chat_ids), 1, len(batches)))
 
     def _finish(self, broadcast_id: str) -> str:
+        """Once every shard is done: the broadcast moves on with the shards' summed totals (exactly once)."""
+        shards = self.store.plan_shards(broadcast_id)
+        if not all(s.done for s in shards):
+            return "shard planned"
+        return self._move_on(broadcast_id, PlanTotals.combine(shard_state(s).totals for s in shards))
+
+    def _move_on(self, broadcast_id: str, totals: PlanTotals) -> str:
+        counts = {"recipients": totals.recipients, "senders": totals.senders, "batches": totals.batches}
         try:
-            self.store.set_status(broadcast_id, Status.DISPATCHING, expect=[Status.PLANNING])
+            self.store.finish_planning(broadcast_id, counts, totals.skipped)
         except Conflict:
             return "stale"
         settle_dispatch(self.store, broadcast_id)

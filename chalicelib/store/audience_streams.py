@@ -5,6 +5,10 @@ A tag's audience (or everyone's: the pseudo tag `_all`) is its 16 membership sha
 audience merges its states' gsi2 partitions the same way; an employee audience reads each employee's gsi1 (by added
 time) one after another. The cursor records the last sort key consumed per stream and names its source, so a page's
 cursor resumes exactly after it and is refused for another source.
+
+A planning shard reads only the rows of its senders (`SenderRange`): every sort key begins with `<userid>#`, so a
+range of userids is a range of sort keys in every stream (`<low>#` up to `<high>#`, which no row equals), read by the
+key condition itself; an employee audience keeps the employees in the range.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.domain.audience import AudienceRow, AudienceSource, SourceKind
+from chalicelib.domain.plan_shards import EVERY_SENDER, SenderRange
 from chalicelib.store.customer_base import CustomerBase
 from chalicelib.store.dynamo import KEY_VALUE_MAX_BYTES, InvalidCursor, decode_cursor, encode_cursor
 from chalicelib.store.relations import FollowItem, TagMemberItem
@@ -32,32 +38,41 @@ class AudienceStreams(CustomerBase):
     """The audience streams of `CustomerStore`."""
 
     def audience_pages(
-        self, source: AudienceSource, cursor: str | None = None, page_size: int = 1000
+        self,
+        source: AudienceSource,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        senders: SenderRange = EVERY_SENDER,
     ) -> Iterator[AudiencePage]:
-        """Pages of candidate rows for `source`, sorted by sender, resumable from any page's cursor."""
+        """Pages of candidate rows for `source` whose sender is in `senders`, sorted by sender, resumable from any
+        page's cursor."""
         if source.kind is SourceKind.EXPLICIT:
             raise ValueError("an explicit audience has no stream: read its cards and use audience.explicit_rows")
-        reader = _MergedReader(self._streams(source), _decode_cursor(cursor, source), page_size)
+        reader = _MergedReader(self._streams(source, senders), _decode_cursor(cursor, source), page_size)
         while True:
             rows, done = reader.next_page()
             yield AudiencePage(rows, _encode_cursor(reader.positions, source), done)
             if done:
                 return
 
-    def _streams(self, source: AudienceSource) -> list[_Stream]:
+    def _streams(self, source: AudienceSource, senders: SenderRange) -> list[_Stream]:
+        bounds = (f"{senders.low}#" if senders.low else "", f"{senders.high}#" if senders.high else "")
         if source.kind in (SourceKind.TAGS, SourceKind.ALL):
             return [
-                _Stream(f"t:{tag}:{shard}", 0, _tag_fetcher(self.keys.key("tag", tag, f"{shard:02d}")))
+                _Stream(f"t:{tag}:{shard}", 0, _tag_fetcher(self.keys.key("tag", tag, f"{shard:02d}"), bounds))
                 for tag in source.keys
                 for shard in range(self.shards)
             ]
         if source.kind is SourceKind.STATES:
-            return [_Stream(f"s:{state}", 0, _state_fetcher(self.keys.key("state", state))) for state in source.keys]
+            return [
+                _Stream(f"s:{state}", 0, _state_fetcher(self.keys.key("state", state), bounds)) for state in source.keys
+            ]
         lo = f"{source.added_from or 0:010d}#"
         hi = f"{source.added_to:010d}#~" if source.added_to is not None else "~"
         return [
             _Stream(f"e:{userid}", group, _employee_fetcher(self.keys.key("emp", userid), lo, hi))
             for group, userid in enumerate(source.keys)
+            if userid in senders
         ]
 
 
@@ -65,19 +80,30 @@ Fetch = Callable[[str | None, int], list[tuple[str, AudienceRow]]]
 """Reads up to `limit` (sort key, row) pairs after a sort key (None: from the start)."""
 
 
-def _tag_fetcher(pk: str) -> Fetch:
+def _key_condition(attribute: Any, after: str | None, bounds: tuple[str, str]) -> Any:
+    """Sort keys after `after` (from the lower bound when None) and below the upper bound (an empty bound: open)."""
+    low, high = bounds
+    start = after + "\x00" if after is not None else low
+    if start and high:
+        return attribute.between(start, high)
+    if start:
+        return attribute >= start
+    if high:
+        return attribute <= high
+    return None
+
+
+def _tag_fetcher(pk: str, bounds: tuple[str, str]) -> Fetch:
     def fetch(after: str | None, limit: int) -> list[tuple[str, AudienceRow]]:
-        condition = TagMemberItem.sk > after if after is not None else None
-        items = TagMemberItem.query(pk, condition, limit=limit)
+        items = TagMemberItem.query(pk, _key_condition(TagMemberItem.sk, after, bounds), limit=limit)
         return [(i.sk, AudienceRow(i.external_userid, i.userid)) for i in items]
 
     return fetch
 
 
-def _state_fetcher(pk: str) -> Fetch:
+def _state_fetcher(pk: str, bounds: tuple[str, str]) -> Fetch:
     def fetch(after: str | None, limit: int) -> list[tuple[str, AudienceRow]]:
-        condition = FollowItem.gsi2sk > after if after is not None else None
-        items = FollowItem.by_state.query(pk, condition, limit=limit)
+        items = FollowItem.by_state.query(pk, _key_condition(FollowItem.gsi2sk, after, bounds), limit=limit)
         return [(i.gsi2sk, AudienceRow(i.external_userid, i.userid)) for i in items]
 
     return fetch

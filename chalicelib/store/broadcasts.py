@@ -5,12 +5,14 @@ batches, results, policy and timers.
 |---|---|---|---|---|
 | broadcast | `<t>#bc#<id>` | `meta` | gsi1 `<t>#bcs` / `<created_ms:013d>#<id>` (newest first) | here |
 | batch, batch part | `<t>#bc#<id>` | `batch#…`, `part#…` | | `broadcast_batches` |
+| planning shard | `<t>#bc#<id>` | `plan#…` | | `broadcast_plans` |
 | employee / customer result | `<t>#bc#<id>` | `emp#…`, `cust#…` | | `broadcast_results` |
 | mass-message policy | `<t>#bcpolicy` | `policy` | | `broadcast_policies` |
 | timer (runtime table) | `due#<YYYYMMDDHHMM UTC>` | `<kind>#<tenant>#<id>` | | `broadcast_timers` |
 
 A broadcast's batches, parts and results share its partition. Counters on the broadcast item are atomic ADDs, so
-concurrent workers never lose an update; status changes and planning checkpoints are conditional writes. The service
+concurrent workers never lose an update; status changes and planning checkpoints are conditional writes, and the
+count of open planning shards moves with the shards in transactions. The service
 functions the admin API calls (start, preview, cancel, remind) are in `chalicelib.services.broadcasts`.
 """
 
@@ -20,23 +22,26 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
 from chalicelib.domain.broadcasts import COUNTERS, Broadcast, Status
+from chalicelib.domain.plan_shards import SenderRange
 from chalicelib.store.broadcast_base import BroadcastBase
 from chalicelib.store.broadcast_batches import BroadcastBatches
+from chalicelib.store.broadcast_plans import BroadcastPlans, PlanShardItem, shard_item, shard_sk
 from chalicelib.store.broadcast_policies import BroadcastPolicies
 from chalicelib.store.broadcast_results import BroadcastResults
 from chalicelib.store.broadcast_timers import BroadcastTimers
 from chalicelib.store.dynamo import Conflict, Page, decode_key, encode_cursor, is_condition_failure
-from chalicelib.store.tables import on_table
+from chalicelib.store.tables import on_table, shared_connection
 
 
 class NewestIndex(GlobalSecondaryIndex["BroadcastItem"]):
@@ -82,9 +87,7 @@ class BroadcastItem(Model):
     employees_confirmed = NumberAttribute(default=0)
     reminders = NumberAttribute(default=0)
     skipped = UnicodeAttribute(null=True)
-    plan_cursor = UnicodeAttribute(null=True)
-    plan_state = UnicodeAttribute(null=True)
-    plan_page = NumberAttribute(default=0)
+    plan_open = NumberAttribute(null=True)
     follow_until = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     version = NumberAttribute(default=0)
@@ -113,9 +116,6 @@ def _to_broadcast(item: BroadcastItem) -> Broadcast:
         updated_at=int(item.updated_at),
         counts={name: int(getattr(item, name) or 0) for name in COUNTERS},
         skipped=json.loads(item.skipped) if item.skipped else {},
-        plan_cursor=item.plan_cursor or "",
-        plan_state=item.plan_state or "",
-        plan_page=int(item.plan_page or 0),
         follow_until=int(item.follow_until or 0),
         reason=item.reason or "",
         version=int(item.version or 0),
@@ -235,39 +235,76 @@ class Broadcasts(BroadcastBase):
                 actions=[getattr(BroadcastItem, name).set(int(v)) for name, v in counts.items()]
             )
 
-    # ---- planning checkpoint ----
+    # ---- planning shards ----
 
-    def save_plan_checkpoint(
-        self,
-        broadcast_id: str,
-        *,
-        page: int,
-        cursor: str,
-        state: str,
-        skipped: Mapping[str, int],
-        counts: Mapping[str, int],
-    ) -> None:
-        """Record that planning finished page `page - 1`: the audience cursor and planner state after it. The
-        condition (stored page is `page - 1`, status planning) means two planners never both advance."""
+    def open_plan_shards(self, broadcast_id: str, ranges: Sequence[SenderRange]) -> None:
+        """Create the broadcast's planning shards and its count of open shards in one transaction, unless they were
+        created already (raises Conflict then, or when the broadcast is no longer planning)."""
+        pk = self._pk(broadcast_id)
+        try:
+            with TransactWrite(connection=shared_connection(self.settings)) as tx:
+                tx.update(
+                    BroadcastItem(pk, "meta"),
+                    actions=[BroadcastItem.plan_open.set(len(ranges))],
+                    condition=BroadcastItem.plan_open.does_not_exist() & (BroadcastItem.status == Status.PLANNING),
+                )
+                for shard, senders in enumerate(ranges):
+                    tx.save(shard_item(pk, shard, senders))
+        except TransactWriteError as error:
+            if is_condition_failure(error):
+                raise Conflict(f"broadcast {broadcast_id}: planning shards exist or it is not planning") from None
+            raise
+
+    def close_plan_shard(self, broadcast_id: str, shard: int, *, page: int, cursor: str, state: str) -> None:
+        """The shard's last checkpoint: it planned page `page - 1`, the last, and is done; the broadcast's count of
+        open shards goes down by one in the same transaction. Raises Conflict when the shard's stored page is not
+        `page - 1` or the broadcast is no longer planning."""
+        pk = self._pk(broadcast_id)
+        try:
+            with TransactWrite(connection=shared_connection(self.settings)) as tx:
+                tx.update(
+                    PlanShardItem(pk, shard_sk(shard)),
+                    actions=[
+                        PlanShardItem.page.set(page),
+                        PlanShardItem.cursor.set(cursor or None),
+                        PlanShardItem.state.set(state),
+                        PlanShardItem.done.set(1),
+                    ],
+                    condition=(PlanShardItem.page == page - 1) & (PlanShardItem.done == 0),
+                )
+                tx.update(
+                    BroadcastItem(pk, "meta"),
+                    actions=[BroadcastItem.plan_open.add(-1), BroadcastItem.updated_at.set(int(time.time()))],
+                    condition=BroadcastItem.status == Status.PLANNING,
+                )
+        except TransactWriteError as error:
+            if is_condition_failure(error):
+                raise Conflict(f"broadcast {broadcast_id}: shard {shard} page {page - 1} already planned") from None
+            raise
+
+    def finish_planning(self, broadcast_id: str, counts: Mapping[str, int], skipped: Mapping[str, int]) -> None:
+        """Planning → dispatching with the planner's counts (recipients, senders, batches) and skips by reason, once
+        no shard is open (a group broadcast has none).
+        Raises Conflict when a shard is still open or the broadcast is no longer planning: exactly one caller moves
+        it."""
         item = BroadcastItem(self._pk(broadcast_id), "meta")
         actions = [
-            BroadcastItem.plan_page.set(page),
-            BroadcastItem.plan_cursor.set(cursor or None),
-            BroadcastItem.plan_state.set(state),
-            BroadcastItem.skipped.set(json.dumps(dict(skipped), separators=(",", ":"))),
+            BroadcastItem.status.set(Status.DISPATCHING),
             *(getattr(BroadcastItem, name).set(int(v)) for name, v in counts.items()),
+            BroadcastItem.skipped.set(json.dumps(dict(skipped), separators=(",", ":"))),
             BroadcastItem.updated_at.set(int(time.time())),
+            BroadcastItem.version.add(1),
         ]
+        shards_closed = BroadcastItem.plan_open.does_not_exist() | (BroadcastItem.plan_open == 0)
         try:
-            item.update(
-                actions=actions,
-                condition=(BroadcastItem.plan_page == page - 1) & (BroadcastItem.status == Status.PLANNING),
-            )
+            item.update(actions=actions, condition=(BroadcastItem.status == Status.PLANNING) & shards_closed)
         except UpdateError as error:
             if is_condition_failure(error):
-                raise Conflict(f"broadcast {broadcast_id}: plan page {page - 1} was already checkpointed") from None
+                raise Conflict(f"broadcast {broadcast_id}: still planning shards or no longer planning") from None
             raise
 
 
-class BroadcastStore(Broadcasts, BroadcastBatches, BroadcastResults, BroadcastPolicies, BroadcastTimers):
+class BroadcastStore(
+    Broadcasts, BroadcastBatches, BroadcastPlans, BroadcastResults, BroadcastPolicies, BroadcastTimers
+):
     """The mass messages of one tenant; every key it builds begins with that tenant's id."""

@@ -77,7 +77,7 @@ class Receipts(CustomerBase):
             ReachItem(self._cust(ext), "reach").update(actions=[ReachItem.receipts.add({token})])
 
         wanted = list(dict.fromkeys(external_userids))
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted))), thread_name_prefix="receipts") as pool:
             list(pool.map(record, wanted))
         return len(wanted)
 

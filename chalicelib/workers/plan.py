@@ -1,4 +1,5 @@
-"""The `plan` queue's handler: each message plans its broadcast from the checkpoint (`services.broadcast_plan`)."""
+"""The `plan` queue's handler: each message splits its broadcast into planning shards or plans one shard from its
+checkpoint (`services.broadcast_plan`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from chalicelib.workers.sqs_batch import each_record
 
 
 def handle_plan_message(body: dict[str, Any], remaining_seconds: Callable[[], float] | None = None) -> str:
-    """Plan the broadcast named in the message from its checkpoint; a message older than the checkpoint is stale."""
+    """Split the broadcast named in the message, or plan the named shard from its checkpoint."""
     worker = PlanWorker(body["tenant_id"], remaining_seconds=remaining_seconds)
-    broadcast = worker.store.get(body["broadcast_id"])
-    if broadcast is not None and int(body.get("page", 0)) < broadcast.plan_page:
-        return "stale"
-    return worker.run(body["broadcast_id"])
+    shard = body.get("shard")
+    return worker.run(body["broadcast_id"], None if shard is None else int(shard), int(body.get("page", 0)))
 
 
 def handle_plan_event(event: dict[str, Any], remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:

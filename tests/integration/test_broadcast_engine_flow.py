@@ -224,8 +224,9 @@ def test_throttled_tries_do_not_use_up_the_tries_for_errors(aws: Any, start: Sta
         TENANT, content={"text": {"content": "hi"}}, audience={"all_customers": True}, start=True
     )
     receive_all(resources.DISPATCH)
-    for body in receive_all(resources.PLAN):
-        handle_plan_message(body)
+    while plan := receive_all(resources.PLAN):
+        for body in plan:
+            handle_plan_message(body)
     store = BroadcastStore(TENANT)
     batch = store.batches(broadcast.broadcast_id).items[0]
     for _ in range(7):

@@ -23,7 +23,8 @@ from chalicelib.domain.audience import (
     explicit_rows,
 )
 from chalicelib.domain.frequency import FrequencyPolicy, WeComQuota, check_frequency
-from chalicelib.domain.planning import PlanContext, PlanState, batch_id, plan_page
+from chalicelib.domain.plan_shards import SenderRange, split_senders
+from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
 
 SEND_AT = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 USERS = ["alice", "bob", "carol", "dave"]
@@ -153,6 +154,65 @@ def test_planner_properties(cards, audience, max_per_batch, cuts, quota, stale_u
 
     # resuming from any cut gives the batches of one uninterrupted run
     assert batches_of(run(ctx, rows, cards, [])) == batches
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    cards=customers(),
+    audience=filters,
+    max_per_batch=st.integers(1, 5),
+    employees=st.lists(st.sampled_from([*USERS, "aaron", "bea", "zed"]), max_size=7),
+    shards=st.integers(1, 5),
+    cuts=st.lists(st.integers(0, 200), max_size=4),
+)
+def test_shards_plan_what_one_planner_plans(cards, audience, max_per_batch, employees, shards, cuts):
+    """Rows split by sender ranges and planned shard by shard (each resumed at its own cuts) give the same decisions,
+    the same batches (ids, senders, contents) and, summed, the same totals as one planner over every row."""
+    ctx = PlanContext("bc1", audience, SEND_AT, max_per_batch=max_per_batch)
+    rows = stream(audience, cards, [])
+    whole = run(ctx, rows, cards, [])
+    ranges = split_senders(employees, shards)
+    sharded = [run(ctx, [r for r in rows if r.userid in senders], cards, cuts) for senders in ranges]
+
+    def decisions(results):
+        return sorted((d.row.userid, d.row.external_userid, d.skip) for r in results for d in r.decisions)
+
+    assert decisions([r for results in sharded for r in results]) == decisions(whole)
+    assert batches_of([r for results in sharded for r in results]) == batches_of(whole)
+    closed = sorted((c for results in sharded for r in results for c in r.closed), key=lambda c: c.batch_id)
+    assert closed == sorted((c for r in whole for c in r.closed), key=lambda c: c.batch_id)
+    assert PlanTotals.combine(results[-1].state.totals for results in sharded) == whole[-1].state.totals
+
+
+@given(
+    senders=st.lists(st.text("abcdefgh-_.@0123456789", min_size=1, max_size=6), max_size=60),
+    shards=st.integers(1, 20),
+    min_senders=st.integers(1, 6),
+    probes=st.lists(st.text("abcdefgh-_.@0123456789", max_size=7), max_size=20),
+)
+def test_split_senders_covers_every_userid_once_in_balanced_ranges(senders, shards, min_senders, probes):
+    ranges = split_senders(senders, shards, min_senders)
+    distinct = sorted(set(senders))
+    assert 1 <= len(ranges) <= max(1, min(shards, len(distinct) // min_senders))
+    assert ranges[0].low == ""
+    assert ranges[-1].high == ""
+    assert all(a.high == b.low for a, b in itertools.pairwise(ranges))
+    for userid in [*distinct, *probes]:
+        assert sum(userid in r for r in ranges) == 1
+    held = [sum(s in r for s in distinct) for r in ranges]
+    assert sum(held) == len(distinct)
+    assert max(held) - min(held) <= 1
+    if len(ranges) > 1:
+        assert min(held) >= min_senders
+
+
+def test_one_shard_when_there_are_few_senders():
+    assert split_senders(["amy", "bob", "cat"], 16, 4) == (SenderRange(),)
+    assert split_senders([], 16) == (SenderRange(),)
+    assert split_senders(["a", "b", "c", "d", "e", "f", "g", "h"], 16, 4) == (
+        SenderRange("", "e"),
+        SenderRange("e", ""),
+    )
 
 
 def test_batches_are_cut_at_the_maximum_and_numbered_per_sender():
