@@ -373,3 +373,46 @@ def test_control_endpoints(make, receiver: Receiver) -> None:
     assert control.post("scenario", json={"corpid": run.company.corpid, "kind": "rm -rf"}).status_code == 400
     assert run.company.secret not in control.get("companies").text
     control.close()
+
+
+def test_answers_carry_every_documented_field_with_its_element_type(make) -> None:
+    """Leaders, main departments, company customers' full names, remark mobiles, group admins and mass-message
+    attachments are sometimes non-empty, with WeCom's element types."""
+    run = make(customers=400)
+    users = run.get("user/list", department_id="1", fetch_child="1")["userlist"]
+    assert any(u["main_department"] != u["department"][0] for u in users)
+    assert all(u["main_department"] in u["department"] for u in users)
+    assert all(len(u["is_leader_in_dept"]) == len(u["department"]) for u in users)
+    assert any(1 in u["is_leader_in_dept"] for u in users)
+    assert any(u["direct_leader"] and all(isinstance(x, str) for x in u["direct_leader"]) for u in users)
+    departments = run.get("department/list")["department"]
+    assert any(d["department_leader"] and all(isinstance(x, str) for x in d["department_leader"]) for d in departments)
+
+    company_customer = next(c for c in run.company.book.customers.values() if c.type == 2)
+    contact = run.get("externalcontact/get", external_userid=company_customer.external_userid)["external_contact"]
+    assert contact["corp_name"]
+    assert contact["corp_full_name"].endswith("有限公司")
+    listed = run.post("externalcontact/batch/get_by_user", {"userid_list": sorted(run.company.employees), "limit": 100})
+    mobiles = [m for c in listed["external_contact_list"] for m in c["follow_info"]["remark_mobiles"]]
+    assert mobiles
+    assert all(isinstance(m, str) and m.isdigit() and len(m) == 11 for m in mobiles)
+
+    admins = []
+    for chat_id in run.company.chats:
+        admins += run.post("externalcontact/groupchat/get", {"chat_id": chat_id})["group_chat"]["admin_list"]
+    assert admins
+    assert all(set(a) == {"userid"} and a["userid"] in run.company.employees for a in admins)
+
+    link = {"msgtype": "link", "link": {"title": "新品", "url": "https://example.com/p"}}
+    created = run.post(
+        "externalcontact/add_msg_template",
+        {"sender": "emp00001", "external_userid": ["wmnobody"], "text": {"content": "hi"}, "attachments": [link]},
+    )
+    assert created["errcode"] == 41048
+    body = {"sender": "emp00001", "text": {"content": "hi"}, "attachments": [link]}
+    assert run.post("externalcontact/add_msg_template", body)["errcode"] == 0
+    run.sim.clock.advance(10)
+    now = int(run.sim.clock.now())
+    window = {"chat_type": "single", "start_time": now - 60, "end_time": now}
+    page = run.post("externalcontact/get_groupmsg_list_v2", window)
+    assert page["group_msg_list"][0]["attachments"] == [link]
