@@ -9,6 +9,7 @@ from chalice import Chalice, Cron, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_acquisition import admin_acquisition
 from chalicelib.api.admin_broadcast_policy import admin_broadcast_policy
 from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
@@ -50,6 +51,7 @@ app.register_blueprint(admin_materials)
 app.register_blueprint(docs)
 app.register_blueprint(callbacks)
 app.register_blueprint(admin_channels)
+app.register_blueprint(admin_acquisition)
 app.register_blueprint(admin_lifecycle)
 app.register_blueprint(admin_broadcasts)
 app.register_blueprint(admin_broadcast_policy)

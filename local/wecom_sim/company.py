@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .acquisition import AcquisitionLinks
 from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
@@ -33,6 +34,7 @@ class Company:
     mass: MassMessages = field(repr=False)
     transfers: Transfers = field(repr=False)
     app_messages: AppMessageCaps = field(repr=False)
+    acquisition: AcquisitionLinks = field(repr=False)
     departments: dict[int, Department] = field(default_factory=dict, repr=False)
     employees: dict[str, Employee] = field(default_factory=dict, repr=False)
     book: CustomerBook = field(default_factory=CustomerBook, repr=False)

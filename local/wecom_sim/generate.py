@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from . import ids
+from .acquisition import AcquisitionLinks
 from .appmsg import AppMessageCaps
 from .company import Company
 from .config import SimConfig
@@ -20,6 +21,7 @@ ADD_WAYS = (0, 1, 1, 1, 2, 3, 3, 5, 6, 8, 201)
 YEAR = 365 * 86_400
 TAGS_PER_GROUP = 10
 DETAILS_SEED = 0x5EED_DE7A
+ACQUISITION_SEED = 0xACC0_11AE
 
 
 def person_name(rng: random.Random) -> str:
@@ -61,6 +63,12 @@ def generate_company(
         mass=MassMessages(config, corpid, random.Random(rng.getrandbits(64))),
         transfers=Transfers(config, corpid),
         app_messages=AppMessageCaps(config),
+        acquisition=AcquisitionLinks(
+            random.Random(seed ^ ACQUISITION_SEED),
+            config.acquisition_quota,
+            config.acquisition_links_max,
+            int(now) + YEAR,
+        ),
     )
     start = int(now)
     company.departments[1] = Department(1, company.name, 0, 100_000_000)

@@ -416,3 +416,47 @@ def test_answers_carry_every_documented_field_with_its_element_type(make) -> Non
     window = {"chat_type": "single", "start_time": now - 60, "end_time": now}
     page = run.post("externalcontact/get_groupmsg_list_v2", window)
     assert page["group_msg_list"][0]["attachments"] == [link]
+
+
+def test_acquisition_links_and_their_limits(make) -> None:
+    run = make(acquisition_quota=5, acquisition_links_max=2)
+    users = {"user_list": ["emp00001"], "department_list": []}
+    assert run.post("externalcontact/customer_acquisition/create_link", {"range": users})["errcode"] == 40058
+    long_name = {"link_name": "字" * 31, "range": users}
+    assert run.post("externalcontact/customer_acquisition/create_link", long_name)["errcode"] == 40058
+    too_many = {"link_name": "A", "range": {"user_list": [f"u{i}" for i in range(501)]}}
+    assert run.post("externalcontact/customer_acquisition/create_link", too_many)["errcode"] == 40058
+    unknown = {"link_name": "A", "range": {"user_list": ["nobody"]}}
+    assert run.post("externalcontact/customer_acquisition/create_link", unknown)["errcode"] == 40003
+    created = run.post("externalcontact/customer_acquisition/create_link", {"link_name": "A", "range": users})
+    link_id = created["link"]["link_id"]
+    assert created["link"]["url"].startswith("https://work.weixin.qq.com/ca/")
+    run.post("externalcontact/customer_acquisition/create_link", {"link_name": "B", "range": users})
+    third = run.post("externalcontact/customer_acquisition/create_link", {"link_name": "C", "range": users})
+    assert third["errcode"] == 41095
+    assert run.post("externalcontact/customer_acquisition/list_link", {"limit": 101})["errcode"] == 40058
+    listed = run.post("externalcontact/customer_acquisition/list_link", {"limit": 1})
+    assert listed["link_id_list"] == [link_id]
+    assert listed["next_cursor"]
+    update = {"link_id": link_id, "skip_verify": False, "range": {"department_list": [1]}}
+    assert run.post("externalcontact/customer_acquisition/update_link", update)["errcode"] == 0
+    got = run.post("externalcontact/customer_acquisition/get", {"link_id": link_id})
+    assert got["link"]["skip_verify"] is False
+    assert got["range"] == {"user_list": [], "department_list": [1]}
+
+    run.sim.emitter(run.company).link_friends(link_id, 2, customer_channel="ad1").wait(10)
+    customers = run.post("externalcontact/customer_acquisition/customer", {"link_id": link_id})["customer_list"]
+    assert [(c["state"], c["chat_status"]) for c in customers] == [("ad1", 0), ("ad1", 0)]
+    too_big = {"link_id": link_id, "limit": 1001}
+    assert run.post("externalcontact/customer_acquisition/customer", too_big)["errcode"] == 40058
+    now = int(run.sim.clock.now()) + 1
+    window = {"link_id": link_id, "start_time": now - 86_400, "end_time": now}
+    statistic = run.post("externalcontact/customer_acquisition/statistic", window)
+    assert (statistic["click_link_customer_cnt"], statistic["new_customer_cnt"]) == (2, 2)
+    wide = {**window, "start_time": now - 31 * 86_400}
+    assert run.post("externalcontact/customer_acquisition/statistic", wide)["errcode"] == 40058
+    quota = run.get("externalcontact/customer_acquisition_quota")
+    assert (quota["total"], quota["balance"]) == (5, 3)
+    assert quota["quota_list"][0]["balance"] == 3
+    assert run.post("externalcontact/customer_acquisition/delete_link", {"link_id": link_id})["errcode"] == 0
+    assert run.post("externalcontact/customer_acquisition/get", {"link_id": link_id})["errcode"] == 40058
