@@ -14,6 +14,7 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.api.admin_acquisition import AlertRecipients, CreateLink, UpdateLink
 from chalicelib.api.admin_broadcast_policy import BroadcastPolicyBody
 from chalicelib.api.admin_broadcasts import CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
@@ -34,6 +35,7 @@ B_ONLY_IDS = {
     "key_id": B_ONLY_KEY_ID,
     "material_id": "0000000000bb00000000",
     "channel_id": "channel-of-b",
+    "link_id": "link-of-b",
     "employee_userid": "userid-of-b",
     "broadcast_id": "bc0000000000000bbbbbbbb",
     "customer_id": "wm-customer-of-b",
@@ -47,6 +49,9 @@ SAMPLE_BODIES = {
     UpdateMaterial: {"title": "edited by a"},
     CreateChannel: {"name": "made by a", "userids": ["emp00001"], "welcome_text": "hello from a"},
     UpdateChannel: {"name": "edited by a"},
+    CreateLink: {"name": "made by a", "userids": ["emp00001"], "welcome_text": "hello from a"},
+    UpdateLink: {"name": "edited by a"},
+    AlertRecipients: {"userids": ["emp00001"]},
     WelcomeBody: {"text": "hello from a"},
     PolicyBody: {"successor_rule": "round_robin"},
     CreateBroadcast: {"text": "made by a", "audience": {"all_customers": True}, "draft": True},
