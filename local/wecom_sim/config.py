@@ -39,6 +39,10 @@ class SimConfig:
     callback_workers: int = 16
     acquisition_quota: int = 1000
     acquisition_links_max: int = 10_000
+    moment_creates_per_minute: int = 10
+    moments_per_month: int = 100_000
+    moment_like_share: float = 0.3
+    moment_comment_share: float = 0.15
 
     def __post_init__(self) -> None:
         if self.quota_rule not in QUOTA_RULES:

@@ -11,6 +11,7 @@ from .company import Company
 from .config import SimConfig
 from .massmsg import MassMessages
 from .models import ChatMember, Customer, Department, Employee, Follow, GroupChat
+from .moments import Moments
 from .tags import TagBook
 from .transfers import Transfers
 from .welcome import WelcomeCodes
@@ -22,6 +23,7 @@ YEAR = 365 * 86_400
 TAGS_PER_GROUP = 10
 DETAILS_SEED = 0x5EED_DE7A
 ACQUISITION_SEED = 0xACC0_11AE
+MOMENTS_SEED = 0x3033_E175
 
 
 def person_name(rng: random.Random) -> str:
@@ -69,6 +71,7 @@ def generate_company(
             config.acquisition_links_max,
             int(now) + YEAR,
         ),
+        moments=Moments(config, random.Random(seed ^ MOMENTS_SEED)),
     )
     start = int(now)
     company.departments[1] = Department(1, company.name, 0, 100_000_000)

@@ -460,3 +460,64 @@ def test_acquisition_links_and_their_limits(make) -> None:
     assert quota["quota_list"][0]["balance"] == 3
     assert run.post("externalcontact/customer_acquisition/delete_link", {"link_id": link_id})["errcode"] == 0
     assert run.post("externalcontact/customer_acquisition/get", {"link_id": link_id})["errcode"] == 40058
+
+
+def test_moment_tasks_are_followed_to_the_end_within_their_limits(make) -> None:
+    run = make(
+        moment_creates_per_minute=2,
+        moments_per_month=3,
+        dispatch_seconds=5,
+        confirm_delay=60,
+        moment_like_share=1.0,
+        moment_comment_share=1.0,
+    )
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    files = {"media": ("a.png", png, "image/png")}
+    params = {"access_token": run.token, "media_type": "image"}
+    mass_media = run.http.post("media/upload", params={"access_token": run.token, "type": "image"}, files=files)
+    with_mass_media = {"attachments": [{"msgtype": "image", "image": {"media_id": mass_media.json()["media_id"]}}]}
+    assert run.post("externalcontact/add_moment_task", with_mass_media)["errcode"] == 40007
+    wrong_kind = run.http.post(
+        "media/upload_attachment", params={**params, "media_type": "file", "attachment_type": 1}, files=files
+    )
+    assert wrong_kind.json()["errcode"] == 40004
+    image = run.http.post("media/upload_attachment", params={**params, "attachment_type": 1}, files=files).json()
+    picture = {"msgtype": "image", "image": {"media_id": image["media_id"]}}
+    link = {"msgtype": "link", "link": {"title": "新品", "url": "https://example.com/p"}}
+    assert run.post("externalcontact/add_moment_task", {"attachments": [picture] * 10})["errcode"] == 41064
+    assert run.post("externalcontact/add_moment_task", {"attachments": [picture, link]})["errcode"] == 41064
+    assert run.post("externalcontact/add_moment_task", {"text": {"content": "字" * 2001}})["errcode"] == 40058
+
+    visible = {"sender_list": {"user_list": ["emp00001", "emp00002", "nobody"]}, "external_contact_list": {}}
+    body = {"text": {"content": "新品上市"}, "attachments": [picture], "visible_range": visible}
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 0
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 0
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 45009, "two creates a minute"
+    run.sim.clock.advance(61)
+    jobid = run.post("externalcontact/add_moment_task", body)["jobid"]
+    assert run.get("externalcontact/get_moment_task_result", jobid=jobid)["status"] == 2
+    run.sim.clock.advance(6)
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 41210, "three a month"
+
+    first = run.company.moments.by_job[jobid]
+    assert run.get("externalcontact/get_moment_task_result", jobid=jobid)["status"] == 3
+    result = run.get("externalcontact/get_moment_task_result", jobid=jobid)["result"]
+    assert result["invalid_sender_list"]["user_list"] == ["nobody"]
+    moment = {"moment_id": result["moment_id"]}
+    published_at = first.publish_at["emp00001"]
+    run.sim.clock.advance(published_at - run.sim.clock.now() - 1)
+    tasks = run.post("externalcontact/get_moment_task", moment)["task_list"]
+    assert {t["userid"] for t in tasks} == {"emp00001", "emp00002"}
+    assert run.post("externalcontact/get_moment_send_result", {**moment, "userid": "emp00001"})["errcode"] == 41062
+    visible_to = run.post("externalcontact/get_moment_customer_list", {**moment, "userid": "emp00001"})
+    friends = {f.external_userid for f in run.company.book.follows_of_user("emp00001")}
+    assert {c["external_userid"] for c in visible_to["customer_list"]} == friends
+    run.sim.clock.advance(200)
+    sent = run.post("externalcontact/get_moment_send_result", {**moment, "userid": "emp00001"})["customer_list"]
+    assert {c["external_userid"] for c in sent} == friends
+    reactions = run.post("externalcontact/get_moment_comments", {**moment, "userid": "emp00001"})
+    assert {c["external_userid"] for c in reactions["like_list"]} == friends
+    assert all(isinstance(c["create_time"], int) for c in reactions["comment_list"])
+    assert run.post("externalcontact/cancel_moment_task", moment)["errcode"] == 0
+    too_big = {**moment, "userid": "emp00001", "limit": 5001}
+    assert run.post("externalcontact/get_moment_send_result", too_big)["errcode"] == 40058

@@ -11,6 +11,7 @@ from . import (
     massmsg,
     media,
     message,
+    moments,
     tags,
     transfer,
     welcome,
@@ -18,6 +19,19 @@ from . import (
 from .common import Route
 
 ROUTES: dict[str, Route] = {}
-AREAS = (acquisition, contact_way, customers, directory, groupchat, massmsg, media, message, tags, transfer, welcome)
+AREAS = (
+    acquisition,
+    contact_way,
+    customers,
+    directory,
+    groupchat,
+    massmsg,
+    media,
+    message,
+    moments,
+    tags,
+    transfer,
+    welcome,
+)
 for _module in AREAS:
     ROUTES.update(_module.ROUTES)
