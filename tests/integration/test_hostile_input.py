@@ -27,6 +27,7 @@ VALID = {
     "material_id": "0123456789abcdef0123",
     "channel_id": "cfg1",
     "link_id": "link1",
+    "moment_task_id": "mt0123456789abcdef0123",
     "customer_id": "wm1",
     "userid": "u1",
     "employee_userid": "u1",

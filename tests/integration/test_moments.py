@@ -28,7 +28,7 @@ def moment_tenant(sim_tenant_factory) -> SimTenant:
         moment_like_share=0.5,
         moment_comment_share=0.3,
     )
-    return sim_tenant_factory("mom-corp", config=config, employees=8, customers=80)
+    return sim_tenant_factory("mom-corp", config=config, employees=8, customers=80, customers_in_store=True)
 
 
 def link_material(tenant: SimTenant) -> str:
@@ -93,6 +93,10 @@ def test_a_moment_task_is_followed_to_its_end(moment_tenant: SimTenant):
     liker = next(c["external_userid"] for c in customers if c["liked"])
     events = MomentStore(moment_tenant.tenant_id).customer_events(liker)
     assert {(e.kind, e.ref) for e in events} >= {(rules.LIKE, sim_task.moment_id)}
+    timeline = moment_tenant.admin("GET", f"/v1/customers/{liker}").json_body["timeline"]
+    assert {"what": rules.LIKE, "moment_id": sim_task.moment_id} in [
+        {"what": e["what"], "moment_id": e.get("moment_id")} for e in timeline
+    ]
 
 
 def test_cancel_and_refusals(moment_tenant: SimTenant, monkeypatch):
