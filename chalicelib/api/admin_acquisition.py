@@ -26,6 +26,7 @@ from chalicelib.domain.wecom_limits import (
 admin_acquisition = Blueprint(__name__)
 
 TAG = "acquisition links"
+DEPARTMENT_ID_MAX = 2**31 - 1
 CAMPAIGNS_MAX = 20
 
 
@@ -45,7 +46,9 @@ class CreateLink:
     userids: list[str] | None = field(
         default=None, metadata=rule(pattern=wecom_ids.USERID, max_items=ACQUISITION_LINK_MAX_PEOPLE)
     )
-    department_ids: list[int] | None = field(default=None, metadata=rule(max_items=ACQUISITION_LINK_MAX_PEOPLE))
+    department_ids: list[int] | None = field(
+        default=None, metadata=rule(minimum=1, maximum=DEPARTMENT_ID_MAX, max_items=ACQUISITION_LINK_MAX_PEOPLE)
+    )
     skip_verify: bool = True
     auto_tag_ids: list[str] | None = field(
         default=None,
@@ -66,7 +69,9 @@ class UpdateLink:
     userids: list[str] | None = field(
         default=None, metadata=rule(pattern=wecom_ids.USERID, max_items=ACQUISITION_LINK_MAX_PEOPLE)
     )
-    department_ids: list[int] | None = field(default=None, metadata=rule(max_items=ACQUISITION_LINK_MAX_PEOPLE))
+    department_ids: list[int] | None = field(
+        default=None, metadata=rule(minimum=1, maximum=DEPARTMENT_ID_MAX, max_items=ACQUISITION_LINK_MAX_PEOPLE)
+    )
     skip_verify: bool | None = None
     add_campaigns: list[dict[str, Any]] | None = field(default=None, metadata=rule(max_items=CAMPAIGNS_MAX))
 
@@ -116,8 +121,6 @@ def _range(userids: list[str] | None, department_ids: list[int] | None) -> tuple
     departments = tuple(dict.fromkeys(department_ids or ()))
     if not users and not departments:
         raise BadRequestError("a link needs at least one employee in 'userids' or 'department_ids'")
-    if any(d < 1 for d in departments):
-        raise BadRequestError("field 'department_ids': department ids are positive")
     return users, departments
 
 

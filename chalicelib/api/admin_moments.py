@@ -22,6 +22,9 @@ from chalicelib.store.materials import MATERIAL_ID_PATTERN
 admin_moments = Blueprint(__name__)
 
 TAG = "moments"
+DEPARTMENT_ID_MAX = 2**31 - 1
+SCHEDULED_AT_MAX = 4_102_444_800
+"""2100-01-01: a schedule beyond that is a mistake, not a plan."""
 PAGE_QUERY = (("limit", "integer", "1 to 200 (default 50)"), ("cursor", "string", "from the previous page"))
 
 
@@ -40,11 +43,16 @@ class CreateMoment:
         default=None,
         metadata=rule(pattern=wecom_ids.USERID, max_items=MOMENT_VISIBLE_USERS_MAX, description="Whose customers"),
     )
-    department_ids: list[int] | None = field(default=None, metadata=rule(max_items=1000))
+    department_ids: list[int] | None = field(
+        default=None, metadata=rule(minimum=1, maximum=DEPARTMENT_ID_MAX, max_items=1000)
+    )
     tag_ids: list[str] | None = field(
         default=None, metadata=rule(pattern=wecom_ids.TAG_ID, max_items=1000, description="Only customers with one")
     )
-    scheduled_at: int | None = field(default=None, metadata=rule(description="Epoch seconds; now when omitted"))
+    scheduled_at: int | None = field(
+        default=None,
+        metadata=rule(minimum=0, maximum=SCHEDULED_AT_MAX, description="Epoch seconds; now when omitted"),
+    )
 
 
 def _context(call: AdminCall) -> Any:
@@ -86,8 +94,6 @@ def create_moment(call: AdminCall) -> Response:
     from chalicelib.store.materials import MaterialNotFound
 
     body: CreateMoment = call.body
-    if any(d < 1 for d in body.department_ids or ()):
-        raise BadRequestError("field 'department_ids': department ids are positive")
     ctx = _context(call)
     try:
         attachments = MaterialLibrary(ctx.tenant_id).moment_attachments(body.material_ids or ())
