@@ -32,6 +32,8 @@ from chalicelib.domain.wecom_limits import (
 MONTH_SECONDS = 30 * 86_400
 FOLLOW_WINDOW_SECONDS = 3 * 86_400
 FOLLOW_INTERVAL_SECONDS = 300
+EMPLOYEES_PER_PASS = 50
+"""Employees whose customers and reactions one follow pass reads (a pass stays within one invocation's time)."""
 REMIND_AFTER_SECONDS = 2 * 3600
 
 SCHEDULED, SUBMITTED, FOLLOWING, DONE, CANCELLED, FAILED = (
@@ -99,6 +101,7 @@ class MomentTask:
     likes: int = 0
     reminded: int = 0
     finished_at: int = 0
+    follow_offset: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {

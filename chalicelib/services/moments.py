@@ -168,7 +168,8 @@ def follow(ctx: TenantContext, task: MomentTask, now: int) -> MomentTask:
     if rules.follow_over(followed, now):
         followed = replace(followed, status=rules.DONE, finished_at=now)
     else:
-        add_timer(ctx.tenant_id, task.task_id, MOMENT_FOLLOW, now + rules.FOLLOW_INTERVAL_SECONDS)
+        pause = RESULT_POLL_SECONDS if followed.follow_offset < followed.employees else rules.FOLLOW_INTERVAL_SECONDS
+        add_timer(ctx.tenant_id, task.task_id, MOMENT_FOLLOW, now + pause)
     return store.save(followed, rules.FOLLOWING)
 
 
@@ -180,65 +181,70 @@ def _pages(ctx: TenantContext, api: str, body: Mapping[str, Any], key: str) -> l
 
 
 def _read_results(ctx: TenantContext, task: MomentTask, now: int) -> MomentTask:
+    """Who published (every employee, from `get_moment_task`), then the details of the next EMPLOYEES_PER_PASS
+    employees in turn (a pass stays bounded however many employees the task has), the reminder when due, and the
+    task's counts summed over every employee's stored result."""
     store = moments(ctx)
     moment = {"moment_id": task.moment_id}
     statuses = _pages(ctx, TASK_API, {**moment, "limit": MOMENT_TASK_MAX_LIMIT}, "task_list")
+    published = {str(s["userid"]): int(s.get("publish_status", 0)) == 1 for s in statuses}
     before = {r.userid: r for r in store.employees(task.task_id).items}
-    employees: list[EmployeeResult] = []
+    stored = dict(before)
+    offset = task.follow_offset if task.follow_offset < len(statuses) else 0
+    turn = [str(s["userid"]) for s in statuses[offset : offset + rules.EMPLOYEES_PER_PASS]]
     customers: list[CustomerResult] = []
     events: list[CustomerEvent] = []
-    for status in statuses:
-        userid = str(status["userid"])
-        mine = {**moment, "userid": userid}
-        visible = _pages(ctx, CUSTOMER_LIST_API, {**mine, "limit": MOMENT_CUSTOMER_LIST_MAX_LIMIT}, "customer_list")
-        published = int(status.get("publish_status", 0)) == 1
-        reached: set[str] = set()
-        comments: list[dict[str, Any]] = []
-        likes: list[dict[str, Any]] = []
-        if published:
-            sent = _pages(ctx, SEND_RESULT_API, {**mine, "limit": MOMENT_SEND_RESULT_MAX_LIMIT}, "customer_list")
-            reached = {str(c["external_userid"]) for c in sent}
-            answer = ctx.wecom.post(COMMENTS_API, mine, retry_safe=True)
-            comments, likes = list(answer.get("comment_list", ())), list(answer.get("like_list", ()))
-        reactions = rules.reaction_events(comments, likes)
-        commented = _count(e[1] for e in reactions if e[0] == rules.COMMENT)
-        liked = {e[1] for e in reactions if e[0] == rules.LIKE}
-        previous = before.get(userid)
-        employees.append(
-            EmployeeResult(
-                userid,
-                published,
-                len(visible),
-                len(reached),
-                len(comments),
-                len(likes),
-                bool(previous and previous.reminded),
-            )
-        )
-        for external_userid in sorted({str(c["external_userid"]) for c in visible} | reached):
-            customers.append(
-                CustomerResult(
-                    userid,
-                    external_userid,
-                    external_userid in reached,
-                    commented.get(external_userid, 0),
-                    external_userid in liked,
-                )
-            )
-        events += [CustomerEvent(e[1], e[0], e[2], userid, task.moment_id) for e in reactions]
-    employees = _remind(ctx, task, employees, now)
-    store.put_employees(task.task_id, employees)
+    for userid in turn:
+        result, rows, reactions = _employee_details(ctx, task, userid, published[userid])
+        stored[userid] = replace(result, reminded=bool(userid in before and before[userid].reminded))
+        customers += rows
+        events += reactions
+    for userid, is_published in published.items():
+        if userid not in stored:
+            stored[userid] = EmployeeResult(userid, is_published)
+        elif stored[userid].published != is_published:
+            stored[userid] = replace(stored[userid], published=is_published)
+    results = {r.userid: r for r in _remind(ctx, task, [stored[u] for u in published], now)}
+    store.put_employees(task.task_id, [r for u, r in results.items() if before.get(u) != r])
     store.put_customers(task.task_id, customers)
     store.add_customer_events(events)
+    everyone = list(results.values())
     return replace(
         task,
-        employees=len(employees),
-        published=sum(e.published for e in employees),
-        customers_reached=sum(e.customers_reached for e in employees),
-        comments=sum(e.comments for e in employees),
-        likes=sum(e.likes for e in employees),
-        reminded=sum(e.reminded for e in employees),
+        follow_offset=offset + len(turn),
+        employees=len(everyone),
+        published=sum(e.published for e in everyone),
+        customers_reached=sum(e.customers_reached for e in everyone),
+        comments=sum(e.comments for e in everyone),
+        likes=sum(e.likes for e in everyone),
+        reminded=sum(e.reminded for e in everyone),
     )
+
+
+def _employee_details(
+    ctx: TenantContext, task: MomentTask, userid: str, published: bool
+) -> tuple[EmployeeResult, list[CustomerResult], list[CustomerEvent]]:
+    """One employee's customers who could see the moment, those it reached, and their comments and likes."""
+    mine = {"moment_id": task.moment_id, "userid": userid}
+    visible = _pages(ctx, CUSTOMER_LIST_API, {**mine, "limit": MOMENT_CUSTOMER_LIST_MAX_LIMIT}, "customer_list")
+    reached: set[str] = set()
+    comments: list[dict[str, Any]] = []
+    likes: list[dict[str, Any]] = []
+    if published:
+        sent = _pages(ctx, SEND_RESULT_API, {**mine, "limit": MOMENT_SEND_RESULT_MAX_LIMIT}, "customer_list")
+        reached = {str(c["external_userid"]) for c in sent}
+        answer = ctx.wecom.post(COMMENTS_API, mine, retry_safe=True)
+        comments, likes = list(answer.get("comment_list", ())), list(answer.get("like_list", ()))
+    reactions = rules.reaction_events(comments, likes)
+    commented = _count(e[1] for e in reactions if e[0] == rules.COMMENT)
+    liked = {e[1] for e in reactions if e[0] == rules.LIKE}
+    rows = [
+        CustomerResult(userid, c, c in reached, commented.get(c, 0), c in liked)
+        for c in sorted({str(v["external_userid"]) for v in visible} | reached)
+    ]
+    result = EmployeeResult(userid, published, len(visible), len(reached), len(comments), len(likes))
+    events = [CustomerEvent(e[1], e[0], e[2], userid, task.moment_id) for e in reactions]
+    return result, rows, events
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:

@@ -136,3 +136,22 @@ def test_cancel_and_refusals(moment_tenant: SimTenant, monkeypatch):
         response = moment_tenant.admin("POST", "/v1/moments", bad)
         assert response.status_code == 400
         assert fragment in response.json_body["Message"]
+
+
+def test_a_pass_reads_a_bounded_number_of_employees_in_turn(moment_tenant: SimTenant, monkeypatch):
+    monkeypatch.setattr(rules, "EMPLOYEES_PER_PASS", 3)
+    body = {"text": "分批跟进", "material_ids": [link_material(moment_tenant)], "userids": SENDERS}
+    task_id = moment_tenant.admin("POST", "/v1/moments", body).json_body["moment"]["moment_task_id"]
+
+    def details_read() -> int:
+        return moment_tenant.stats()["calls"].get("externalcontact/get_moment_customer_list", 0)
+
+    follow(moment_tenant, task_id, 10)
+    assert details_read() == 3
+    follow(moment_tenant, task_id, 200)
+    assert details_read() == 4, "the fourth employee's turn"
+    task = follow(moment_tenant, task_id, 60)
+    assert details_read() == 7, "then the first three again"
+    sim_task = next(iter(moment_tenant.company.moments.by_moment.values()))
+    reached = sum(len(sim_task.reached[u]) for u, at in sim_task.publish_at.items() if at is not None)
+    assert task["counts"]["customers_reached"] == reached
