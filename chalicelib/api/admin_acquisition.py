@@ -13,10 +13,11 @@ from chalice import BadRequestError, Blueprint, NotFoundError, Response
 
 from chalicelib.api.admin_channels import AUTO_TAGS_MAX, WELCOME_TEXT_MAX_CHARS, welcome_content
 from chalicelib.api.auth import AdminCall, admin_route
-from chalicelib.api.schema import ONE_LINE, int_param, rule, validate
+from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param, validate
 from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.wecom_limits import (
+    ACQUISITION_CUSTOMER_MAX_LIMIT,
     ACQUISITION_LINK_MAX_PEOPLE,
     ACQUISITION_LINK_NAME_MAX_CHARS,
     ACQUISITION_STATISTIC_MAX_DAYS,
@@ -179,6 +180,24 @@ def get_link(call: AdminCall, link_id: str) -> dict[str, Any]:
     days = int_param(call.request, "days", ACQUISITION_STATISTIC_MAX_DAYS, 1, ACQUISITION_STATISTIC_MAX_DAYS)
     ctx = _context(call)
     return {"link": link_view(ctx, _link(ctx, link_id), days)}
+
+
+@admin_route(
+    admin_acquisition,
+    "/v1/acquisition-links/{link_id}/customers",
+    methods=["GET"],
+    roles=READERS,
+    summary="The link's customers as WeCom lists them: employee, campaign state, whether they wrote yet",
+    tag=TAG,
+    query=(("limit", "integer", "1 to 1000 (default 100)"), ("cursor", "string", "from the previous page")),
+)
+def link_customers(call: AdminCall, link_id: str) -> dict[str, Any]:
+    from chalicelib.services.acquisition_links import link_customers as customers
+
+    ctx = _context(call)
+    _link(ctx, link_id)
+    limit = int_param(call.request, "limit", 100, 1, ACQUISITION_CUSTOMER_MAX_LIMIT)
+    return customers(ctx, link_id, limit, str_param(call.request, "cursor", 512) or "")
 
 
 @admin_route(

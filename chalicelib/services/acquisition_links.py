@@ -29,7 +29,7 @@ from chalicelib.domain.acquisition import (
     retention,
 )
 from chalicelib.domain.channels import Channel, welcome_as_dict
-from chalicelib.domain.wecom_limits import ACQUISITION_STATISTIC_MAX_DAYS
+from chalicelib.domain.wecom_limits import ACQUISITION_CUSTOMER_MAX_LIMIT, ACQUISITION_STATISTIC_MAX_DAYS
 from chalicelib.observability import logger
 from chalicelib.services.channels import register_channel
 from chalicelib.services.relations import SEND_APP_MESSAGE_API
@@ -41,6 +41,7 @@ UPDATE_API = "externalcontact/customer_acquisition/update_link"
 DELETE_API = "externalcontact/customer_acquisition/delete_link"
 STATISTIC_API = "externalcontact/customer_acquisition/statistic"
 QUOTA_API = "externalcontact/customer_acquisition_quota"
+CUSTOMERS_API = "externalcontact/customer_acquisition/customer"
 DEFAULT_CAMPAIGN = "default"
 DAY = 86_400
 ALERT_DUPLICATE_CHECK_SECONDS = 1800
@@ -134,6 +135,27 @@ def link_view(ctx: TenantContext, link: AcquisitionLink, days: int, now: int | N
             "new_customers": int(statistic.get("new_customer_cnt", 0)),
         },
         "campaigns": [campaign_view(ctx, c, now) for c in campaigns(ctx, link.link_id)],
+    }
+
+
+def link_customers(ctx: TenantContext, link_id: str, limit: int, cursor: str) -> dict[str, Any]:
+    """One page of the customers WeCom lists for the link: who added whom, through which campaign (`state`), and
+    whether the customer has written yet (`chat_status` 0 no, 1 yes, 2 unknown)."""
+    body: dict[str, Any] = {"link_id": link_id, "limit": min(limit, ACQUISITION_CUSTOMER_MAX_LIMIT)}
+    if cursor:
+        body["cursor"] = cursor
+    answer = ctx.wecom.post(CUSTOMERS_API, body, retry_safe=True)
+    return {
+        "customers": [
+            {
+                "external_userid": str(c.get("external_userid", "")),
+                "userid": str(c.get("userid", "")),
+                "state": str(c.get("state", "")),
+                "chat_status": int(c.get("chat_status", 0)),
+            }
+            for c in answer.get("customer_list", ())
+        ],
+        "next_cursor": answer.get("next_cursor") or None,
     }
 
 

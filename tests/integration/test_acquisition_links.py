@@ -132,6 +132,12 @@ def test_a_new_friend_through_a_campaign_gets_its_welcome_and_tags_and_counts(ac
         {"days": 30, "eligible": 0, "still_friends": 0},
     ]
     assert figures["default"]["friends_added"] == 0
+    path = f"/v1/acquisition-links/{link['link_id']}/customers"
+    first = acq_tenant.admin("GET", f"{path}?limit=1").json_body
+    rest = acq_tenant.admin("GET", f"{path}?cursor={first['next_cursor']}").json_body
+    listed = first["customers"] + rest["customers"]
+    assert sorted(c["external_userid"] for c in listed) == sorted(e.external_user_id for e in events)
+    assert {(c["state"], c["chat_status"]) for c in listed} == {(spring["state"], 0)}
     quota = acq_tenant.admin("GET", "/v1/acquisition-quota").json_body["quota"]
     assert (quota["total"], quota["balance"]) == (30, 28)
 
