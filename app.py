@@ -9,6 +9,7 @@ from chalice import Chalice, Cron, Rate
 
 from chalicelib import resources
 from chalicelib.api.admin_access import admin_access
+from chalicelib.api.admin_acquisition import admin_acquisition
 from chalicelib.api.admin_broadcast_policy import admin_broadcast_policy
 from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
@@ -16,6 +17,7 @@ from chalicelib.api.admin_customers import admin_customers
 from chalicelib.api.admin_employees import admin_employees
 from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
+from chalicelib.api.admin_moments import admin_moments
 from chalicelib.api.admin_sync import admin_sync
 from chalicelib.api.admin_tags import admin_tags
 from chalicelib.api.auth import auth
@@ -50,6 +52,8 @@ app.register_blueprint(admin_materials)
 app.register_blueprint(docs)
 app.register_blueprint(callbacks)
 app.register_blueprint(admin_channels)
+app.register_blueprint(admin_acquisition)
+app.register_blueprint(admin_moments)
 app.register_blueprint(admin_lifecycle)
 app.register_blueprint(admin_broadcasts)
 app.register_blueprint(admin_broadcast_policy)

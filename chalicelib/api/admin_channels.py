@@ -96,14 +96,14 @@ def _context(call: AdminCall) -> Any:
 
 def _channel(ctx: Any, channel_id: str) -> Any:
     channel = ctx.channels.get(channel_id)
-    if channel is None:
+    if channel is None or channel.link_id:
         raise NotFoundError("no such channel")
     return channel
 
 
 @admin_route(admin_channels, "/v1/channels", methods=["GET"], roles=READERS, summary="List channels", tag=TAG)
 def list_channels(call: AdminCall) -> dict[str, Any]:
-    return {"channels": [c.as_dict() for c in _context(call).channels.list()]}
+    return {"channels": [c.as_dict() for c in _context(call).channels.list() if not c.link_id]}
 
 
 @admin_route(

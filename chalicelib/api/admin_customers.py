@@ -25,6 +25,7 @@ from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import InvalidCursor
+from chalicelib.store.moments import MomentStore
 from chalicelib.store.relations import FollowRelation
 
 admin_customers = Blueprint(__name__)
@@ -173,8 +174,11 @@ def list_customers(call: AdminCall) -> dict[str, Any]:
     return {"customers": [relation_view(r, name) for r, name in page.rows], "next_cursor": page.cursor}
 
 
-def _timeline(relations: list[FollowRelation]) -> list[dict[str, Any]]:
+def _timeline(relations: list[FollowRelation], customer_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Added and lost per relation, and what the customer did (comments and likes on moments) through them."""
     events = [{"at": r.createtime, "what": "added", "userid": r.userid, "state": r.state or None} for r in relations]
+    followers = {r.userid for r in relations}
+    events += [e for e in customer_events if e["userid"] in followers]
     events += [
         {"at": r.lost_at, "what": "lost", "userid": r.userid, "by": r.lost_by or None}
         for r in relations
@@ -228,7 +232,9 @@ def get_customer(call: AdminCall, customer_id: str) -> dict[str, Any]:
             }
             for r in sorted(relations, key=lambda r: r.createtime)
         ],
-        "timeline": _timeline(relations),
+        "timeline": _timeline(
+            relations, [e.as_dict() for e in MomentStore(call.principal.tenant_id).customer_events(customer_id)]
+        ),
     }
 
 

@@ -38,6 +38,8 @@ USERID_NOT_FOUND = 60111
 INVALID_EXTERNAL_USERID = 40096
 NO_RELATIONSHIP = 84061
 INVALID_PARAMETER = 40058
+ACQUISITION_LINK_LIMIT = 41095
+INVALID_DEPARTMENT = 60123
 NO_PERMISSION = 48002
 
 
@@ -115,6 +117,11 @@ _WECOM_CLIENT_ERRORS: dict[int, tuple[type[ChaliceViewError], str]] = {
         "in WeCom this employee no longer has this customer (errcode 84061); the relation is marked at the next sync",
     ),
     NO_PERMISSION: (BadGatewayError, "the tenant's app may not call this WeCom API (errcode 48002)"),
+    INVALID_DEPARTMENT: (BadRequestError, "WeCom does not know this department (errcode 60123)"),
+    ACQUISITION_LINK_LIMIT: (
+        ConflictError,
+        "WeCom's limit of acquisition links is reached (errcode 41095): delete links no longer used",
+    ),
 }
 
 

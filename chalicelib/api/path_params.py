@@ -42,6 +42,8 @@ PATH_PARAMS: dict[str, PathParam] = {
     "broadcast_id": PathParam(BROADCAST_ID_PATTERN.pattern, "broadcast"),
     "material_id": PathParam(MATERIAL_ID_PATTERN.pattern, "material"),
     "channel_id": PathParam(wecom_ids.CONFIG_ID, "channel"),
+    "link_id": PathParam(wecom_ids.CONFIG_ID, "acquisition link"),
+    "moment_task_id": PathParam(r"^mt[0-9a-f]{20}$", "moment task"),
     "customer_id": PathParam(wecom_ids.EXTERNAL_USERID, "customer"),
     "userid": PathParam(wecom_ids.USERID, "employee"),
     "employee_userid": PathParam(wecom_ids.USERID, "employee"),

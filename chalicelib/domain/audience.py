@@ -97,6 +97,14 @@ class Employee:
     active: bool = True
     leader_in_departments: tuple[int, ...] = ()
     direct_leaders: tuple[str, ...] = ()
+    main_department: int = 0
+
+    @property
+    def main(self) -> int | None:
+        """The main department: WeCom's `main_department`, else (stored before it was read) the first one listed."""
+        if self.main_department:
+            return self.main_department
+        return self.department_ids[0] if self.department_ids else None
 
 
 @dataclass(frozen=True)

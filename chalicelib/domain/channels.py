@@ -47,6 +47,8 @@ class Channel:
     updated_at: int = 0
     friends_added: int = 0
     friends_lost: int = 0
+    link_id: str = ""
+    """Set when the channel is a campaign of an acquisition link (its QR code is then the campaign's URL)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -100,12 +100,8 @@ def choose_welcome(
     return None
 
 
-def _main_department(employee: Employee) -> int | None:
-    return employee.department_ids[0] if employee.department_ids else None
-
-
 def _manager(departed: Employee, active: Mapping[str, Employee]) -> str | None:
-    department = _main_department(departed)
+    department = departed.main
     leaders = sorted(
         e.userid for e in active.values() if department is not None and department in e.leader_in_departments
     )
@@ -115,7 +111,7 @@ def _manager(departed: Employee, active: Mapping[str, Employee]) -> str | None:
 
 
 def _department_members(departed: Employee, active: Mapping[str, Employee]) -> list[str]:
-    department = _main_department(departed)
+    department = departed.main
     if department is None:
         return []
     return sorted(e.userid for e in active.values() if department in e.department_ids)

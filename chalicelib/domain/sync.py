@@ -35,6 +35,7 @@ def employee_from_user(user: Mapping[str, Any]) -> Employee:
         active=True,
         leader_in_departments=leads,
         direct_leaders=tuple(str(u) for u in user.get("direct_leader") or ()),
+        main_department=int(user.get("main_department") or 0),
     )
 
 

@@ -101,3 +101,20 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         raise ValueError("size must be positive")
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# Customer-acquisition links (获客助手, D97297/D97298/D97375).
+ACQUISITION_LINK_NAME_MAX_CHARS = 30
+ACQUISITION_LINK_MAX_PEOPLE = 500
+ACQUISITION_LIST_LINK_MAX_LIMIT = 100
+ACQUISITION_CUSTOMER_MAX_LIMIT = 1000
+ACQUISITION_CUSTOMER_CHANNEL_MAX_BYTES = 64
+ACQUISITION_STATISTIC_MAX_DAYS = 30
+
+# Customer moments (D95094): per corp, creates a minute and tasks a month; follow-up page sizes.
+MOMENT_IMAGES_MAX = 9
+MOMENT_CREATES_PER_MINUTE = 10
+MOMENTS_PER_MONTH = 100_000
+MOMENT_TASK_MAX_LIMIT = 1000
+MOMENT_CUSTOMER_LIST_MAX_LIMIT = 1000
+MOMENT_SEND_RESULT_MAX_LIMIT = 5000

@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.channels import Channel, ChannelChanges
@@ -42,6 +44,19 @@ def _contact_way_users(channel: Channel) -> dict[str, Any]:
 
 def create_channel(ctx: TenantContext, draft: Channel) -> Channel:
     """Reserve the State, create the QR code in WeCom, store the channel; StateTaken when the State is in use."""
+
+    def contact_way(state: str) -> tuple[str, str]:
+        body = {**_contact_way_users(draft), "type": MULTI_USER, "scene": QR_CODE_SCENE, "state": state}
+        answer = ctx.wecom.post(ADD_API, body, retry_safe=False)
+        return answer["config_id"], answer.get("qr_code", "")
+
+    return register_channel(ctx, draft, contact_way)
+
+
+def register_channel(ctx: TenantContext, draft: Channel, create_in_wecom: Callable[[str], tuple[str, str]]) -> Channel:
+    """The one way a State becomes attributable: reserve it (a generated one when the draft has none), let
+    `create_in_wecom(state)` make what carries it and answer (channel id, QR code or URL), store the channel.
+    A failure gives the State back. Contact ways and acquisition-link campaigns both come through here."""
     state = draft.state or new_state()
     if len(state) > CONTACT_WAY_STATE_MAX_CHARS:
         raise ValueError(f"state is longer than {CONTACT_WAY_STATE_MAX_CHARS} characters")
@@ -49,24 +64,12 @@ def create_channel(ctx: TenantContext, draft: Channel) -> Channel:
     pending = f"pending-{secrets.token_hex(8)}"
     store.reserve_state(state, pending)
     try:
-        body = {**_contact_way_users(draft), "type": MULTI_USER, "scene": QR_CODE_SCENE, "state": state}
-        answer = ctx.wecom.post(ADD_API, body, retry_safe=False)
+        config_id, qr_code = create_in_wecom(state)
     except Exception:
         store.release_state(state)
         raise
     now = int(time.time())
-    channel = Channel(
-        config_id=answer["config_id"],
-        name=draft.name,
-        state=state,
-        userids=draft.userids,
-        skip_verify=draft.skip_verify,
-        auto_tag_ids=draft.auto_tag_ids,
-        welcome=draft.welcome,
-        qr_code=answer.get("qr_code", ""),
-        created_at=now,
-        updated_at=now,
-    )
+    channel = replace(draft, config_id=config_id, state=state, qr_code=qr_code, created_at=now, updated_at=now)
     stored = store.put(channel)
     store.assign_state(state, pending, channel.config_id)
     return stored

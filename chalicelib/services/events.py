@@ -5,6 +5,7 @@ with the reason, never dropped silently."""
 from __future__ import annotations
 
 from chalicelib.services import relations, transfers
+from chalicelib.services.acquisition_links import apply_acquisition_event
 from chalicelib.services.group_chats import apply_chat_event
 from chalicelib.services.tag_catalogue import apply_tag_event
 from chalicelib.services.tenant_context import TenantContext
@@ -12,6 +13,7 @@ from chalicelib.services.welcome import channel_of, store_new_friend
 from chalicelib.wecom.events import (
     NEW_FRIEND_CHANGE_TYPES,
     ContactEvent,
+    CustomerAcquisitionEvent,
     ExternalChatEvent,
     ExternalContactEvent,
     ExternalTagEvent,
@@ -44,6 +46,8 @@ def apply_event(ctx: TenantContext, event: WeComEvent) -> None:
         apply_tag_event(ctx, event)
     elif isinstance(event, ExternalChatEvent):
         apply_chat_event(ctx, event)
+    elif isinstance(event, CustomerAcquisitionEvent):
+        apply_acquisition_event(ctx, event)
     elif isinstance(event, ContactEvent) and event.change_type == "delete_user":
         transfers.employee_left(ctx, event.user_id, event.create_time)
     else:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from chalicelib.wecom.client import WeComClient
 
 MEDIA_UPLOAD_API = "media/upload"
+MEDIA_UPLOAD_ATTACHMENT_API = "media/upload_attachment"
+MOMENT_ATTACHMENT_TYPE = 1
+MOMENT_MATERIAL_TYPES = (rules.IMAGE, rules.VIDEO, rules.LINK)
 FETCH_TIMEOUT_SECONDS = 10.0
 FETCH_CHUNK_BYTES = 64 * 1024
 
@@ -141,6 +144,33 @@ class MaterialLibrary(MaterialStore):
                 | {"appid": item.appid, "page": item.page},
                 media_id,
             )
+        return out
+
+    def moment_attachments(self, material_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Moment attachments for these materials, in order: a link as it is; an image or video fetched from its
+        source and uploaded with `media/upload_attachment` (attachment_type 1), the only media moments accept.
+        Raises MaterialNotFound for all unknown ids at once, InvalidContent for kinds a moment cannot carry."""
+        wanted = list(dict.fromkeys(material_ids))
+        found = self.items(wanted)
+        wrong = [m for m in wanted if found[m].type not in MOMENT_MATERIAL_TYPES]
+        if wrong:
+            raise InvalidContent([f"material {m}: a moment takes image, video or link materials" for m in wrong])
+        out: list[dict[str, Any]] = []
+        for material_id in wanted:
+            item = found[material_id]
+            if item.type == rules.LINK:
+                out.append({"msgtype": rules.LINK, rules.LINK: {"title": item.title, "url": item.url}})
+                continue
+            if not item.source_url:
+                raise MaterialUnavailable(material_id, "no source to upload")
+            data, filename = fetch_source(source_http(), item.source_url, rules.MAX_BYTES[item.type])
+            checked = rules.check_media(item.type, data, filename)
+            answer = self._wecom().upload(
+                MEDIA_UPLOAD_ATTACHMENT_API,
+                {"media_type": checked.media_type, "attachment_type": MOMENT_ATTACHMENT_TYPE},
+                {"media": (checked.filename, data, checked.content_type)},
+            )
+            out.append({"msgtype": item.type, item.type: {"media_id": str(answer["media_id"])}})
         return out
 
     def _current_media_id(self, item: MaterialItem, now: float) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.services.tenant_wecom import tenant_wecom
+from chalicelib.store.acquisition_links import AcquisitionLinkStore
 from chalicelib.store.channels import ChannelStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.event_log import EventLog
@@ -35,6 +36,10 @@ class TenantContext:
     @cached_property
     def channels(self) -> ChannelStore:
         return ChannelStore(self.tenant_id, self.settings)
+
+    @cached_property
+    def acquisition_links(self) -> AcquisitionLinkStore:
+        return AcquisitionLinkStore(self.tenant_id, self.settings)
 
     @cached_property
     def groups(self) -> GroupStore:

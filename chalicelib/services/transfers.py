@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import Employee
 from chalicelib.domain.lifecycle import TransferStatus, choose_successors, status_from_result, status_from_start
+from chalicelib.domain.sync import employee_from_user
 from chalicelib.domain.wecom_limits import (
     GROUPCHAT_OWNER_FILTER_MAX_USERIDS,
     GROUPCHAT_TRANSFER_MAX_CHATS,
@@ -94,20 +95,7 @@ def _address_book(ctx: TenantContext) -> list[Employee]:
     if employees:
         return employees
     answer = ctx.wecom.get(USER_LIST_API, {"department_id": ROOT_DEPARTMENT, "fetch_child": 1})
-    employees = []
-    for user in answer.get("userlist", ()):
-        departments = tuple(int(d) for d in user.get("department", ()))
-        leading = user.get("is_leader_in_dept") or [0] * len(departments)
-        employees.append(
-            Employee(
-                userid=user["userid"],
-                name=user.get("name", ""),
-                department_ids=departments,
-                active=True,
-                leader_in_departments=tuple(d for d, lead in zip(departments, leading, strict=False) if lead),
-                direct_leaders=tuple(user.get("direct_leader", ())),
-            )
-        )
+    employees = [employee_from_user(user) for user in answer.get("userlist", ())]
     ctx.customers.put_employees(employees)
     return employees
 

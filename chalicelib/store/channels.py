@@ -54,6 +54,7 @@ class ChannelItem(Model):
     updated_at = NumberAttribute()
     friends_added = NumberAttribute(null=True)
     friends_lost = NumberAttribute(null=True)
+    link_id = UnicodeAttribute(null=True)
 
 
 @on_table(resources.DATA)
@@ -125,6 +126,7 @@ class ChannelStore:
             updated_at=int(item.updated_at),
             friends_added=int(item.friends_added or 0),
             friends_lost=int(item.friends_lost or 0),
+            link_id=item.link_id or "",
         )
 
     # State reservations: a State is taken before WeCom is asked for the QR code that carries it.
@@ -165,6 +167,7 @@ class ChannelStore:
             auto_tag_ids=list(channel.auto_tag_ids) or None,
             welcome=welcome_to_json(channel.welcome) if channel.welcome else None,
             qr_code=channel.qr_code or None,
+            link_id=channel.link_id or None,
             created_at=channel.created_at,
             updated_at=channel.updated_at,
         )
@@ -180,6 +183,7 @@ class ChannelStore:
             (ChannelItem.auto_tag_ids, item.auto_tag_ids),
             (ChannelItem.welcome, item.welcome),
             (ChannelItem.qr_code, item.qr_code),
+            (ChannelItem.link_id, item.link_id),
         ):
             actions.append(attribute.set(value) if value else attribute.remove())
         item.update(actions=actions)
@@ -217,6 +221,13 @@ class ChannelStore:
             )
         except DoesNotExist:
             return None
+
+    def friend_times(self, config_id: str) -> list[tuple[int, int | None]]:
+        """(added_at, lost_at or None) of every friend the channel brought, for its retention figures."""
+        return [
+            (int(i.added_at), int(i.lost_at) if i.lost_at is not None else None)
+            for i in ChannelFriendItem.query(self._friend_pk(config_id))
+        ]
 
     def friend_added(self, config_id: str, userid: str, external_userid: str, event_time: int) -> bool:
         """Count a new friend of a channel once; False when it was counted already or a newer event is stored."""

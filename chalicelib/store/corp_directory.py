@@ -36,6 +36,7 @@ class EmployeeItem(Model):
     status = UnicodeAttribute()
     leader_in_departments = ListAttribute(of=NumberAttribute, null=True)
     direct_leaders = ListAttribute(of=UnicodeAttribute, null=True)
+    main_department = NumberAttribute(null=True)
 
 
 @on_table(resources.DATA)
@@ -81,6 +82,7 @@ class CorpDirectory(CustomerBase):
                         status=ACTIVE if e.active else "departed",
                         leader_in_departments=list(e.leader_in_departments) or None,
                         direct_leaders=list(e.direct_leaders) or None,
+                        main_department=e.main_department or None,
                     )
                 )
                 count += 1
@@ -95,6 +97,7 @@ class CorpDirectory(CustomerBase):
                 i.status == ACTIVE,
                 tuple(int(d) for d in i.leader_in_departments or ()),
                 tuple(i.direct_leaders or ()),
+                int(i.main_department or 0),
             )
             for i in EmployeeItem.query(self.keys.key("emp"))
         ]

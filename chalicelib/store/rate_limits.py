@@ -163,6 +163,11 @@ class RateLimiter:
             return Permit(False, 1.0, reason="in_flight", turn_at=turn_at)
         return Permit(True, slot=f"{corp_id}#{api}#{slot}")
 
+    def take_corp_token(self, corp_id: str, limit_name: str, bucket: TokenBucket) -> Take:
+        """One token from a per-corp bucket of a limit of its own (e.g. moments: 10 creates a minute, 100,000 tasks
+        a month), shared by the fleet like the per-API buckets; a refusal says how long until one is there."""
+        return self._take(f"rl#corp#{corp_id}#{limit_name}", bucket, 0.0, False)
+
     def release(self, permit: Permit) -> None:
         """Free the permit's in-flight slot (a lost release only costs the lease time)."""
         if not permit.granted:

@@ -23,6 +23,7 @@ CHANGE_EXTERNAL_CONTACT = "change_external_contact"
 CHANGE_EXTERNAL_CHAT = "change_external_chat"
 CHANGE_EXTERNAL_TAG = "change_external_tag"
 CHANGE_CONTACT = "change_contact"
+CUSTOMER_ACQUISITION = "customer_acquisition"
 
 NEW_FRIEND_CHANGE_TYPES = frozenset({"add_external_contact", "add_half_external_contact"})
 
@@ -227,6 +228,41 @@ class ContactEvent(WeComEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerAcquisitionEvent(WeComEvent):
+    """customer_acquisition: the acquisition quota changed, a link stopped working or was deleted in the admin
+    console, or a customer who came through a link started the chat (D97299)."""
+
+    TAG: ClassVar[str] = "customer_acquisition"
+    CHANGE_TYPES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "balance_low",
+            "balance_exhausted",
+            "balance_increased",
+            "quota_expire_soon",
+            "link_unavailable",
+            "delete_link",
+            "customer_start_chat",
+        }
+    )
+
+    link_id: str = ""
+    user_id: str = ""
+    external_user_id: str = ""
+
+    def _identity(self) -> tuple[str, ...]:
+        return (self.link_id, self.user_id, self.external_user_id)
+
+    @classmethod
+    def parse(cls, common: dict[str, Any], raw: Mapping[str, str]) -> CustomerAcquisitionEvent:
+        return cls(
+            **common,
+            link_id=raw.get("LinkId", ""),
+            user_id=raw.get("UserID", ""),
+            external_user_id=raw.get("ExternalUserID", ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnknownEvent(WeComEvent):
     """Any other message or event, with every top-level field as text (nested elements as their XML)."""
 
@@ -276,6 +312,8 @@ def _parse_known(common: dict[str, Any], raw: Mapping[str, str], root: Element) 
         return ExternalTagEvent.parse(common, raw)
     if event == CHANGE_CONTACT and change_type in ContactEvent.CHANGE_TYPES:
         return ContactEvent.parse(common, raw)
+    if event == CUSTOMER_ACQUISITION and change_type in CustomerAcquisitionEvent.CHANGE_TYPES:
+        return CustomerAcquisitionEvent.parse(common, raw)
     return None
 
 

@@ -1,4 +1,5 @@
-"""The every-minute schedule: start broadcasts whose send time has come, and queue follow passes that are due.
+"""The every-minute schedule: start broadcasts whose send time has come, and queue follow passes that are due; submit
+due moment tasks and follow posted ones (`services.moments`).
 
 Timers live in minute buckets of the runtime table (`store.broadcast_timers`): each run Queries the buckets of the last
 `LOOKBACK_MINUTES` minutes up to now (so a missed or failed run is caught up by the next one), handles the entries
@@ -15,6 +16,8 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import logger
 from chalicelib.services.broadcasts import BroadcastConflict, BroadcastNotFound, start_broadcast
+from chalicelib.services.moments import MOMENT_FOLLOW, MOMENT_START
+from chalicelib.services.moments import run_timer as run_moment_timer
 from chalicelib.store.broadcast_timers import FOLLOW, START, due_timers, minute_bucket, remove_timer
 
 LOOKBACK_MINUTES = 15
@@ -29,7 +32,7 @@ def run_schedule(now: float | None = None, settings: Settings | None = None) -> 
     settings = settings or get_settings()
     now = time.time() if now is None else now
     buckets = [minute_bucket(now - 60 * m) for m in range(LOOKBACK_MINUTES, -1, -1)]
-    handled = {START: 0, FOLLOW: 0}
+    handled = {START: 0, FOLLOW: 0, MOMENT_START: 0, MOMENT_FOLLOW: 0}
     for timer in due_timers(buckets):
         if timer.at > now:
             continue
@@ -38,6 +41,8 @@ def run_schedule(now: float | None = None, settings: Settings | None = None) -> 
                 start_broadcast(timer.tenant_id, timer.broadcast_id, settings=settings)
             except (BroadcastConflict, BroadcastNotFound):
                 logger.info("scheduled broadcast no longer startable", extra={"broadcast_id": timer.broadcast_id})
+        elif timer.kind in (MOMENT_START, MOMENT_FOLLOW):
+            run_moment_timer(timer.tenant_id, timer.broadcast_id, timer.kind, now=int(now))
         elif timer.kind == FOLLOW:
             queues.publish(
                 resources.DISPATCH,

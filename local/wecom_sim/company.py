@@ -6,11 +6,13 @@ import random
 from dataclasses import dataclass, field
 
 from . import rand
+from .acquisition import AcquisitionLinks
 from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
 from .media import MediaStore
 from .models import Department, Employee, Follow, GroupChat
+from .moments import Moments
 from .stats import CorpStats
 from .tags import TagBook
 from .transfers import TransferRecord, Transfers
@@ -34,6 +36,8 @@ class Company:
     mass: MassMessages = field(repr=False)
     transfers: Transfers = field(repr=False)
     app_messages: AppMessageCaps = field(repr=False)
+    acquisition: AcquisitionLinks = field(repr=False)
+    moments: Moments = field(repr=False)
     departments: dict[int, Department] = field(default_factory=dict, repr=False)
     employees: dict[str, Employee] = field(default_factory=dict, repr=False)
     book: CustomerBook = field(default_factory=CustomerBook, repr=False)

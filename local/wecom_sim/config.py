@@ -37,6 +37,12 @@ class SimConfig:
     callback_timeout_real_seconds: float = 5.0
     callback_retries: int = 3
     callback_workers: int = 16
+    acquisition_quota: int = 1000
+    acquisition_links_max: int = 10_000
+    moment_creates_per_minute: int = 10
+    moments_per_month: int = 100_000
+    moment_like_share: float = 0.3
+    moment_comment_share: float = 0.15
 
     def __post_init__(self) -> None:
         if self.quota_rule not in QUOTA_RULES:

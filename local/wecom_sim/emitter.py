@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 import httpx
 
 from . import ids
+from .acquisition import LinkCustomer
 from .company import Company
 from .events import Field, event_xml, sealed
 from .generate import person_name
@@ -50,6 +51,7 @@ EXTERNAL_CONTACT = "change_external_contact"
 EXTERNAL_CHAT = "change_external_chat"
 EXTERNAL_TAG = "change_external_tag"
 CONTACT = "change_contact"
+CUSTOMER_ACQUISITION = "customer_acquisition"
 
 
 @dataclass(slots=True)
@@ -236,6 +238,37 @@ class Emitter:
 
         return self._run([(0.0, apply)])
 
+    def link_friends(self, link_id: str, n: int, *, customer_channel: str = "", over_seconds: float = 0.0) -> Scenario:
+        """``n`` WeChat users click an acquisition link (with ``customer_channel`` appended) and add one of its
+        employees: each is a click, a new customer of the link with that State, one use of the quota, and an
+        add_external_contact event with the State and a WelcomeCode. Quota events are played with
+        ``acquisition_event``."""
+        step = over_seconds / n if n else 0.0
+        return self._run([(i * step, self._link_friend(link_id, customer_channel)) for i in range(n)])
+
+    def acquisition_event(self, change_type: str, link_id: str = "") -> Scenario:
+        """A customer_acquisition event (quota_expire_soon, link_unavailable, …); link_unavailable disables the link."""
+
+        def apply(now: float) -> tuple[str, str, list[Field]]:
+            link = self._company.acquisition.links.get(link_id)
+            if change_type == "link_unavailable" and link is not None:
+                link.available = False
+            return CUSTOMER_ACQUISITION, change_type, [("LinkId", link_id)] if link_id else []
+
+        return self._run([(0.0, apply)])
+
+    def customer_started_chat(self, link_id: str, external_userid: str) -> Scenario:
+        """The customer who came through the link sends their first message (customer_start_chat)."""
+
+        def apply(now: float) -> tuple[str, str, list[Field]]:
+            link = self._company.acquisition.links[link_id]
+            came = next(c for c in link.customers if c.external_userid == external_userid)
+            came.chat_status = 1
+            fields: list[Field] = [("UserID", came.userid), ("ExternalUserID", external_userid), ("LinkId", link_id)]
+            return CUSTOMER_ACQUISITION, "customer_start_chat", fields
+
+        return self._run([(0.0, apply)])
+
     # ---- machinery -------------------------------------------------------------------------------------------
 
     def _new_friend(self, state: str, userid: str | None, welcome: bool) -> Callable[[float], tuple]:
@@ -254,6 +287,23 @@ class Emitter:
             if welcome:
                 fields.append(("WelcomeCode", company.welcome.issue(chosen, customer.external_userid, now).code))
             return EXTERNAL_CONTACT, "add_external_contact", fields
+
+        return apply
+
+    def _link_friend(self, link_id: str, customer_channel: str) -> Callable[[float], tuple]:
+        def apply(now: float) -> tuple[str, str, list[Field]]:
+            company = self._company
+            link = company.acquisition.links[link_id]
+            link.clicks.append(int(now))
+            reach = set(link.users) | {
+                e.userid for e in company.employees.values() if set(e.departments) & set(link.departments)
+            }
+            userid = self._rng.choice(sorted(u for u in reach if company.active_employee(u) is not None))
+            event, change_type, fields = self._new_friend(customer_channel, userid, True)(now)
+            external_userid = dict(fields)["ExternalUserID"]
+            link.customers.append(LinkCustomer(external_userid, userid, customer_channel, int(now)))
+            company.acquisition.consume()
+            return event, change_type, fields
 
         return apply
 

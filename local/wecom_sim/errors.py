@@ -46,6 +46,10 @@ ATTACHMENT_LIMIT = 41064
 ATTACHMENT_TYPE_INVALID = 41065
 MASS_CANCELLED = 41093
 REMIND_TOO_FREQUENT = 41094
+ACQUISITION_LINK_LIMIT = 41095
+MOMENT_NOT_PUBLISHED = 41062
+MOMENT_DISPATCHING = 41079
+MOMENT_MONTH_LIMIT = 41210
 TOKEN_EXPIRED = 42001
 CONTENT_EMPTY = 44004
 FREQUENCY_LIMIT = 45009
@@ -115,6 +119,10 @@ MESSAGES: dict[int, str] = {
     ATTACHMENT_TYPE_INVALID: "invalid attachment type",
     MASS_CANCELLED: "mass message task cancelled",
     REMIND_TOO_FREQUENT: "mass message reminder over frequency",
+    ACQUISITION_LINK_LIMIT: "customer acquisition link count reached limit",
+    MOMENT_NOT_PUBLISHED: "the member has not published this moment",
+    MOMENT_DISPATCHING: "moment task is being dispatched, try later",
+    MOMENT_MONTH_LIMIT: "moment task count of this month reached limit",
     TOKEN_EXPIRED: "access_token expired",
     CONTENT_EMPTY: "empty content",
     FREQUENCY_LIMIT: "api freq out of limit",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 
 from . import ids
+from .acquisition import AcquisitionLinks
 from .appmsg import AppMessageCaps
 from .company import Company
 from .config import SimConfig
 from .massmsg import MassMessages
 from .models import ChatMember, Customer, Department, Employee, Follow, GroupChat
+from .moments import Moments
 from .tags import TagBook
 from .transfers import Transfers
 from .welcome import WelcomeCodes
@@ -19,6 +21,9 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 ADD_WAYS = (0, 1, 1, 1, 2, 3, 3, 5, 6, 8, 201)
 YEAR = 365 * 86_400
 TAGS_PER_GROUP = 10
+DETAILS_SEED = 0x5EED_DE7A
+ACQUISITION_SEED = 0xACC0_11AE
+MOMENTS_SEED = 0x3033_E175
 
 
 def person_name(rng: random.Random) -> str:
@@ -60,6 +65,13 @@ def generate_company(
         mass=MassMessages(config, corpid, random.Random(rng.getrandbits(64))),
         transfers=Transfers(config, corpid),
         app_messages=AppMessageCaps(config),
+        acquisition=AcquisitionLinks(
+            random.Random(seed ^ ACQUISITION_SEED),
+            config.acquisition_quota,
+            config.acquisition_links_max,
+            int(now) + YEAR,
+        ),
+        moments=Moments(config, random.Random(seed ^ MOMENTS_SEED)),
     )
     start = int(now)
     company.departments[1] = Department(1, company.name, 0, 100_000_000)
@@ -131,4 +143,41 @@ def generate_company(
             chat.members.append(ChatMember(external_userid, 2, created + rng.randrange(1, 3600), 1, owner))
         chat.member_version = ids.token(rng, 32)
         company.chats[chat.chat_id] = chat
+    _documented_details(company, random.Random(seed ^ DETAILS_SEED), start)
     return company
+
+
+def _documented_details(company: Company, rng: random.Random, start: int) -> None:
+    """Fields WeCom's documented answers carry, drawn from their own generator so the base company is unchanged:
+    second departments with a main department that is not always the first, department leaders and direct leaders,
+    remark mobiles, company customers' full names, group admins."""
+    dept_ids = list(company.departments)
+    employees = list(company.employees.values())
+    for employee in employees:
+        if len(dept_ids) > 1 and rng.random() < 0.25:
+            extra = rng.choice([d for d in dept_ids if d not in employee.departments])
+            employee.departments.append(extra)
+            employee.main_department = rng.choice(employee.departments)
+    for dept_id in dept_ids:
+        members = [e for e in employees if e.main == dept_id]
+        if members and rng.random() < 0.8:
+            rng.choice(members).leader_in.add(dept_id)
+    leader_of = {d: e.userid for e in employees for d in e.leader_in}
+    for employee in employees:
+        leader = leader_of.get(employee.main)
+        if leader is not None and leader != employee.userid:
+            employee.direct_leader = [leader]
+    for customer in company.book.customers.values():
+        if customer.type == 2:
+            customer.corp_full_name = f"{customer.corp_name}{customer.name}有限公司"
+    for follows in company.book.by_customer.values():
+        for follow in follows.values():
+            if rng.random() < 0.1:
+                follow.remark_mobiles = [f"1{rng.randrange(30, 90)}{rng.randrange(10**8):08d}"]
+    userids = [e.userid for e in employees]
+    for chat in company.chats.values():
+        others = [u for u in userids if u != chat.owner]
+        if others and rng.random() < 0.3:
+            admin = rng.choice(others)
+            chat.members.append(ChatMember(admin, 1, chat.create_time + 1, 1, chat.owner))
+            chat.admins.append(admin)

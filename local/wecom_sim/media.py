@@ -47,6 +47,8 @@ class MediaStore:
         self._rng = rng or random.Random()
         self._ttl = ttl
         self.items: dict[str, Media] = {}
+        self.moment_attachments: set[str] = set()
+        """Media ids from ``media/upload_attachment`` with attachment_type 1: the only ones moments accept."""
 
     def upload(self, kind: str, filename: str, data: bytes, now: float) -> Media:
         """Store an upload: 40004 unknown type, 44001 empty, 40009/40010/40011/40006 too small or big, 40005 format."""

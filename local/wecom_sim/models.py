@@ -27,6 +27,14 @@ class Employee:
     customer_contact: bool = True
     activated: bool = True
     resigned_at: float | None = None
+    main_department: int = 0
+    leader_in: set[int] = field(default_factory=set)
+    direct_leader: list[str] = field(default_factory=list)
+
+    @property
+    def main(self) -> int:
+        """The main department (``main_department``): the one set, else the first listed."""
+        return self.main_department or self.departments[0]
 
     @property
     def active(self) -> bool:
@@ -43,6 +51,7 @@ class Customer:
     gender: int
     unionid: str
     corp_name: str = ""
+    corp_full_name: str = ""
 
 
 @dataclass(slots=True)

@@ -18,6 +18,8 @@ class WelcomeCode:
     external_userid: str
     issued_at: float
     used: bool = False
+    sent: dict | None = None
+    """The welcome delivered with this code: ``text`` and ``attachments`` as sent."""
 
 
 class WelcomeCodes:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from chalicelib import resources
-from chalicelib.services import relations, transfers
+from chalicelib.services import relations, sync, transfers
 from chalicelib.store.channels import ChannelStore
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.event_log import EventLog
@@ -19,7 +19,9 @@ from chalicelib.store.transfers import RESIGNED, TransferPair, TransferStore
 from chalicelib.wecom.errors import RateLimited
 from chalicelib.wecom.events import ExternalContactEvent, UnknownEvent
 from chalicelib.workers.events import EventWorker, RealtimeWorker
+from local.wecom_sim.config import SimConfig
 from tests.integration.event_records import forwarded_records, sqs_record
+from tests.integration.sync_queue import drain_sync_queue
 from tests.tenancy import SimTenant
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -213,3 +215,35 @@ def test_a_departed_employees_customers_go_to_the_named_successor_and_settle(wec
     assert {c.status.value for c in store.customers(pair)} == {"done"}
     assert transfers.poll_due_transfers(now=later + 10 * transfers.POLL_INTERVAL_SECONDS) == 0
     assert all(company.book.follow(successor, c) is not None for c in customers)
+
+
+def test_the_department_manager_of_the_main_department_inherits(sim_tenant_factory):
+    """user/list gives each member a main department (not always the first listed) and its leaders: the
+    `department_manager` rule hands the customers to the leader of the leaver's main department."""
+    tenant = sim_tenant_factory(
+        "mgr-corp", config=SimConfig(seed=7, transfer_delay=60.0), employees=16, customers=120, departments=3
+    )
+    company = tenant.company
+    leaders = {d: u for u, e in company.employees.items() for d in e.leader_in}
+    leaver = next(
+        u
+        for u, e in sorted(company.employees.items())
+        if len(e.departments) > 1
+        and e.main != e.departments[0]
+        and leaders.get(e.main, u) != u
+        and company.book.follows_of_user(u)
+    )
+    manager = leaders[company.employees[leaver].main]
+    assert tenant.admin("PUT", "/v1/lifecycle-policy", {"successor_rule": "department_manager"}).status_code == 200
+    customers = sorted(f.external_userid for f in company.book.follows_of_user(leaver))
+    sync.request_sync(tenant.tenant_id, "test")
+    drain_sync_queue(lambda: 60_000)
+
+    (left,) = tenant.play(tenant.sim.emitter(company).employee_left(leaver))
+    assert run(tenant, [left], resources.EVENTS) == {"batchItemFailures": []}
+
+    pair = TransferPair(tenant.tenant_id, RESIGNED, leaver, manager)
+    assert sorted(c.external_userid for c in TransferStore(tenant.tenant_id).customers(pair)) == customers
+    stored = {e.userid: e for e in CustomerStore(tenant.tenant_id).list_employees()}
+    assert stored[leaver].main_department == company.employees[leaver].main != stored[leaver].department_ids[0]
+    assert company.employees[leaver].main in stored[manager].leader_in_departments

@@ -26,6 +26,8 @@ VALID = {
     "broadcast_id": "bc1700000000000deadbeef",
     "material_id": "0123456789abcdef0123",
     "channel_id": "cfg1",
+    "link_id": "link1",
+    "moment_task_id": "mt0123456789abcdef0123",
     "customer_id": "wm1",
     "userid": "u1",
     "employee_userid": "u1",

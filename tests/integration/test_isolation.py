@@ -14,12 +14,14 @@ import pytest
 from app import app
 from chalicelib.api import openapi
 from chalicelib.api.admin_access import CreateApiKey
+from chalicelib.api.admin_acquisition import AlertRecipients, CreateLink, UpdateLink
 from chalicelib.api.admin_broadcast_policy import BroadcastPolicyBody
 from chalicelib.api.admin_broadcasts import CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
 from chalicelib.api.admin_customers import ChangeTags, EditRemark
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
+from chalicelib.api.admin_moments import CreateMoment
 from chalicelib.api.admin_tags import CreateTags, EditTag
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
@@ -34,6 +36,8 @@ B_ONLY_IDS = {
     "key_id": B_ONLY_KEY_ID,
     "material_id": "0000000000bb00000000",
     "channel_id": "channel-of-b",
+    "link_id": "link-of-b",
+    "moment_task_id": "mt00000000000000000bbb",
     "employee_userid": "userid-of-b",
     "broadcast_id": "bc0000000000000bbbbbbbb",
     "customer_id": "wm-customer-of-b",
@@ -47,6 +51,10 @@ SAMPLE_BODIES = {
     UpdateMaterial: {"title": "edited by a"},
     CreateChannel: {"name": "made by a", "userids": ["emp00001"], "welcome_text": "hello from a"},
     UpdateChannel: {"name": "edited by a"},
+    CreateLink: {"name": "made by a", "userids": ["emp00001"], "welcome_text": "hello from a"},
+    UpdateLink: {"name": "edited by a"},
+    AlertRecipients: {"userids": ["emp00001"]},
+    CreateMoment: {"text": "made by a", "userids": ["emp00001"]},
     WelcomeBody: {"text": "hello from a"},
     PolicyBody: {"successor_rule": "round_robin"},
     CreateBroadcast: {"text": "made by a", "audience": {"all_customers": True}, "draft": True},

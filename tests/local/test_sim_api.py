@@ -395,3 +395,151 @@ def test_drift_changes_a_share_of_customers_without_callbacks(make) -> None:
     assert control.post("drift", json={"corpid": "nope", "share": 0.1}).status_code == 404
     assert not run.sim.stats(run.company.corpid)["callbacks"]
     control.close()
+
+
+def test_answers_carry_every_documented_field_with_its_element_type(make) -> None:
+    """Leaders, main departments, company customers' full names, remark mobiles, group admins and mass-message
+    attachments are sometimes non-empty, with WeCom's element types."""
+    run = make(customers=400)
+    users = run.get("user/list", department_id="1", fetch_child="1")["userlist"]
+    assert any(u["main_department"] != u["department"][0] for u in users)
+    assert all(u["main_department"] in u["department"] for u in users)
+    assert all(len(u["is_leader_in_dept"]) == len(u["department"]) for u in users)
+    assert any(1 in u["is_leader_in_dept"] for u in users)
+    assert any(u["direct_leader"] and all(isinstance(x, str) for x in u["direct_leader"]) for u in users)
+    departments = run.get("department/list")["department"]
+    assert any(d["department_leader"] and all(isinstance(x, str) for x in d["department_leader"]) for d in departments)
+
+    company_customer = next(c for c in run.company.book.customers.values() if c.type == 2)
+    contact = run.get("externalcontact/get", external_userid=company_customer.external_userid)["external_contact"]
+    assert contact["corp_name"]
+    assert contact["corp_full_name"].endswith("有限公司")
+    listed = run.post("externalcontact/batch/get_by_user", {"userid_list": sorted(run.company.employees), "limit": 100})
+    mobiles = [m for c in listed["external_contact_list"] for m in c["follow_info"]["remark_mobiles"]]
+    assert mobiles
+    assert all(isinstance(m, str) and m.isdigit() and len(m) == 11 for m in mobiles)
+
+    admins = []
+    for chat_id in run.company.chats:
+        admins += run.post("externalcontact/groupchat/get", {"chat_id": chat_id})["group_chat"]["admin_list"]
+    assert admins
+    assert all(set(a) == {"userid"} and a["userid"] in run.company.employees for a in admins)
+
+    link = {"msgtype": "link", "link": {"title": "新品", "url": "https://example.com/p"}}
+    created = run.post(
+        "externalcontact/add_msg_template",
+        {"sender": "emp00001", "external_userid": ["wmnobody"], "text": {"content": "hi"}, "attachments": [link]},
+    )
+    assert created["errcode"] == 41048
+    body = {"sender": "emp00001", "text": {"content": "hi"}, "attachments": [link]}
+    assert run.post("externalcontact/add_msg_template", body)["errcode"] == 0
+    run.sim.clock.advance(10)
+    now = int(run.sim.clock.now())
+    window = {"chat_type": "single", "start_time": now - 60, "end_time": now}
+    page = run.post("externalcontact/get_groupmsg_list_v2", window)
+    assert page["group_msg_list"][0]["attachments"] == [link]
+
+
+def test_acquisition_links_and_their_limits(make) -> None:
+    run = make(acquisition_quota=5, acquisition_links_max=2)
+    users = {"user_list": ["emp00001"], "department_list": []}
+    assert run.post("externalcontact/customer_acquisition/create_link", {"range": users})["errcode"] == 40058
+    long_name = {"link_name": "字" * 31, "range": users}
+    assert run.post("externalcontact/customer_acquisition/create_link", long_name)["errcode"] == 40058
+    too_many = {"link_name": "A", "range": {"user_list": [f"u{i}" for i in range(501)]}}
+    assert run.post("externalcontact/customer_acquisition/create_link", too_many)["errcode"] == 40058
+    unknown = {"link_name": "A", "range": {"user_list": ["nobody"]}}
+    assert run.post("externalcontact/customer_acquisition/create_link", unknown)["errcode"] == 40003
+    created = run.post("externalcontact/customer_acquisition/create_link", {"link_name": "A", "range": users})
+    link_id = created["link"]["link_id"]
+    assert created["link"]["url"].startswith("https://work.weixin.qq.com/ca/")
+    run.post("externalcontact/customer_acquisition/create_link", {"link_name": "B", "range": users})
+    third = run.post("externalcontact/customer_acquisition/create_link", {"link_name": "C", "range": users})
+    assert third["errcode"] == 41095
+    assert run.post("externalcontact/customer_acquisition/list_link", {"limit": 101})["errcode"] == 40058
+    listed = run.post("externalcontact/customer_acquisition/list_link", {"limit": 1})
+    assert listed["link_id_list"] == [link_id]
+    assert listed["next_cursor"]
+    update = {"link_id": link_id, "skip_verify": False, "range": {"department_list": [1]}}
+    assert run.post("externalcontact/customer_acquisition/update_link", update)["errcode"] == 0
+    got = run.post("externalcontact/customer_acquisition/get", {"link_id": link_id})
+    assert got["link"]["skip_verify"] is False
+    assert got["range"] == {"user_list": [], "department_list": [1]}
+
+    run.sim.emitter(run.company).link_friends(link_id, 2, customer_channel="ad1").wait(10)
+    customers = run.post("externalcontact/customer_acquisition/customer", {"link_id": link_id})["customer_list"]
+    assert [(c["state"], c["chat_status"]) for c in customers] == [("ad1", 0), ("ad1", 0)]
+    too_big = {"link_id": link_id, "limit": 1001}
+    assert run.post("externalcontact/customer_acquisition/customer", too_big)["errcode"] == 40058
+    now = int(run.sim.clock.now()) + 1
+    window = {"link_id": link_id, "start_time": now - 86_400, "end_time": now}
+    statistic = run.post("externalcontact/customer_acquisition/statistic", window)
+    assert (statistic["click_link_customer_cnt"], statistic["new_customer_cnt"]) == (2, 2)
+    wide = {**window, "start_time": now - 31 * 86_400}
+    assert run.post("externalcontact/customer_acquisition/statistic", wide)["errcode"] == 40058
+    quota = run.get("externalcontact/customer_acquisition_quota")
+    assert (quota["total"], quota["balance"]) == (5, 3)
+    assert quota["quota_list"][0]["balance"] == 3
+    assert run.post("externalcontact/customer_acquisition/delete_link", {"link_id": link_id})["errcode"] == 0
+    assert run.post("externalcontact/customer_acquisition/get", {"link_id": link_id})["errcode"] == 40058
+
+
+def test_moment_tasks_are_followed_to_the_end_within_their_limits(make) -> None:
+    run = make(
+        moment_creates_per_minute=2,
+        moments_per_month=3,
+        dispatch_seconds=5,
+        confirm_delay=60,
+        moment_like_share=1.0,
+        moment_comment_share=1.0,
+    )
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    files = {"media": ("a.png", png, "image/png")}
+    params = {"access_token": run.token, "media_type": "image"}
+    mass_media = run.http.post("media/upload", params={"access_token": run.token, "type": "image"}, files=files)
+    with_mass_media = {"attachments": [{"msgtype": "image", "image": {"media_id": mass_media.json()["media_id"]}}]}
+    assert run.post("externalcontact/add_moment_task", with_mass_media)["errcode"] == 40007
+    wrong_kind = run.http.post(
+        "media/upload_attachment", params={**params, "media_type": "file", "attachment_type": 1}, files=files
+    )
+    assert wrong_kind.json()["errcode"] == 40004
+    image = run.http.post("media/upload_attachment", params={**params, "attachment_type": 1}, files=files).json()
+    picture = {"msgtype": "image", "image": {"media_id": image["media_id"]}}
+    link = {"msgtype": "link", "link": {"title": "新品", "url": "https://example.com/p"}}
+    assert run.post("externalcontact/add_moment_task", {"attachments": [picture] * 10})["errcode"] == 41064
+    assert run.post("externalcontact/add_moment_task", {"attachments": [picture, link]})["errcode"] == 41064
+    assert run.post("externalcontact/add_moment_task", {"text": {"content": "字" * 2001}})["errcode"] == 40058
+
+    visible = {"sender_list": {"user_list": ["emp00001", "emp00002", "nobody"]}, "external_contact_list": {}}
+    body = {"text": {"content": "新品上市"}, "attachments": [picture], "visible_range": visible}
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 0
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 0
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 45009, "two creates a minute"
+    run.sim.clock.advance(61)
+    jobid = run.post("externalcontact/add_moment_task", body)["jobid"]
+    assert run.get("externalcontact/get_moment_task_result", jobid=jobid)["status"] == 2
+    run.sim.clock.advance(6)
+    assert run.post("externalcontact/add_moment_task", body)["errcode"] == 41210, "three a month"
+
+    first = run.company.moments.by_job[jobid]
+    assert run.get("externalcontact/get_moment_task_result", jobid=jobid)["status"] == 3
+    result = run.get("externalcontact/get_moment_task_result", jobid=jobid)["result"]
+    assert result["invalid_sender_list"]["user_list"] == ["nobody"]
+    moment = {"moment_id": result["moment_id"]}
+    published_at = first.publish_at["emp00001"]
+    run.sim.clock.advance(published_at - run.sim.clock.now() - 1)
+    tasks = run.post("externalcontact/get_moment_task", moment)["task_list"]
+    assert {t["userid"] for t in tasks} == {"emp00001", "emp00002"}
+    assert run.post("externalcontact/get_moment_send_result", {**moment, "userid": "emp00001"})["errcode"] == 41062
+    visible_to = run.post("externalcontact/get_moment_customer_list", {**moment, "userid": "emp00001"})
+    friends = {f.external_userid for f in run.company.book.follows_of_user("emp00001")}
+    assert {c["external_userid"] for c in visible_to["customer_list"]} == friends
+    run.sim.clock.advance(200)
+    sent = run.post("externalcontact/get_moment_send_result", {**moment, "userid": "emp00001"})["customer_list"]
+    assert {c["external_userid"] for c in sent} == friends
+    reactions = run.post("externalcontact/get_moment_comments", {**moment, "userid": "emp00001"})
+    assert {c["external_userid"] for c in reactions["like_list"]} == friends
+    assert all(isinstance(c["create_time"], int) for c in reactions["comment_list"])
+    assert run.post("externalcontact/cancel_moment_task", moment)["errcode"] == 0
+    too_big = {**moment, "userid": "emp00001", "limit": 5001}
+    assert run.post("externalcontact/get_moment_send_result", too_big)["errcode"] == 40058

@@ -78,6 +78,13 @@ def test_the_department_manager_then_the_direct_leader():
     assert choose_successors(STAFF[0], STAFF, ["c1"], policy) == {"boss": ["c1"]}
 
 
+def test_the_main_department_decides_not_the_first_listed():
+    leaver = Employee("leaver", department_ids=(7, 9), main_department=9)
+    policy = DeparturePolicy(SuccessorRule.DEPARTMENT_MANAGER)
+    assert choose_successors(leaver, STAFF, ["c1"], policy) == {"cat": ["c1"]}
+    assert choose_successors(leaver, STAFF, ["c1", "c2"], DeparturePolicy()) == {"bob": ["c1"], "cat": ["c2"]}
+
+
 def test_nobody_left_in_the_department_means_no_successor():
     alone = Employee("leaver", department_ids=(42,))
     assert choose_successors(alone, STAFF, CUSTOMERS, DeparturePolicy()) == {}

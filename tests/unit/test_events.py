@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chalicelib.wecom.crypto import MalformedXml
 from chalicelib.wecom.events import (
     ContactEvent,
+    CustomerAcquisitionEvent,
     ExternalChatEvent,
     ExternalContactEvent,
     ExternalTagEvent,
@@ -336,3 +337,22 @@ def test_any_contact_event_survives_xml_and_json(user: str, external: str, state
         create_time,
     )
     assert WeComEvent.from_message(json.loads(json.dumps(event.to_message()))) == event
+
+
+def test_customer_acquisition_events_are_typed():
+    xml = (
+        "<xml><ToUserName><![CDATA[wwcorp]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        "<CreateTime>1403610513</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[customer_acquisition]]></Event><ChangeType><![CDATA[link_unavailable]]></ChangeType>"
+        "<LinkId><![CDATA[cawcdea7783d7330c6]]></LinkId></xml>"
+    )
+    event = parse_event(xml)
+    assert isinstance(event, CustomerAcquisitionEvent)
+    assert (event.kind, event.link_id) == ("customer_acquisition/link_unavailable", "cawcdea7783d7330c6")
+    assert WeComEvent.from_message(event.to_message()) == event
+    low = parse_event(
+        xml.replace("link_unavailable", "balance_low").replace("<LinkId><![CDATA[cawcdea7783d7330c6]]></LinkId>", "")
+    )
+    assert isinstance(low, CustomerAcquisitionEvent)
+    assert low.link_id == ""
+    assert not low.is_realtime

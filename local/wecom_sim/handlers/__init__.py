@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
-from . import contact_way, customers, directory, groupchat, massmsg, media, message, tags, transfer, welcome
+from . import (
+    acquisition,
+    contact_way,
+    customers,
+    directory,
+    groupchat,
+    massmsg,
+    media,
+    message,
+    moments,
+    tags,
+    transfer,
+    welcome,
+)
 from .common import Route
 
 ROUTES: dict[str, Route] = {}
-for _module in (contact_way, customers, directory, groupchat, massmsg, media, message, tags, transfer, welcome):
+AREAS = (
+    acquisition,
+    contact_way,
+    customers,
+    directory,
+    groupchat,
+    massmsg,
+    media,
+    message,
+    moments,
+    tags,
+    transfer,
+    welcome,
+)
+for _module in AREAS:
     ROUTES.update(_module.ROUTES)

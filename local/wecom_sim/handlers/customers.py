@@ -24,6 +24,8 @@ def customer_view(customer: Customer) -> dict:
         view["unionid"] = customer.unionid
     if customer.corp_name:
         view["corp_name"] = customer.corp_name
+    if customer.corp_full_name:
+        view["corp_full_name"] = customer.corp_full_name
     return view
 
 

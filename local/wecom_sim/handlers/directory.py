@@ -16,8 +16,9 @@ def _user(employee: Employee, detail: bool) -> dict:
             position=employee.position,
             gender=str(employee.gender),
             status=1 if employee.activated else 4,
-            main_department=employee.departments[0],
-            is_leader_in_dept=[0] * len(employee.departments),
+            main_department=employee.main,
+            is_leader_in_dept=[int(d in employee.leader_in) for d in employee.departments],
+            direct_leader=list(employee.direct_leader),
         )
     return user
 
@@ -70,9 +71,16 @@ def user_list_id(call: Call) -> dict:
 def department_list(call: Call) -> dict:
     root = integer(call.query, "id", 1)
     wanted = _subtree(call, root, True)
+    leaders = {u: e for u, e in call.company.employees.items() if e.active and e.leader_in}
     return {
         "department": [
-            {"id": d.id, "name": d.name, "parentid": d.parentid, "order": d.order, "department_leader": []}
+            {
+                "id": d.id,
+                "name": d.name,
+                "parentid": d.parentid,
+                "order": d.order,
+                "department_leader": sorted(u for u, e in leaders.items() if d.id in e.leader_in),
+            }
             for d in call.company.departments.values()
             if d.id in wanted
         ]

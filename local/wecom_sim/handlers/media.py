@@ -35,6 +35,21 @@ def upload(call: Call) -> dict:
     return {"type": media.type, "media_id": media.media_id, "created_at": str(int(media.created_at))}
 
 
+def upload_attachment(call: Call) -> dict:
+    """media/upload_attachment: moments (attachment_type 1) take images and videos only."""
+    kind = call.query.get("media_type", "")
+    attachment_type = call.query.get("attachment_type", "")
+    if attachment_type not in ("1", "2"):
+        raise WeComError(errors.INVALID_PARAMETER, "attachment_type must be 1 (moments) or 2 (product album)")
+    if attachment_type == "1" and kind not in ("image", "video"):
+        raise WeComError(errors.INVALID_MEDIA_TYPE, "moments take image or video")
+    form = call.body["media"]
+    media = call.company.media.upload(kind, form["filename"], form["data"], call.now)
+    if attachment_type == "1":
+        call.company.media.moment_attachments.add(media.media_id)
+    return {"type": media.type, "media_id": media.media_id, "created_at": int(media.created_at)}
+
+
 def check_media_ids(call: Call, attachments: list) -> None:
     """40007 unless every media id in ``attachments`` was uploaded by this corp less than 3 days ago."""
     for attachment in attachments:
@@ -44,4 +59,7 @@ def check_media_ids(call: Call, attachments: list) -> None:
             call.company.media.check(media_id, call.now)
 
 
-ROUTES = {"media/upload": Route(POST, upload, parse_form)}
+ROUTES = {
+    "media/upload": Route(POST, upload, parse_form),
+    "media/upload_attachment": Route(POST, upload_attachment, parse_form),
+}

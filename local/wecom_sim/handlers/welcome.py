@@ -10,9 +10,10 @@ from .media import check_media_ids
 
 def send_welcome_msg(call: Call) -> dict:
     code = text(call.body, "welcome_code", errors.WELCOME_CODE_MISSING)
-    _, attachments = check_content(call.body)
+    text_value, attachments = check_content(call.body)
     check_media_ids(call, attachments)
     issued = call.company.welcome.consume(code, call.now)
+    issued.sent = {"text": text_value, "attachments": attachments}
     call.stats.welcome_delays.append(call.now - issued.issued_at)
     return {}
 
