@@ -1,8 +1,8 @@
 """A tenant's customer sync runs (runtime table): the current run's state and progress, readable by admins.
 
-One item per tenant, `<t>#sync` / `run`, holds the latest run. A run starts only when none is running (or the running
-one has not moved for STALE_SECONDS: its worker died), with a conditional write, so two triggers never run two syncs
-of one tenant. Workers carry the run id in their continuation messages; a message of another run is ignored.
+One item per tenant and kind, `<t>#sync` / `run` (customers) or `groups` (group chats), holds the latest run. A run
+starts only when none is running (or the running one has not moved for STALE_SECONDS: its worker died), with a
+conditional write, so two triggers never run two syncs of one kind for one tenant. Workers carry the run id in their continuation messages; a message of another run is ignored.
 Counters are added with UpdateItem ADD (a redelivered page adds twice: they are progress figures, not accounting).
 """
 
@@ -27,6 +27,9 @@ STALE_SECONDS = 3600
 DEPARTED_SHOWN_MAX = 200
 COUNTERS = ("employees", "departments", "follow_users", "users_done", "pages", "relations", "customers", "wecom_calls")
 COUNTERS += ("skipped_older", "lost", "departed", "invocations")
+GROUP_RUN = "groups"
+GROUP_COUNTERS = ("owners", "owners_done", "pages", "chats", "chats_written", "members", "item_writes", "wecom_calls")
+GROUP_COUNTERS += ("dismissed", "invocations")
 
 
 @on_table(resources.RUNTIME)
@@ -62,6 +65,7 @@ class SyncRun:
     departed_userids: tuple[str, ...] = ()
     handover: str | None = None
     error: str | None = None
+    counter_names: tuple[str, ...] = COUNTERS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,7 +75,7 @@ class SyncRun:
             "started_at": self.started_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
-            "counts": {name: self.counts.get(name, 0) for name in COUNTERS},
+            "counts": {name: self.counts.get(name, 0) for name in self.counter_names},
             "departed_userids": list(self.departed_userids),
             "handover": self.handover,
             "error": self.error,
@@ -87,10 +91,12 @@ class SyncRunning(Exception):
 
 
 class SyncRuns:
-    """The sync runs of one tenant."""
+    """The sync runs of one tenant: of its customers (`run`), or of its group chats (GROUP_RUN)."""
 
-    def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
+    def __init__(self, tenant_id: str, settings: Settings | None = None, kind: str = "run") -> None:
         self.keys = TenantKeys(tenant_id)
+        self.kind = kind
+        self.counters = GROUP_COUNTERS if kind == GROUP_RUN else COUNTERS
         bind_models(settings)
 
     def _pk(self) -> str:
@@ -98,7 +104,7 @@ class SyncRuns:
 
     def current(self) -> SyncRun | None:
         try:
-            item = SyncRunItem.get(self._pk(), "run", consistent_read=True)
+            item = SyncRunItem.get(self._pk(), self.kind, consistent_read=True)
         except DoesNotExist:
             return None
         return SyncRun(
@@ -112,13 +118,21 @@ class SyncRuns:
             departed_userids=tuple(item.departed_userids or ()),
             handover=item.handover,
             error=item.error,
+            counter_names=self.counters,
         )
 
     def start(self, trigger: str, now: int) -> SyncRun:
         """Record a new queued run, unless one is queued or running and not stale (raises SyncRunning)."""
-        run = SyncRun(run_id=secrets.token_hex(8), status=QUEUED, trigger=trigger, started_at=now, updated_at=now)
+        run = SyncRun(
+            run_id=secrets.token_hex(8),
+            status=QUEUED,
+            trigger=trigger,
+            started_at=now,
+            updated_at=now,
+            counter_names=self.counters,
+        )
         item = SyncRunItem(
-            self._pk(), "run", run_id=run.run_id, status=QUEUED, trigger=trigger, started_at=now, updated_at=now
+            self._pk(), self.kind, run_id=run.run_id, status=QUEUED, trigger=trigger, started_at=now, updated_at=now
         )
         condition = (
             SyncRunItem.pk.does_not_exist()
@@ -138,7 +152,7 @@ class SyncRuns:
     def _update(self, run_id: str, actions: list[Any]) -> bool:
         """Apply `actions` to the run if it is still `run_id`; False when another run replaced it."""
         try:
-            SyncRunItem(self._pk(), "run").update(actions=actions, condition=SyncRunItem.run_id == run_id)
+            SyncRunItem(self._pk(), self.kind).update(actions=actions, condition=SyncRunItem.run_id == run_id)
         except UpdateError as error:
             if is_condition_failure(error):
                 return False
@@ -147,13 +161,13 @@ class SyncRuns:
 
     def progress(self, run_id: str, now: int, **counts: int) -> bool:
         """Mark the run running and add to its counters; False when the run was replaced (stop working on it)."""
-        unknown = set(counts) - set(COUNTERS)
+        unknown = set(counts) - set(self.counters)
         if unknown:
             raise ValueError(f"unknown counters: {sorted(unknown)}")
         current = self.current()
         if current is None or current.run_id != run_id or current.status in (DONE, FAILED):
             return False
-        merged = {name: current.counts.get(name, 0) + counts.get(name, 0) for name in COUNTERS}
+        merged = {name: current.counts.get(name, 0) + counts.get(name, 0) for name in self.counters}
         return self._update(
             run_id,
             [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now), SyncRunItem.counts.set(merged)],
@@ -164,7 +178,7 @@ class SyncRuns:
         current = self.current()
         if current is None or current.run_id != run_id:
             return False
-        merged = {name: current.counts.get(name, 0) for name in COUNTERS} | counts
+        merged = {name: current.counts.get(name, 0) for name in self.counters} | counts
         return self._update(run_id, [SyncRunItem.updated_at.set(now), SyncRunItem.counts.set(merged)])
 
     def record_departed(self, run_id: str, userids: list[str], handover: str) -> bool:
