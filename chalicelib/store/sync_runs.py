@@ -2,7 +2,8 @@
 
 One item per tenant and kind, `<t>#sync` / `run` (customers) or `groups` (group chats), holds the latest run. A run
 starts only when none is running (or the running one has not moved for STALE_SECONDS: its worker died), with a
-conditional write, so two triggers never run two syncs of one kind for one tenant. Workers carry the run id in their continuation messages; a message of another run is ignored.
+conditional write, so two triggers never run two syncs of one kind for one tenant. Workers carry the run id in
+their continuation messages; a message of another run is ignored.
 Counters are added with UpdateItem ADD (a redelivered page adds twice: they are progress figures, not accounting).
 """
 

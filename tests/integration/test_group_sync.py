@@ -10,6 +10,8 @@ from chalicelib.domain.group_chats import Scope, local_day
 from chalicelib.services import group_sync
 from chalicelib.services.group_chats import apply_chat_event
 from chalicelib.services.tenant_context import TenantContext
+from chalicelib.store.customer_directory import CustomerDirectory
+from chalicelib.store.customer_profiles import CustomerProfile
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.groups import DISMISSED, GroupStore
 from chalicelib.store.sync_runs import DONE, GROUP_RUN, SyncRuns
@@ -28,7 +30,9 @@ def groups_tenant(sim_tenant_factory):
     company = tenant.company
     leaver = sorted({c.owner for c in company.chats.values()})[0]
     company.employees[leaver].resigned_at = 1.0
-    CustomerStore(tenant.tenant_id).put_employees(Employee(u, active=e.active) for u, e in company.employees.items())
+    CustomerStore(tenant.tenant_id).put_employees(
+        Employee(u, department_ids=tuple(e.departments), active=e.active) for u, e in company.employees.items()
+    )
     tenant.leaver = leaver
     return tenant
 
@@ -151,3 +155,63 @@ def test_events_apply_in_member_version_order(groups_tenant):
     (dismissed,) = tenant.play(emitter.group_dismissed(created.chat_id))
     assert apply_chat_event(ctx, dismissed)
     assert GroupStore(tenant.tenant_id).get_chat(created.chat_id).status == DISMISSED
+
+
+def test_admin_api_lists_groups_by_owner_department_status_and_name_and_shows_members(groups_tenant):
+    tenant = groups_tenant
+    started = tenant.admin("POST", "/v1/groups/sync")
+    assert started.status_code == 202, started.body
+    assert tenant.admin("POST", "/v1/groups/sync").status_code == 409
+    drain_sync_queue(lambda: LONG)
+    assert tenant.admin("GET", "/v1/groups/sync").json_body["run"]["status"] == DONE
+    company = tenant.company
+    every = []
+    cursor = None
+    while True:
+        page = tenant.admin("GET", "/v1/groups?limit=4" + (f"&cursor={cursor}" if cursor else "")).json_body
+        every.extend(g["chat_id"] for g in page["groups"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(every) == sorted(company.chats)
+    chat = next(c for c in company.chats.values() if c.owner != tenant.leaver)
+    by_owner = tenant.admin("GET", f"/v1/groups?owner={chat.owner}").json_body["groups"]
+    assert {g["chat_id"] for g in by_owner} == {c.chat_id for c in company.chats.values() if c.owner == chat.owner}
+    named = tenant.admin("GET", f"/v1/groups?name_prefix={chat.name}").json_body["groups"]
+    assert chat.chat_id in {g["chat_id"] for g in named}
+    assert all(g["name"].startswith(chat.name) for g in named)
+    waiting = tenant.admin("GET", "/v1/groups?status=waiting").json_body["groups"]
+    assert {g["chat_id"] for g in waiting} == {c.chat_id for c in company.chats.values() if c.owner == tenant.leaver}
+    department = company.employees[chat.owner].departments[0]
+    in_department = {u for u, e in company.employees.items() if department in e.departments}
+    listed, cursor = [], None
+    while True:
+        query = f"/v1/groups?department={department}&limit=1" + (f"&cursor={cursor}" if cursor else "")
+        page = tenant.admin("GET", query).json_body
+        listed.extend(g["chat_id"] for g in page["groups"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(listed) == sorted(c.chat_id for c in company.chats.values() if c.owner in in_department)
+    assert tenant.admin("GET", "/v1/groups?status=nope").status_code == 400
+    assert tenant.admin("GET", "/v1/groups?cursor=bm9wZQ").status_code == 400
+    assert tenant.admin("GET", "/v1/groups?owner=a&department=2").status_code == 400
+
+    detail = tenant.admin("GET", f"/v1/groups/{chat.chat_id}").json_body
+    assert detail["group"]["member_count"] == len(chat.members)
+    customers = [m for m in detail["members"] if m["type"] == "customer"]
+    assert len(customers) == sum(1 for m in chat.members if m.type == 2)
+    assert all(m["customer"] is None for m in customers)
+    known = customers[0]["userid"]
+    CustomerDirectory(tenant.tenant_id).put_profiles([CustomerProfile(known, 1, name="王芳")])
+    detail = tenant.admin("GET", f"/v1/groups/{chat.chat_id}").json_body
+    linked = {m["userid"]: m["customer"] for m in detail["members"] if m["type"] == "customer"}
+    assert linked[known] == {"name": "王芳", "path": f"/v1/customers/{known}"}
+    assert tenant.admin("GET", "/v1/groups/nope").status_code == 404
+    figures = tenant.admin("GET", f"/v1/groups/{chat.chat_id}/figures?from=2000-01-01&to=2099-12-31")
+    assert figures.status_code == 400
+    first = min(local_day(m.join_time) for m in chat.members)
+    figures = tenant.admin("GET", f"/v1/groups/{chat.chat_id}/figures?from={first}&to={first}").json_body
+    assert figures["total"]["joins"] == sum(1 for m in chat.members if m.type == 2 and local_day(m.join_time) == first)
+    owner = tenant.admin("GET", f"/v1/group-owners/{chat.owner}/figures?from={first}&to={first}").json_body
+    assert owner["total"]["joins"] >= figures["total"]["joins"]

@@ -40,6 +40,9 @@ B_ONLY_IDS = {
     "tag_id": "tag-of-b",
     "group_id": "group-of-b",
     "userid": "userid-of-b",
+    "chat_id": "chat-of-b",
+    "join_way_id": "joinway-of-b",
+    "template_id": "template-of-b",
 }
 SAMPLE_BODIES = {
     CreateApiKey: {"role": "viewer", "label": "made by a"},
