@@ -39,6 +39,9 @@ INVALID_EXTERNAL_USERID = 40096
 NO_RELATIONSHIP = 84061
 INVALID_PARAMETER = 40058
 NO_PERMISSION = 48002
+CHAT_NOT_FOUND = 40050
+GROUP_WELCOME_TEMPLATE_LIMIT = 41055
+JOIN_WAY_TOO_MANY_CHATS = 41091
 
 
 class BadGatewayError(ChaliceViewError):
@@ -115,6 +118,12 @@ _WECOM_CLIENT_ERRORS: dict[int, tuple[type[ChaliceViewError], str]] = {
         "in WeCom this employee no longer has this customer (errcode 84061); the relation is marked at the next sync",
     ),
     NO_PERMISSION: (BadGatewayError, "the tenant's app may not call this WeCom API (errcode 48002)"),
+    CHAT_NOT_FOUND: (BadRequestError, "WeCom does not know this group chat, or it was dismissed (errcode 40050)"),
+    GROUP_WELCOME_TEMPLATE_LIMIT: (
+        ConflictError,
+        "WeCom allows at most 100 group welcome templates per company (errcode 41055): delete unused ones first",
+    ),
+    JOIN_WAY_TOO_MANY_CHATS: (BadRequestError, "a join way takes at most 5 group chats (errcode 41091)"),
 }
 
 
