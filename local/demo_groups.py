@@ -69,8 +69,9 @@ def run_group_demo(env: DemoEnvironment, joins: int = JOINS) -> dict[str, Any]:
         )
         template_id = template.raise_for_status().json()["template"]["template_id"]
 
-        owner = sorted(company.active_userids())[0]
-        chat_id = min(c.chat_id for c in company.chats.values() if c.owner == owner)
+        active = company.active_userids()
+        chat_id = min(c.chat_id for c in company.chats.values() if c.owner in active)
+        owner = company.chats[chat_id].owner
         body = {"name": "门店福利群码", "chat_ids": [chat_id], "room_base_name": "门店福利群", "room_base_id": 2}
         way = admin.post("/v1/join-ways", json=body).raise_for_status().json()["join_way"]
         env.sim.emitter(company).group_joined_by_way(way["join_way_id"], customers=joins).wait(WAIT_SECONDS)

@@ -35,13 +35,21 @@ class DemoEnvironment:
         aws_port: int = 0,
         employees: int = 50,
         customers: int = 2_000,
+        group_chats: int | None = None,
+        group_members: int | None = None,
         sim_config: SimConfig | None = None,
         environment: dict[str, str] | None = None,
         access_log: bool = True,
         isolated: bool | None = None,
     ) -> None:
         self.sim = Simulator(sim_config or SimConfig())
-        self.company: Company = self.sim.add_company(employees=employees, customers=customers, name="Demo Fruit Co.")
+        self.company: Company = self.sim.add_company(
+            employees=employees,
+            customers=customers,
+            group_chats=group_chats,
+            group_members=group_members,
+            name="Demo Fruit Co.",
+        )
         self._wecom_port = wecom_port
         self._stack_args = {"api_port": api_port, "aws_port": aws_port, "access_log": access_log, "isolated": isolated}
         self._environment = environment or {}
