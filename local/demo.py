@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from chalicelib.domain.broadcasts import Broadcast
 from local.burst import MASS_MESSAGE_TEXT, BurstFigures, open_burst_channel, play_burst, start_bulk_work
+from local.demo_groups import run_group_demo
 from local.environment import DemoEnvironment
 from local.mass_message import fast_forward_follow, planned_recipients, wait_dispatched, wecom_view
 from local.sync_demo import run_full_sync
@@ -176,11 +177,14 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
             resync = wait_resync(env, report)
         with report.step("mass message dispatched and confirmed"):
             mass = finish_mass_message(env, report, broadcast_id)
+        with report.step("customer groups: sync, welcome template, join way, group message"):
+            groups = run_group_demo(env)
         stats = env.sim.stats(env.company.corpid)
         report.print(stats["calls"])
         figures = {
             **burst.figures(),
             **mass,
+            "groups": groups,
             "channel_friends_added": friends_added,
             "resync": resync,
             "wecom_simulator_answer": env.sim.answer_times(),
@@ -188,7 +192,7 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
         }
     finally:
         env.stop()
-    broken = promises_broken(burst, mass, friends_added, resync)
+    broken = promises_broken(burst, mass, friends_added, resync) + groups["promises_broken"]
     if broken:
         print("\n!! PROMISES BROKEN:", file=sys.stderr)
         for line in broken:
