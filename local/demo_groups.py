@@ -92,7 +92,8 @@ def run_group_demo(env: DemoEnvironment, joins: int = JOINS) -> dict[str, Any]:
             "sender": owner,
             "audience": {"owners": [owner], "state": way["state"]},
         }
-        preview = admin.post("/v1/broadcasts/preview", json=message).raise_for_status().json()["preview"]
+        audience = {key: message[key] for key in ("chat_type", "sender", "audience")}
+        preview = admin.post("/v1/broadcasts/preview", json=audience).raise_for_status().json()["preview"]
         broadcast = admin.post("/v1/broadcasts", json=message).raise_for_status().json()["broadcast"]
         broadcast_id = broadcast["broadcast_id"]
         wait_dispatched(tenant, broadcast_id, timeout=WAIT_SECONDS)
