@@ -122,7 +122,7 @@ def run_group_demo(env: DemoEnvironment, joins: int = JOINS) -> dict[str, Any]:
         "join_way_rooms": len(company.join_ways[way["join_way_id"]].chat_id_list),
         "group_message_preview": preview["recipients"],
         "group_message_groups": len(planned),
-        "group_message_status": done.status.value,
+        "group_message_status": str(done.status),
         "group_message_received": seen.statuses[1],
         "promises_broken": broken,
     }
