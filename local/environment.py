@@ -14,6 +14,8 @@ from local.wecom_sim import Company, SimConfig, Simulator
 
 LOCAL_OPS_KEY = "local-ops-key"
 DEMO_TENANT_ID = "demo"
+ADMIN_TIMEOUT_SECONDS = 120.0
+"""The first request of a function process imports the app; on a loaded machine that alone can take tens of seconds."""
 
 
 @dataclass
@@ -55,7 +57,7 @@ class DemoEnvironment:
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None
-        self.http = httpx.Client(timeout=httpx.Timeout(30.0))
+        self.http = httpx.Client(timeout=httpx.Timeout(ADMIN_TIMEOUT_SECONDS))
 
     def start(self) -> DemoEnvironment:
         try:
@@ -107,7 +109,7 @@ class DemoEnvironment:
         return httpx.Client(
             base_url=self.api_url,
             headers={"Authorization": f"Bearer {self.tenant.admin_key}"},
-            timeout=httpx.Timeout(30.0),
+            timeout=httpx.Timeout(ADMIN_TIMEOUT_SECONDS),
         )
 
     def credentials_line(self) -> str:
