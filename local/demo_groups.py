@@ -21,6 +21,7 @@ GROUP_MESSAGE_TEXT = "本周群福利：到店领水果"
 WELCOME_TEXT = "欢迎 %NICKNAME% 加入门店福利群！"
 JOINS = 5
 WAIT_SECONDS = 120.0
+FOLLOW_WAIT_SECONDS = 300.0
 POLL_SECONDS = 0.5
 
 
@@ -97,7 +98,7 @@ def run_group_demo(env: DemoEnvironment, joins: int = JOINS) -> dict[str, Any]:
         broadcast = admin.post("/v1/broadcasts", json=message).raise_for_status().json()["broadcast"]
         broadcast_id = broadcast["broadcast_id"]
         wait_dispatched(tenant, broadcast_id, timeout=WAIT_SECONDS)
-        done = fast_forward_follow(env.sim, tenant, broadcast_id, timeout=WAIT_SECONDS)
+        done = fast_forward_follow(env.sim, tenant, broadcast_id, timeout=FOLLOW_WAIT_SECONDS)
         planned = planned_recipients(tenant, broadcast_id)
         seen = wecom_view(env.sim, company, GROUP_MESSAGE_TEXT)
         results = admin.get(f"/v1/broadcasts/{broadcast_id}/customers").raise_for_status().json()
