@@ -15,6 +15,9 @@ from chalicelib.api.admin_broadcasts import admin_broadcasts
 from chalicelib.api.admin_channels import admin_channels
 from chalicelib.api.admin_customers import admin_customers
 from chalicelib.api.admin_employees import admin_employees
+from chalicelib.api.admin_group_welcome import admin_group_welcome
+from chalicelib.api.admin_groups import admin_groups
+from chalicelib.api.admin_join_ways import admin_join_ways
 from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.admin_moments import admin_moments
@@ -61,6 +64,9 @@ app.register_blueprint(admin_customers)
 app.register_blueprint(admin_tags)
 app.register_blueprint(admin_employees)
 app.register_blueprint(admin_sync)
+app.register_blueprint(admin_groups)
+app.register_blueprint(admin_join_ways)
+app.register_blueprint(admin_group_welcome)
 
 
 @on_queue(resources.EVENTS_REALTIME)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from chalicelib.domain.broadcasts import Broadcast
 from local.burst import MASS_MESSAGE_TEXT, BurstFigures, open_burst_channel, play_burst, start_bulk_work
+from local.demo_groups import run_group_demo
 from local.demo_moments import run_links_and_moments
 from local.environment import DemoEnvironment
 from local.mass_message import fast_forward_follow, planned_recipients, wait_dispatched, wecom_view
@@ -177,6 +178,8 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
             resync = wait_resync(env, report)
         with report.step("mass message dispatched and confirmed"):
             mass = finish_mass_message(env, report, broadcast_id)
+        with report.step("customer groups: sync, welcome template, join way, group message"):
+            groups = run_group_demo(env)
         with report.step("acquisition-link friends welcomed, a moment followed to its end"):
             links_and_moments = run_links_and_moments(env)
         stats = env.sim.stats(env.company.corpid)
@@ -184,6 +187,7 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
         figures = {
             **burst.figures(),
             **mass,
+            "groups": groups,
             **{k: v for k, v in links_and_moments.items() if k != "broken"},
             "channel_friends_added": friends_added,
             "resync": resync,
@@ -192,7 +196,8 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
         }
     finally:
         env.stop()
-    broken = promises_broken(burst, mass, friends_added, resync) + links_and_moments["broken"]
+    broken = promises_broken(burst, mass, friends_added, resync) + groups["promises_broken"]
+    broken += links_and_moments["broken"]
     if broken:
         print("\n!! PROMISES BROKEN:", file=sys.stderr)
         for line in broken:

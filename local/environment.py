@@ -14,6 +14,8 @@ from local.wecom_sim import Company, SimConfig, Simulator
 
 LOCAL_OPS_KEY = "local-ops-key"
 DEMO_TENANT_ID = "demo"
+ADMIN_TIMEOUT_SECONDS = 120.0
+"""The first request of a function process imports the app; on a loaded machine that alone can take tens of seconds."""
 
 
 @dataclass
@@ -35,19 +37,27 @@ class DemoEnvironment:
         aws_port: int = 0,
         employees: int = 50,
         customers: int = 2_000,
+        group_chats: int | None = None,
+        group_members: int | None = None,
         sim_config: SimConfig | None = None,
         environment: dict[str, str] | None = None,
         access_log: bool = True,
         isolated: bool | None = None,
     ) -> None:
         self.sim = Simulator(sim_config or SimConfig())
-        self.company: Company = self.sim.add_company(employees=employees, customers=customers, name="Demo Fruit Co.")
+        self.company: Company = self.sim.add_company(
+            employees=employees,
+            customers=customers,
+            group_chats=group_chats,
+            group_members=group_members,
+            name="Demo Fruit Co.",
+        )
         self._wecom_port = wecom_port
         self._stack_args = {"api_port": api_port, "aws_port": aws_port, "access_log": access_log, "isolated": isolated}
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None
-        self.http = httpx.Client(timeout=httpx.Timeout(120.0))
+        self.http = httpx.Client(timeout=httpx.Timeout(ADMIN_TIMEOUT_SECONDS))
 
     def start(self) -> DemoEnvironment:
         try:
@@ -101,7 +111,7 @@ class DemoEnvironment:
         return httpx.Client(
             base_url=self.api_url,
             headers={"Authorization": f"Bearer {self.tenant.admin_key}"},
-            timeout=httpx.Timeout(30.0),
+            timeout=httpx.Timeout(ADMIN_TIMEOUT_SECONDS),
         )
 
     def credentials_line(self) -> str:

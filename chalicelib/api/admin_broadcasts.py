@@ -50,7 +50,8 @@ PAGE_MAX = 100
 CURSOR_MAX = 2048
 AUDIENCE_HELP = (
     "single: {all_customers | tags + tag_match any/all | excluded_tags | senders | departments | added_from/added_to "
-    "(epoch s) | states | external_userids}; group: {chat_ids} (empty: all of the sender's groups)"
+    "(epoch s) | states | external_userids}; group: {chat_ids} (empty: all of the sender's groups) or "
+    "{owners | state | joined_from/joined_to (epoch s)}"
 )
 PAGING = (
     ("limit", "integer", f"1 to {PAGE_MAX}, default 50"),

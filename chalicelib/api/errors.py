@@ -41,6 +41,9 @@ INVALID_PARAMETER = 40058
 ACQUISITION_LINK_LIMIT = 41095
 INVALID_DEPARTMENT = 60123
 NO_PERMISSION = 48002
+CHAT_NOT_FOUND = 40050
+GROUP_WELCOME_TEMPLATE_LIMIT = 41055
+JOIN_WAY_TOO_MANY_CHATS = 41091
 
 
 class BadGatewayError(ChaliceViewError):
@@ -122,6 +125,12 @@ _WECOM_CLIENT_ERRORS: dict[int, tuple[type[ChaliceViewError], str]] = {
         ConflictError,
         "WeCom's limit of acquisition links is reached (errcode 41095): delete links no longer used",
     ),
+    CHAT_NOT_FOUND: (BadRequestError, "WeCom does not know this group chat, or it was dismissed (errcode 40050)"),
+    GROUP_WELCOME_TEMPLATE_LIMIT: (
+        ConflictError,
+        "WeCom allows at most 100 group welcome templates per company (errcode 41055): delete unused ones first",
+    ),
+    JOIN_WAY_TOO_MANY_CHATS: (BadRequestError, "a join way takes at most 5 group chats (errcode 41091)"),
 }
 
 

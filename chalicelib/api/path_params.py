@@ -49,6 +49,9 @@ PATH_PARAMS: dict[str, PathParam] = {
     "employee_userid": PathParam(wecom_ids.USERID, "employee"),
     "tag_id": PathParam(wecom_ids.TAG_ID, "tag"),
     "group_id": PathParam(wecom_ids.TAG_ID, "tag group"),
+    "chat_id": PathParam(wecom_ids.CHAT_ID, "group chat"),
+    "join_way_id": PathParam(wecom_ids.CONFIG_ID, "join way"),
+    "template_id": PathParam(wecom_ids.CONFIG_ID, "group welcome template"),
 }
 
 

@@ -10,7 +10,6 @@ loses the start's conditional write), the use is given back.
 
 from __future__ import annotations
 
-import math
 import time
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -21,8 +20,7 @@ from chalicelib.domain import plans
 from chalicelib.domain.broadcast_policy import Policy
 from chalicelib.domain.broadcasts import Broadcast, EmployeeResult, Status
 from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
-from chalicelib.domain.wecom_ids import CHAT_ID, has_shape
-from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
+from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
 from chalicelib.services.broadcasts import (
     BroadcastConflict,
     BroadcastNotFound,
@@ -31,6 +29,7 @@ from chalicelib.services.broadcasts import (
     preview_broadcast,
     start_broadcast,
 )
+from chalicelib.services.group_audience import plan_group_audience
 from chalicelib.store import usage
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.dynamo import decode_cursor
@@ -100,29 +99,33 @@ def send(tenant_id: str, broadcast_id: str) -> Broadcast:
 
 
 def preview(
-    tenant_id: str, *, chat_type: str, audience: Mapping[str, Any], sender: str = "", send_at: int | None = None
+    tenant_id: str,
+    *,
+    chat_type: str,
+    audience: Mapping[str, Any],
+    sender: str = "",
+    send_at: int | None = None,
+    broadcast_id: str = "",
 ) -> dict[str, Any]:
     """Who a message would reach: customers and employees (senders), batches, skipped by reason. A group-chat
-    message reaches the listed chats, or every live chat the sender owns when none are listed."""
+    message reaches the listed chats, or the owners' live chats that match its filter (`domain.group_audience`),
+    less those whose receiving quota is used up."""
     if chat_type != "group":
         return preview_broadcast(tenant_id, audience, send_at=send_at)
     if not sender:
         raise InvalidBroadcast("sender: required when chat_type is group")
-    if set(audience) - {"chat_ids"}:
-        raise InvalidBroadcast("audience: a group broadcast takes only chat_ids")
-    chat_ids = audience.get("chat_ids") or []
-    if not isinstance(chat_ids, list) or not all(has_shape(CHAT_ID, c) for c in chat_ids):
-        raise InvalidBroadcast("audience.chat_ids: must be a list of chat ids")
-    if not chat_ids:
-        from chalicelib.store.groups import GroupStore
-
-        chat_ids = GroupStore(tenant_id).chats_owned_by(sender)
-    chats = len(set(chat_ids))
+    try:
+        chosen = group_audience(audience, sender)
+    except InvalidGroupAudience as error:
+        raise InvalidBroadcast(str(error)) from None
+    at = int(send_at if send_at is not None else time.time())
+    policy = BroadcastStore(tenant_id).get_policy().frequency
+    plan = plan_group_audience(tenant_id, chosen, sender, policy, at, broadcast_id)
     return {
-        "recipients": chats,
-        "senders": 1 if chats else 0,
-        "batches": max(1, math.ceil(chats / MSG_TEMPLATE_MAX_CHAT_IDS)),
-        "skipped": {},
+        "recipients": plan.recipients,
+        "senders": plan.senders,
+        "batches": max(1, len(plan.batches)),
+        "skipped": dict(plan.skipped),
         "exact": True,
     }
 
@@ -139,6 +142,7 @@ def preview_stored(tenant_id: str, broadcast_id: str) -> dict[str, Any]:
         audience=broadcast.audience,
         sender=broadcast.sender,
         send_at=send_at,
+        broadcast_id=broadcast_id,
     )
 
 

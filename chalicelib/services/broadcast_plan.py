@@ -15,7 +15,8 @@ no longer pending); a duplicate planner loses the checkpoint condition and stops
 and decrements the open count in one transaction; whoever then finds every shard closed sums their totals and moves
 the broadcast to dispatching with a conditional write, so it moves on exactly once (a redelivered message of a closed
 shard only retries that step).
-Group-chat broadcasts are cut into batches of `MSG_TEMPLATE_MAX_CHAT_IDS` chat ids.
+Group-chat broadcasts are cut into batches of `MSG_TEMPLATE_MAX_CHAT_IDS` chat ids per chat owner, each chat's
+receiving quota applied (`services.group_audience`).
 
 `preview` runs the same planner over the same Queries without writing anything.
 """
@@ -42,7 +43,7 @@ from chalicelib.domain.audience import (
 from chalicelib.domain.broadcasts import Broadcast, Status
 from chalicelib.domain.plan_shards import EVERY_SENDER, PlanShard, SenderRange, split_senders
 from chalicelib.domain.planning import PlanContext, PlanState, PlanTotals, batch_id, plan_page
-from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS, MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
+from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_EXTERNAL_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.dispatch import settle_dispatch
 from chalicelib.store.broadcasts import BroadcastStore
@@ -298,20 +299,22 @@ class PlanWorker:
             )
 
     def _plan_groups(self, broadcast: Broadcast) -> str:
-        """A group-chat broadcast: the sender's chat ids in batches of at most 2,000 (or one batch meaning "all of
-        the sender's groups" when none are listed)."""
-        chat_ids = list(dict.fromkeys(broadcast.audience.get("chat_ids") or []))
-        chunks = [
-            chat_ids[i : i + MSG_TEMPLATE_MAX_CHAT_IDS] for i in range(0, len(chat_ids), MSG_TEMPLATE_MAX_CHAT_IDS)
-        ] or [[]]
-        sender = broadcast.sender
-        batches = [(batch_id(broadcast.broadcast_id, sender, n), chunk) for n, chunk in enumerate(chunks)]
-        self.store.put_parts(broadcast.broadcast_id, [(b, 0, chunk) for b, chunk in batches])
-        self.store.put_batches(
-            broadcast.broadcast_id, [(b, sender, n, len(chunk), 1) for n, (b, chunk) in enumerate(batches)]
+        """A group-chat broadcast: its chats (`services.group_audience`, each chat's receiving quota applied) in
+        batches of at most 2,000 per owner, who sends them."""
+        from chalicelib.domain.group_audience import group_audience
+        from chalicelib.services.group_audience import plan_group_audience, record_group_receipts
+
+        bid, sender = broadcast.broadcast_id, broadcast.sender
+        policy = self.store.get_policy().frequency
+        plan = plan_group_audience(
+            self.tenant_id, group_audience(broadcast.audience, sender), sender, policy, broadcast.send_at, bid
         )
-        self._publish_batches(broadcast.broadcast_id, [b for b, _ in batches])
-        return self._move_on(broadcast.broadcast_id, PlanTotals(len(chat_ids), 1, len(batches)))
+        batches = [(batch_id(bid, owner, n), owner, chats) for n, (owner, chats) in enumerate(plan.batches)]
+        self.store.put_parts(bid, [(b, 0, list(chats)) for b, _, chats in batches])
+        record_group_receipts(self.tenant_id, bid, broadcast.send_at, plan)
+        self.store.put_batches(bid, [(b, owner, n, len(chats), 1) for n, (b, owner, chats) in enumerate(batches)])
+        self._publish_batches(bid, [b for b, _, _ in batches])
+        return self._move_on(bid, PlanTotals(plan.recipients, plan.senders, len(batches), dict(plan.skipped)))
 
     def _finish(self, broadcast_id: str) -> str:
         """Once every shard is done: the broadcast moves on with the shards' summed totals (exactly once)."""

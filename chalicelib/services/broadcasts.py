@@ -16,8 +16,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.broadcasts import Broadcast, Status
-from chalicelib.domain.wecom_ids import CHAT_ID, has_shape
-from chalicelib.domain.wecom_limits import MSG_TEMPLATE_MAX_CHAT_IDS
+from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
 from chalicelib.store.broadcast_timers import START
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.dynamo import Conflict
@@ -38,16 +37,12 @@ class BroadcastConflict(RuntimeError):
     """The broadcast is not in a state that allows this."""
 
 
-def _audience_json(chat_type: str, audience: Mapping[str, Any]) -> dict[str, Any]:
+def _audience_json(chat_type: str, audience: Mapping[str, Any], sender: str = "") -> dict[str, Any]:
     if chat_type == "group":
-        chat_ids = audience.get("chat_ids") or []
-        if not isinstance(chat_ids, list) or not all(has_shape(CHAT_ID, c) for c in chat_ids):
-            raise InvalidBroadcast("audience.chat_ids: must be a list of chat ids")
-        if set(audience) - {"chat_ids"}:
-            raise InvalidBroadcast("audience: a group broadcast takes only chat_ids")
-        if len(chat_ids) > 50 * MSG_TEMPLATE_MAX_CHAT_IDS:
-            raise InvalidBroadcast("audience.chat_ids: too many")
-        return {"chat_ids": list(dict.fromkeys(chat_ids))}
+        try:
+            return group_audience(audience, sender).as_json()
+        except InvalidGroupAudience as error:
+            raise InvalidBroadcast(str(error)) from None
     try:
         return audience_to_json(audience_from_json(audience))
     except InvalidAudience as error:
@@ -80,7 +75,7 @@ def create_broadcast(
         checked = validate_content({**content, "chat_type": chat_type, "sender": sender})
     except InvalidContent as error:
         raise InvalidBroadcast(str(error)) from None
-    stored_audience = _audience_json(chat_type, audience)
+    stored_audience = _audience_json(chat_type, audience, sender)
     now = time.time()
     if send_at is not None and send_at < now - START_AHEAD_SECONDS:
         raise InvalidBroadcast("send_at: in the past")

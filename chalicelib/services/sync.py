@@ -27,7 +27,8 @@ scale).
 Before each page but its first, the invocation checks `context.get_remaining_time_in_millis()`; when the next page
 might not fit, it publishes a continuation carrying the cursor (`domain.sync.SyncCursor`) and returns. WeCom's
 45009/45033 put the message back with a delay. The nightly schedule publishes one `sync.fanout` message, which pages
-through the tenants (FANOUT_PAGE per message) and starts a run for each tenant in good standing.
+through the tenants (FANOUT_PAGE per message) and starts a run and a group-chat sync (`services.group_sync`) for each
+tenant in good standing.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from chalicelib.domain.plans import Standing, standing
 from chalicelib.domain.tag_catalogue import catalogue_from
 from chalicelib.domain.wecom_limits import BATCH_GET_BY_USER_MAX_LIMIT, BATCH_GET_BY_USER_MAX_USERIDS
 from chalicelib.observability import logger
+from chalicelib.services.group_sync import request_group_sync
 from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customer_profiles import CustomerProfile
@@ -116,10 +118,11 @@ def fan_out(cursor: str | None, remaining: Remaining, clock: Clock, settings: Se
         for tenant in tenants:
             if standing(tenant.status, tenant.expires_at, now) is not Standing.ACTIVE:
                 continue
-            try:
-                request_sync(tenant.tenant_id, "nightly", now, settings)
-            except SyncRunning:
-                logger.info("nightly sync skipped: a run is in progress", extra={"tenant_id": tenant.tenant_id})
+            for start in (request_sync, request_group_sync):
+                try:
+                    start(tenant.tenant_id, "nightly", now, settings)
+                except SyncRunning:
+                    logger.info("nightly sync skipped: a run is in progress", extra={"tenant_id": tenant.tenant_id})
         if cursor is None:
             return
         if not rules.may_start_page(remaining(), 0):

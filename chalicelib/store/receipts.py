@@ -34,11 +34,11 @@ class ReachItem(Model):
     do_not_disturb = BooleanAttribute(null=True)
 
 
-def _receipt_token(receipt: Receipt) -> str:
+def receipt_token(receipt: Receipt) -> str:
     return f"{int(receipt.at.timestamp()):010d}#{receipt.broadcast_id}"
 
 
-def _receipt_from_token(token: str) -> Receipt:
+def receipt_from_token(token: str) -> Receipt:
     at, broadcast_id = token.split("#", 1)
     return Receipt(broadcast_id, datetime.fromtimestamp(int(at), UTC))
 
@@ -59,7 +59,7 @@ class Receipts(CustomerBase):
             pk = self._cust(ext)
             item = reach.get(pk)
             receipts = (
-                tuple(sorted((_receipt_from_token(t) for t in (item.receipts or ())), key=lambda r: r.at))
+                tuple(sorted((receipt_from_token(t) for t in (item.receipts or ())), key=lambda r: r.at))
                 if item
                 else ()
             )
@@ -71,7 +71,7 @@ class Receipts(CustomerBase):
     ) -> int:
         """Note that these customers get `broadcast_id` at `at`: one idempotent UpdateItem (a set ADD) each, run on
         `workers` threads because UpdateItem cannot be batched."""
-        token = _receipt_token(Receipt(broadcast_id, at))
+        token = receipt_token(Receipt(broadcast_id, at))
 
         def record(ext: str) -> None:
             ReachItem(self._cust(ext), "reach").update(actions=[ReachItem.receipts.add({token})])
@@ -83,7 +83,7 @@ class Receipts(CustomerBase):
 
     def forget_receipts(self, external_userid: str, receipts: Iterable[Receipt]) -> None:
         """Delete receipts that can no longer matter (see `frequency.expired_receipts`)."""
-        tokens = {_receipt_token(r) for r in receipts}
+        tokens = {receipt_token(r) for r in receipts}
         if tokens:
             ReachItem(self._cust(external_userid), "reach").update(actions=[ReachItem.receipts.delete(tokens)])
 

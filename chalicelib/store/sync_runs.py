@@ -1,8 +1,9 @@
-"""A tenant's customer sync runs (runtime table): the current run's state and progress, readable by admins.
+"""A tenant's customer and group-chat sync runs (runtime table): the current run's state and progress, for admins.
 
-One item per tenant, `<t>#sync` / `run`, holds the latest run. A run starts only when none is running (or the running
-one has not moved for STALE_SECONDS: its worker died), with a conditional write, so two triggers never run two syncs
-of one tenant. Workers carry the run id in their continuation messages; a message of another run is ignored.
+One item per tenant and kind, `<t>#sync` / `run` (customers) or `groups` (group chats), holds the latest run. A run
+starts only when none is running (or the running one has not moved for STALE_SECONDS: its worker died), with a
+conditional write, so two triggers never run two syncs of one kind for one tenant. Workers carry the run id in
+their continuation messages; a message of another run is ignored.
 Counters are added with UpdateItem ADD on the counts map, so lanes running in parallel never lose each other's
 figures (a redelivered page adds twice: they are progress figures, not accounting).
 
@@ -13,7 +14,7 @@ finished exactly once, by whichever lane completed it.
 
 | item (runtime table) | pk | sk |
 |---|---|---|
-| the latest run | `<t>#sync` | `run` |
+| the latest run | `<t>#sync` | `run` or `groups` |
 | relations a run saw in one chunk, one item per invocation part | `<t>#syncseen#<run_id>` | `<chunk>#<from>#<part>` |
 
 The seen items let a chunk that spans several invocations be reconciled: an invocation that hands its chunk over
@@ -43,6 +44,9 @@ DEPARTED_SHOWN_MAX = 200
 COUNTERS = ("employees", "departments", "follow_users", "users_done", "pages", "relations", "customers", "wecom_calls")
 COUNTERS += ("skipped_older", "lost", "departed", "invocations")
 COUNTERS += ("unchanged", "items_read", "items_written", "lanes", "run_writes")
+GROUP_RUN = "groups"
+GROUP_COUNTERS = ("owners", "owners_done", "pages", "chats", "chats_written", "members", "item_writes", "wecom_calls")
+GROUP_COUNTERS += ("dismissed", "invocations", "run_writes")
 SEEN_PER_ITEM = 5_000
 SEEN_TTL_SECONDS = 3 * 24 * 3600
 PAIR_SEPARATOR, PAIRS_SEPARATOR = "\x1f", "\n"
@@ -94,6 +98,7 @@ class SyncRun:
     departed_userids: tuple[str, ...] = ()
     handover: str | None = None
     error: str | None = None
+    counter_names: tuple[str, ...] = COUNTERS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,7 +108,7 @@ class SyncRun:
             "started_at": self.started_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
-            "counts": {name: self.counts.get(name, 0) for name in COUNTERS},
+            "counts": {name: self.counts.get(name, 0) for name in self.counter_names},
             "departed_userids": list(self.departed_userids),
             "handover": self.handover,
             "error": self.error,
@@ -119,10 +124,12 @@ class SyncRunning(Exception):
 
 
 class SyncRuns:
-    """The sync runs of one tenant."""
+    """The sync runs of one tenant: of its customers (`run`), or of its group chats (GROUP_RUN)."""
 
-    def __init__(self, tenant_id: str, settings: Settings | None = None) -> None:
+    def __init__(self, tenant_id: str, settings: Settings | None = None, kind: str = "run") -> None:
         self.keys = TenantKeys(tenant_id)
+        self.kind = kind
+        self.counters = GROUP_COUNTERS if kind == GROUP_RUN else COUNTERS
         self.settings = bind_models(settings)
 
     def _pk(self) -> str:
@@ -130,7 +137,7 @@ class SyncRuns:
 
     def current(self) -> SyncRun | None:
         try:
-            item = SyncRunItem.get(self._pk(), "run", consistent_read=True)
+            item = SyncRunItem.get(self._pk(), self.kind, consistent_read=True)
         except DoesNotExist:
             return None
         return SyncRun(
@@ -144,20 +151,28 @@ class SyncRuns:
             departed_userids=tuple(item.departed_userids or ()),
             handover=item.handover,
             error=item.error,
+            counter_names=self.counters,
         )
 
     def start(self, trigger: str, now: int) -> SyncRun:
         """Record a new queued run, unless one is queued or running and not stale (raises SyncRunning)."""
-        run = SyncRun(run_id=secrets.token_hex(8), status=QUEUED, trigger=trigger, started_at=now, updated_at=now)
+        run = SyncRun(
+            run_id=secrets.token_hex(8),
+            status=QUEUED,
+            trigger=trigger,
+            started_at=now,
+            updated_at=now,
+            counter_names=self.counters,
+        )
         item = SyncRunItem(
             self._pk(),
-            "run",
+            self.kind,
             run_id=run.run_id,
             status=QUEUED,
             trigger=trigger,
             started_at=now,
             updated_at=now,
-            counts=dict.fromkeys(COUNTERS, 0),
+            counts=dict.fromkeys(self.counters, 0),
         )
         condition = (
             SyncRunItem.pk.does_not_exist()
@@ -180,7 +195,7 @@ class SyncRuns:
         condition = SyncRunItem.run_id == run_id
         if only_running:
             condition &= SyncRunItem.status.is_in(QUEUED, RUNNING)
-        item = SyncRunItem(self._pk(), "run")
+        item = SyncRunItem(self._pk(), self.kind)
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as error:
@@ -192,7 +207,7 @@ class SyncRuns:
     def progress(self, run_id: str, now: int, **counts: int) -> bool:
         """Mark the run running and add to its counters (`run_writes` counts these updates themselves, the run's
         bookkeeping); False when the run was replaced or has finished (stop working on it)."""
-        unknown = set(counts) - set(COUNTERS)
+        unknown = set(counts) - set(self.counters)
         if unknown:
             raise ValueError(f"unknown counters: {sorted(unknown)}")
         actions = [SyncRunItem.status.set(RUNNING), SyncRunItem.updated_at.set(now)]
@@ -210,14 +225,14 @@ class SyncRuns:
         """Record the run's lanes (their (after, upto) bounds) unless already recorded; the lanes of the run."""
         flat = [edge for pair in bounds for edge in pair]
         try:
-            SyncRunItem(self._pk(), "run").update(
+            SyncRunItem(self._pk(), self.kind).update(
                 actions=[SyncRunItem.lane_bounds.set(flat), SyncRunItem.counts["lanes"].set(len(bounds))],
                 condition=(SyncRunItem.run_id == run_id) & SyncRunItem.lane_bounds.does_not_exist(),
             )
         except UpdateError as error:
             if not is_condition_failure(error):
                 raise
-            item = SyncRunItem.get(self._pk(), "run", consistent_read=True)
+            item = SyncRunItem.get(self._pk(), self.kind, consistent_read=True)
             if item.run_id != run_id:
                 return []
             flat = list(item.lane_bounds or ())

@@ -1,6 +1,6 @@
-"""The `sync` queue's handler: a `sync.tenant` message runs one bounded step of a tenant's sync, a `sync.fanout`
-message starts the nightly runs of a page of tenants (`services.sync`); WeCom's 45009/45033 put the message back
-with a delay."""
+"""The `sync` queue's handler: a `sync.tenant` message runs one bounded step of a tenant's sync, a `groups.sync`
+message one step of its group-chat sync (`services.group_sync`), a `sync.fanout` message starts the nightly runs of
+a page of tenants (`services.sync`); WeCom's 45009/45033 put the message back with a delay."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib import queues, resources
 from chalicelib.config import get_settings
 from chalicelib.observability import bind_context, logger
+from chalicelib.services.group_sync import GROUP_SYNC_MESSAGE, GroupSync
 from chalicelib.services.sync import (
     FANOUT_MESSAGE,
     SYNC_MESSAGE,
@@ -34,12 +35,13 @@ def handle_message(message: Mapping[str, Any], remaining: Remaining, clock: Cloc
     if message.get("type") == FANOUT_MESSAGE:
         fan_out(message.get("cursor"), remaining, clock, settings)
         return
-    if message.get("type") != SYNC_MESSAGE:
+    if message.get("type") not in (SYNC_MESSAGE, GROUP_SYNC_MESSAGE):
         raise ValueError(f"not a sync message: {message.get('type')!r}")
     tenant_id = str(message["tenant_id"])
     bind_context(tenant_id=tenant_id)
+    step = GroupSync if message.get("type") == GROUP_SYNC_MESSAGE else TenantSync
     try:
-        TenantSync(tenant_id, message, remaining, clock, settings).run()
+        step(tenant_id, message, remaining, clock, settings).run()
     except (RateLimited, ConcurrencyLimited) as throttled:
         logger.warning("sync throttled by WeCom; retrying later", extra={"errcode": throttled.errcode})
         queues.publish(

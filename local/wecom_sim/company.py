@@ -11,7 +11,7 @@ from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
 from .media import MediaStore
-from .models import Department, Employee, Follow, GroupChat
+from .models import Department, Employee, Follow, GroupChat, JoinWay
 from .moments import Moments
 from .stats import CorpStats
 from .tags import TagBook
@@ -43,8 +43,11 @@ class Company:
     book: CustomerBook = field(default_factory=CustomerBook, repr=False)
     chats: dict[str, GroupChat] = field(default_factory=dict, repr=False)
     contact_ways: dict[str, dict] = field(default_factory=dict, repr=False)
+    join_ways: dict[str, JoinWay] = field(default_factory=dict, repr=False)
+    group_welcome_templates: dict[str, dict] = field(default_factory=dict, repr=False)
     unassigned: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     media: MediaStore = field(default_factory=MediaStore, repr=False)
+    join_way_room_full: int = 200
 
     def active_userids(self) -> set[str]:
         return {userid for userid, employee in self.employees.items() if employee.active}

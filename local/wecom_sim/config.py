@@ -32,6 +32,7 @@ class SimConfig:
     transfer_delay: float = 86_400.0
     transfer_refuse_share: float = 0.1
     welcome_code_ttl: float = 20.0
+    join_way_room_full: int = 200
     app_msg_per_member_minute: int = 30
     app_msg_per_member_hour: int = 1000
     callback_timeout_real_seconds: float = 5.0

@@ -22,6 +22,8 @@ SCENARIOS = (
     "group_created",
     "group_members_joined",
     "group_dismissed",
+    "group_joined_by_way",
+    "group_members_quit",
     "employee_left",
 )
 

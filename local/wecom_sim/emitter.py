@@ -217,6 +217,73 @@ class Emitter:
 
         return self._run([(0.0, apply)])
 
+    def group_joined_by_way(self, config_id: str, customers: int = 1) -> Scenario:
+        """New customers scan a join way's QR code, one event each: they join its first chat that is not full
+        (add_member, join scene 3, the way's state), or, when all are full and the way may, a new room named after
+        its base name and id (create)."""
+
+        def apply(now: float) -> tuple[str, str, list[Field]]:
+            company = self._company
+            way = company.join_ways[config_id]
+            customer = Customer(
+                ids.external_userid(self._rng), person_name(self._rng), 1, 0, "o" + ids.token(self._rng, 27)
+            )
+            company.book.add_customer(customer)
+            member = ChatMember(customer.external_userid, 2, int(now), 3, "", way.state)
+            full = company.join_way_room_full
+            open_chats = [
+                company.chats[c]
+                for c in way.chat_id_list
+                if c in company.chats and company.chats[c].status == 0 and len(company.chats[c].members) < full
+            ]
+            if open_chats:
+                chat = open_chats[0]
+                chat.members.append(member)
+                last, chat.member_version = chat.member_version, ids.token(self._rng, 32)
+                fields: list[Field] = [
+                    ("ChatId", chat.chat_id),
+                    ("UpdateDetail", "add_member"),
+                    ("JoinScene", 3),
+                    ("MemChangeCnt", 1),
+                    ("MemChangeList", [customer.external_userid]),
+                    ("LastMemVer", last),
+                    ("CurMemVer", chat.member_version),
+                ]
+                return EXTERNAL_CHAT, "update", fields
+            if not way.auto_create_room or not way.chat_id_list:
+                raise ValueError("every chat of the join way is full")
+            owner = company.chats[way.chat_id_list[0]].owner
+            chat = GroupChat(ids.chat_id(self._rng), f"{way.room_base_name}{way.room_base_id}", owner, int(now))
+            chat.members = [ChatMember(owner, 1, int(now), 1), member]
+            chat.member_version = ids.token(self._rng, 32)
+            company.chats[chat.chat_id] = chat
+            way.room_base_id += 1
+            way.chat_id_list = [*way.chat_id_list, chat.chat_id][-5:]
+            return EXTERNAL_CHAT, "create", [("ChatId", chat.chat_id)]
+
+        return self._run([(0.0, apply) for _ in range(customers)])
+
+    def group_members_quit(self, chat_id: str, customers: int = 1) -> Scenario:
+        """Customers leave a group on their own (update / del_member, quit scene 0)."""
+
+        def apply(now: float) -> tuple[str, str, list[Field]]:
+            chat = self._company.chats[chat_id]
+            leaving = [m.userid for m in chat.members if m.type == 2][:customers]
+            chat.members = [m for m in chat.members if m.userid not in leaving]
+            last, chat.member_version = chat.member_version, ids.token(self._rng, 32)
+            fields: list[Field] = [
+                ("ChatId", chat_id),
+                ("UpdateDetail", "del_member"),
+                ("QuitScene", 0),
+                ("MemChangeCnt", len(leaving)),
+                ("MemChangeList", leaving),
+                ("LastMemVer", last),
+                ("CurMemVer", chat.member_version),
+            ]
+            return EXTERNAL_CHAT, "update", fields
+
+        return self._run([(0.0, apply)])
+
     def group_dismissed(self, chat_id: str) -> Scenario:
         """The owner dismisses a group."""
 

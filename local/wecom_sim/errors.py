@@ -73,6 +73,9 @@ INVALID_VOICE_SIZE = 40010
 INVALID_VIDEO_SIZE = 40011
 MEDIA_DATA_MISSING = 41005
 EMPTY_MEDIA = 44001
+GROUP_WELCOME_TEMPLATE_LIMIT = 41055
+JOIN_WAY_TOO_MANY_CHATS = 41091
+GROUPCHAT_LIST_NEEDS_OWNER_FILTER = 81017
 
 MESSAGES: dict[int, str] = {
     SYSTEM_BUSY: "system busy",
@@ -146,6 +149,9 @@ MESSAGES: dict[int, str] = {
     INVALID_VIDEO_SIZE: "invalid video size",
     MEDIA_DATA_MISSING: "media data missing",
     EMPTY_MEDIA: "empty media data",
+    GROUP_WELCOME_TEMPLATE_LIMIT: "group welcome templates reached the limit (100)",
+    JOIN_WAY_TOO_MANY_CHATS: "chat_id_list has more than 5 chats",
+    GROUPCHAT_LIST_NEEDS_OWNER_FILTER: "more than 1000 people in the app's range: owner_filter required",
 }
 
 

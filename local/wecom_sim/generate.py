@@ -44,11 +44,12 @@ def generate_company(
     departments: int,
     tags: int,
     group_chats: int,
+    group_members: int | None = None,
     callback_url: str | None,
     name: str | None,
 ) -> Company:
     """Build a company: departments, employees, ``tags`` corp tags in groups of ten, customers with 1–3 follow
-    relations, group chats."""
+    relations, group chats (of 3 to 40 members, or exactly ``group_members`` with the owner)."""
     rng = random.Random(seed)
     corpid = "ww" + ids.alnum(rng, 16).lower()
     company = Company(
@@ -72,6 +73,7 @@ def generate_company(
             int(now) + YEAR,
         ),
         moments=Moments(config, random.Random(seed ^ MOMENTS_SEED)),
+        join_way_room_full=config.join_way_room_full,
     )
     start = int(now)
     company.departments[1] = Department(1, company.name, 0, 100_000_000)
@@ -139,7 +141,8 @@ def generate_company(
         created = start - rng.randrange(1, YEAR)
         chat = GroupChat(ids.chat_id(rng), f"客户群{len(company.chats) + 1}", owner, created)
         chat.members.append(ChatMember(owner, 1, created, 1))
-        for external_userid in rng.sample(external_ids, min(len(external_ids), rng.randrange(2, 40))):
+        size = rng.randrange(2, 40) if group_members is None else group_members - 1
+        for external_userid in rng.sample(external_ids, min(len(external_ids), size)):
             chat.members.append(ChatMember(external_userid, 2, created + rng.randrange(1, 3600), 1, owner))
         chat.member_version = ids.token(rng, 32)
         company.chats[chat.chat_id] = chat

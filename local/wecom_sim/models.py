@@ -103,6 +103,7 @@ class ChatMember:
     join_time: int
     join_scene: int
     invitor: str = ""
+    state: str = ""
 
 
 @dataclass(slots=True)
@@ -118,3 +119,18 @@ class GroupChat:
     admins: list[str] = field(default_factory=list)
     status: int = 0
     member_version: str = ""
+
+
+@dataclass(slots=True)
+class JoinWay:
+    """A group join way (群活码): up to five chats, a new room when they are all full, and a state for attribution."""
+
+    config_id: str
+    scene: int
+    chat_id_list: list[str]
+    remark: str = ""
+    auto_create_room: int = 1
+    room_base_name: str = ""
+    room_base_id: int = 1
+    state: str = ""
+    qr_code: str = ""

@@ -61,6 +61,7 @@ class Simulator:
         departments: int | None = None,
         tags: int = 50,
         group_chats: int | None = None,
+        group_members: int | None = None,
         seed: int | None = None,
         callback_url: str | None = None,
         name: str | None = None,
@@ -78,6 +79,7 @@ class Simulator:
                 departments=max(1, employees // 20) if departments is None else departments,
                 tags=tags,
                 group_chats=max(1, employees // 2) if group_chats is None else group_chats,
+                group_members=group_members,
                 callback_url=callback_url,
                 name=name,
             )

@@ -6,6 +6,7 @@ answer contains anything of B's. A route added later with a new path parameter f
 that parameter is listed in B_ONLY_IDS; a route with a new body class fails until SAMPLE_BODIES has a valid body.
 """
 
+import dataclasses
 import itertools
 import re
 
@@ -19,6 +20,8 @@ from chalicelib.api.admin_broadcast_policy import BroadcastPolicyBody
 from chalicelib.api.admin_broadcasts import CreateBroadcast, PreviewBody
 from chalicelib.api.admin_channels import CreateChannel, UpdateChannel, WelcomeBody
 from chalicelib.api.admin_customers import ChangeTags, EditRemark
+from chalicelib.api.admin_group_welcome import CreateTemplate, EditTemplate
+from chalicelib.api.admin_join_ways import CreateJoinWay, UpdateJoinWay
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.api.admin_moments import CreateMoment
@@ -44,6 +47,9 @@ B_ONLY_IDS = {
     "tag_id": "tag-of-b",
     "group_id": "group-of-b",
     "userid": "userid-of-b",
+    "chat_id": "chat-of-b",
+    "join_way_id": "joinway-of-b",
+    "template_id": "template-of-b",
 }
 SAMPLE_BODIES = {
     CreateApiKey: {"role": "viewer", "label": "made by a"},
@@ -65,6 +71,10 @@ SAMPLE_BODIES = {
     EditRemark: {"remark": "edited by a"},
     CreateTags: {"group_name": "made by a", "tags": ["a1"]},
     EditTag: {"name": "edited by a"},
+    CreateJoinWay: {"name": "made by a", "chat_ids": ["chat-of-a"], "room_base_name": "a"},
+    UpdateJoinWay: {"name": "edited by a"},
+    CreateTemplate: {"name": "made by a", "text": "hello from a"},
+    EditTemplate: {"name": "edited by a"},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
@@ -79,6 +89,7 @@ def two_tenants(sim_tenant_factory, monkeypatch):
         "tenant-a", config=SimConfig(seed=11), employees=4, customers=10, tags=2, plan="trial", paid_days=None
     )
     api, company = tenant_a.api, tenant_a.company
+    company.chats["chat-of-a"] = dataclasses.replace(next(iter(company.chats.values())), chat_id="chat-of-a")
     corp = {"corp_id": company.corpid, "agent_id": company.agent_id, "app_secret": company.secret}
     a = tenant_a.token
     b = create_tenant(api, tenant_id="tenant-b", **corp)["admin_key"]["token"]

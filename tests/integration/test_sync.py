@@ -164,7 +164,11 @@ def test_nightly_fan_out_starts_a_run_per_tenant_in_good_standing(sim_tenant):
     fanout = sqs.receive_message(QueueUrl=url)["Messages"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=fanout["ReceiptHandle"])
     handle_message(json.loads(fanout["Body"]), lambda: 600_000)
-    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
-    assert sorted(b["tenant_id"] for b in bodies) == ["other-corp", "sim-corp"]
-    assert {b["phase"] for b in bodies} == {sync.DIRECTORY}
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    bodies = [json.loads(m["Body"]) for m in received]
+    customers = [b for b in bodies if b["type"] == sync.SYNC_MESSAGE]
+    assert sorted(b["tenant_id"] for b in customers) == ["other-corp", "sim-corp"]
+    assert {b["phase"] for b in customers} == {sync.DIRECTORY}
+    groups = [b for b in bodies if b["type"] == "groups.sync"]
+    assert sorted(b["tenant_id"] for b in groups) == ["other-corp", "sim-corp"]
     assert SyncRuns("other-corp").current().trigger == "nightly"

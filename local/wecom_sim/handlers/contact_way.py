@@ -80,7 +80,7 @@ def add_contact_way(call: Call) -> dict:
         raise WeComError(errors.CONTACT_WAY_TYPE_MISSING)
     if "scene" not in call.body:
         raise WeComError(errors.CONTACT_WAY_SCENE_MISSING)
-    if len(call.company.contact_ways) >= MAX_WAYS:
+    if len(call.company.contact_ways) + len(call.company.join_ways) >= MAX_WAYS:
         raise WeComError(errors.CONTACT_WAY_USERS_LIMIT)
     defaults = {
         "style": None,

@@ -1,4 +1,9 @@
-"""Customer group chats: groupchat/list and groupchat/get."""
+"""Customer group chats: groupchat/list and groupchat/get.
+
+groupchat/list without an owner filter lists the chats of the owners in the app's range (active members) and fails
+with 81017 when that range holds more than 1,000 people; a departed owner's chats (status 1, waiting for
+inheritance) are listed only through the owner filter, which takes at most 100 userids.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from local.wecom_sim.errors import WeComError
 from local.wecom_sim.models import GroupChat
 
 from .common import POST, Call, Route, integer, page, page_limit, string_list, text
+
+UNFILTERED_LIST_MAX_PEOPLE = 1000
+OWNER_FILTER_MAX = 100
 
 
 def _status(call: Call, chat: GroupChat) -> int:
@@ -23,12 +31,14 @@ def groupchat_list(call: Call) -> dict:
     if status_filter not in (0, 1, 2, 3):
         raise WeComError(errors.INVALID_PARAMETER, "status_filter must be 0..3")
     owner_filter = body.get("owner_filter") or {}
-    owners = set(string_list(owner_filter if isinstance(owner_filter, dict) else {}, "userid_list", 100))
-    chats = [
-        (chat.chat_id, _status(call, chat))
-        for chat in call.company.chats.values()
-        if (not owners or chat.owner in owners)
-    ]
+    if not isinstance(owner_filter, dict):
+        raise WeComError(errors.INVALID_PARAMETER, "owner_filter must be an object")
+    owners = set(string_list(owner_filter, "userid_list", OWNER_FILTER_MAX))
+    if not owners:
+        if len(call.company.active_userids()) > UNFILTERED_LIST_MAX_PEOPLE:
+            raise WeComError(errors.GROUPCHAT_LIST_NEEDS_OWNER_FILTER)
+        owners = call.company.active_userids()
+    chats = [(chat.chat_id, _status(call, chat)) for chat in call.company.chats.values() if chat.owner in owners]
     chats = [(chat_id, status) for chat_id, status in chats if status_filter in (0, status)]
     chunk, cursor = page(chats, str(body.get("cursor", "")), limit)
     return {"group_chat_list": [{"chat_id": c, "status": s} for c, s in chunk], "next_cursor": cursor}
@@ -43,17 +53,22 @@ def groupchat_get(call: Call) -> dict:
     company = call.company
     members = []
     for member in chat.members:
-        view = {
+        view: dict = {
             "userid": member.userid,
             "type": member.type,
             "join_time": member.join_time,
             "join_scene": member.join_scene,
             "group_nickname": "",
         }
+        customer = company.book.customers.get(member.userid) if member.type == 2 else None
+        if customer is not None and customer.unionid:
+            view["unionid"] = customer.unionid
         if member.invitor:
             view["invitor"] = {"userid": member.invitor}
+        if member.state:
+            view["state"] = member.state
         if need_name:
-            person = company.employees.get(member.userid) or company.book.customers.get(member.userid)
+            person = company.employees.get(member.userid) or customer
             view["name"] = person.name if person else ""
         members.append(view)
     return {
