@@ -18,12 +18,14 @@ from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.admin_sync import admin_sync
 from chalicelib.api.admin_tags import admin_tags
+from chalicelib.api.admin_wechat import admin_wechat
 from chalicelib.api.auth import auth
 from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
 from chalicelib.api.path_params import check_path_params
+from chalicelib.api.share_pages import share_pages
 from chalicelib.observability import invocation_context_middleware
 from chalicelib.workers import remaining_seconds
 
@@ -57,6 +59,8 @@ app.register_blueprint(admin_customers)
 app.register_blueprint(admin_tags)
 app.register_blueprint(admin_employees)
 app.register_blueprint(admin_sync)
+app.register_blueprint(admin_wechat)
+app.register_blueprint(share_pages)
 
 
 @on_queue(resources.EVENTS_REALTIME)

@@ -19,6 +19,8 @@ class Settings:
     `ops_auth` says what lets a request into `/ops`: "key" (the default) an `X-Ops-Key` matching `ops_key_sha256`,
     refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
     value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
+    `wechat_open_base_url` serves WeChat's OAuth page to the browser, `wechat_api_base_url` its `sns/` API;
+    `page_heartbeat_ms` is how often a shared page reports that it is still being read.
     """
 
     stage: str
@@ -35,6 +37,9 @@ class Settings:
     ops_key_sha256: str = ""
     ops_auth: str = "key"
     public_base_url: str = ""
+    wechat_open_base_url: str = "https://open.weixin.qq.com"
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    page_heartbeat_ms: int = 5000
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -61,4 +66,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         ops_key_sha256=env.get("OPS_KEY_SHA256", "").strip().lower(),
         ops_auth=env.get("OPS_AUTH", "key").strip().lower(),
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        wechat_open_base_url=env.get("WECHAT_OPEN_BASE_URL", "https://open.weixin.qq.com").rstrip("/"),
+        wechat_api_base_url=env.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
+        page_heartbeat_ms=int(env.get("PAGE_HEARTBEAT_MS", "5000")),
     )
