@@ -18,8 +18,10 @@ from chalicelib.api.admin_lifecycle import admin_lifecycle
 from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.admin_sync import admin_sync
 from chalicelib.api.admin_tags import admin_tags
+from chalicelib.api.admin_tracking import admin_tracking
 from chalicelib.api.admin_wechat import admin_wechat
 from chalicelib.api.auth import auth
+from chalicelib.api.beacons import beacons
 from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
@@ -59,6 +61,8 @@ app.register_blueprint(admin_customers)
 app.register_blueprint(admin_tags)
 app.register_blueprint(admin_employees)
 app.register_blueprint(admin_sync)
+app.register_blueprint(admin_tracking)
+app.register_blueprint(beacons)
 app.register_blueprint(admin_wechat)
 app.register_blueprint(share_pages)
 
@@ -96,6 +100,13 @@ def dispatch_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.dispatch import handle_dispatch_event
 
     return handle_dispatch_event(event.to_dict(), remaining_seconds=remaining_seconds(event))
+
+
+@on_queue(resources.BEACONS)
+def ingest_beacons(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.beacons import handle_beacon_event
+
+    return handle_beacon_event(event.to_dict())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -135,7 +135,20 @@ DISPATCH = Queue(
     max_concurrency=10,
     env_var="QUEUE_DISPATCH",
 )
-QUEUES: tuple[Queue, ...] = (EVENTS_REALTIME, EVENTS, SYNC, PLAN, DISPATCH)
+# Beacon batches and leads from shared pages: up to 100 batches an invocation (a 1 s window), so the counters of a
+# material or sharer seen in many of them are written once per invocation; the worker's digests come back through
+# it too, delayed.
+BEACONS = Queue(
+    logical="beacons",
+    name=f"{APP_NAME}-beacons",
+    visibility_timeout=60,
+    max_receive_count=5,
+    batch_size=100,
+    batching_window=1,
+    max_concurrency=10,
+    env_var="QUEUE_BEACONS",
+)
+QUEUES: tuple[Queue, ...] = (EVENTS_REALTIME, EVENTS, SYNC, PLAN, DISPATCH, BEACONS)
 
 
 def find_queue(logical: str) -> Queue:

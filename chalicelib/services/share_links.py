@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from chalicelib.config import get_settings
-from chalicelib.domain import signed_tokens
+from chalicelib.domain import signed_tokens, view_alerts
 from chalicelib.domain.signed_tokens import InvalidToken, KeyRing, ShareClaims
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import share_keys
 from chalicelib.store.keys import InvalidTenantId
+from chalicelib.store.tracking import SHARER, TrackingStore
 
 KEY_RING_TTL_SECONDS = 60.0
 KEY_RING_CACHE_ENTRIES = 2048
@@ -49,6 +50,17 @@ def create_share(tenant_id: str, material_id: str, sharer: str, campaign: str = 
     return token, share_url(token)
 
 
+def share_material(tenant_id: str, material_id: str, sharer: str, campaign: str = "") -> dict[str, str]:
+    """Make a share link and record it (the sharer's list and their day's `shares` count)."""
+    token, url = create_share(tenant_id, material_id, sharer, campaign)
+    now = time.time()
+    fields = {"token": token, "url": url, "material_id": material_id, "sharer": sharer, "campaign": campaign}
+    store = TrackingStore(tenant_id)
+    store.put_share(token.rsplit(".", 1)[1], fields, int(now * 1000))
+    store.add_counts(SHARER, sharer, view_alerts.day_of(now), {"shares": 1})
+    return fields
+
+
 def open_share(token: str, now: float) -> ShareClaims:
     """The claims of a genuine, unexpired share token of a tenant that holds its key; InvalidToken otherwise."""
     return signed_tokens.verify_share(token, share_keys_of, now)
@@ -62,4 +74,12 @@ def rotate_keys(tenant_id: str, invalidate_old: bool) -> int:
     return max(ring)
 
 
-__all__ = ["InvalidToken", "create_share", "open_share", "rotate_keys", "share_keys_of", "share_url"]
+__all__ = [
+    "InvalidToken",
+    "create_share",
+    "open_share",
+    "rotate_keys",
+    "share_keys_of",
+    "share_material",
+    "share_url",
+]

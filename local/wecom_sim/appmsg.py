@@ -1,17 +1,25 @@
-"""App messages to employees: at most 30 per member per minute and 1000 per hour; the excess is dropped silently."""
+"""App messages to employees: at most 30 per member per minute and 1000 per hour, and per app at most the account
+limit × 200 recipient-sends a day (path/90236); the excess is dropped silently."""
 
 from __future__ import annotations
 
 from .config import SimConfig
-from .windows import MinuteHourLimit
+from .windows import DAY, MinuteHourLimit, WindowCounter
+
+APP = "app"
 
 
 class AppMessageCaps:
-    """Delivery decisions for app messages, per member."""
+    """Delivery decisions for app messages, per member and for the app's daily recipient budget."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, seats: int) -> None:
         self._limit = MinuteHourLimit(config.app_msg_per_member_minute, config.app_msg_per_member_hour)
+        daily = config.app_msg_per_app_day or seats * config.app_msg_per_seat_day
+        self._daily = WindowCounter(DAY, daily)
 
     def deliver(self, userid: str, now: float) -> bool:
         """True if the member receives the message, False if WeCom drops it without telling the caller."""
-        return self._limit.admit(userid, now)
+        if self._daily.would_exceed(APP, now) or not self._limit.admit(userid, now):
+            return False
+        self._daily.add(APP, now)
+        return True

@@ -59,7 +59,7 @@ def generate_company(
         welcome=WelcomeCodes(config.welcome_code_ttl, random.Random(rng.getrandbits(64))),
         mass=MassMessages(config, corpid, random.Random(rng.getrandbits(64))),
         transfers=Transfers(config, corpid),
-        app_messages=AppMessageCaps(config),
+        app_messages=AppMessageCaps(config, seats=employees),
     )
     start = int(now)
     company.departments[1] = Department(1, company.name, 0, 100_000_000)
