@@ -64,7 +64,7 @@
     var events = queue.splice(0, MAX_BATCH);
     var payload = body(events);
     if (leaving && navigator.sendBeacon) {
-      if (navigator.sendBeacon(beaconUrl, new Blob([payload], { type: "application/json" }))) { return; }
+      if (navigator.sendBeacon(beaconUrl, new Blob([payload], { type: "text/plain" }))) { return; }
     }
     fetch(beaconUrl, {
       method: "POST", body: payload, keepalive: true, credentials: "omit",
