@@ -146,9 +146,9 @@ class TrackingStore:
             ":sess": _s(source.session),
             ":fa": _n(delta.first_at),
             ":la": _n(delta.last_at),
-            ":zero": _n(0),
+            ":o": _n(1 if delta.opened else 0),
         }
-        adds = ["#b :b", "dwell_ms :d", "events_n :e"]
+        adds = ["#b :b", "dwell_ms :d", "events_n :e", "opens :o"]
         sets = [
             "material_id = if_not_exists(material_id, :m)",
             "sharer = if_not_exists(sharer, :s)",
@@ -156,7 +156,6 @@ class TrackingStore:
             "#sess = if_not_exists(#sess, :sess)",
             "first_at = if_not_exists(first_at, :fa)",
             "last_at = :la",
-            "opens = if_not_exists(opens, :zero)",
         ]
         names["#sess"] = "session"
         if delta.depth:
@@ -166,9 +165,6 @@ class TrackingStore:
             adds.append(f"a_{action} :a_{action}")
             values[f":a_{action}"] = _n(count)
         if delta.opened:
-            adds.append("opens :one")
-            sets.remove("opens = if_not_exists(opens, :zero)")
-            values[":one"] = _n(1)
             sets.append("opened_at = if_not_exists(opened_at, :fa)")
         if delta.left:
             sets.append("left_at = :la")
