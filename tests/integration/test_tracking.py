@@ -161,7 +161,8 @@ def test_ingest_folds_a_reading_into_one_view_and_redelivery_changes_nothing(tra
     assert view["dwell_ms"] == 8 * 5000 + 1000
     assert view["events_n"] == 11
     assert max(view["depth_marks"]) == 70
-    assert "left_at" in view and "customer" not in view
+    assert "left_at" in view
+    assert "customer" not in view
     day = view_alerts.day_of(time.time())
     counts = store.counts(MATERIAL, tracked.material_id, day, day)
     assert (counts["opens"], counts["identified_opens"], counts["viewers"], counts["dwell_ms"]) == (1, 0, 1, 41_000)
@@ -182,14 +183,16 @@ def test_identified_open_alerts_the_sharer_once_per_half_hour(tracked):
     ingest(queued())
     cards = inbox(tracked)
     assert len(cards) == 1
-    assert cards[0]["userid"] == tracked.sharer and cards[0]["msgtype"] == "textcard"
+    assert cards[0]["userid"] == tracked.sharer
+    assert cards[0]["msgtype"] == "textcard"
     assert "正在看「春季手册」, 今天第 1 次" in cards[0]["description"]
     assert cards[0]["url"].endswith(f"/sales/customers/{customer}")
     timeline = call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"]
     assert [(e["kind"], e["dwell_ms"], e["sharer"]) for e in timeline] == [("view", 10_000, tracked.sharer)] * 2
     stats = call(tracked.api, "GET", f"/v1/sales/{tracked.sharer}/stats", tracked.token).json_body
     assert stats["day"]["alerts"] == {"sent": 1, "debounced": 1, "digested": 0}
-    assert stats["day"]["identified_viewers"] == 1 and stats["day"]["shares"] == 1
+    assert stats["day"]["identified_viewers"] == 1
+    assert stats["day"]["shares"] == 1
     hot = call(tracked.api, "GET", f"/v1/sales/{tracked.sharer}/hot-customers", tracked.token).json_body
     assert hot["customers"] == [{"customer_id": customer, "opens": 2}]
 
@@ -214,7 +217,8 @@ def test_alerts_over_the_member_budget_become_one_digest_and_none_is_lost(tracke
     tracked.sim.clock.advance(61)
     assert alert_service.send_digest(tracked.tenant_id, tracked.sharer, time.time() + 61) == 2
     cards = inbox(tracked)
-    assert len(cards) == 4 and cards[-1]["title"] == "2 条客户动态"
+    assert len(cards) == 4
+    assert cards[-1]["title"] == "2 条客户动态"
     assert tracked.stats()["app_messages"]["dropped"] == 0
 
 
