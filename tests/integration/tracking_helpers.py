@@ -1,4 +1,4 @@
-"""Helpers for the tracking tests: beacon bodies, viewer tokens, and the BEACONS queue drained into the worker."""
+"""Helpers for the tracking tests: beacon bodies, viewer tokens, and the beacon queues drained into their workers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from chalicelib import resources
 from chalicelib.domain import signed_tokens
 from chalicelib.domain.signed_tokens import ViewerClaims
 from chalicelib.services import share_links
-from chalicelib.workers.beacons import handle_beacon_event
+from chalicelib.workers.beacons import handle_alert_event, handle_beacon_event
 from tests.integration.event_records import raw_record
 
 PAGE_ORIGIN = "http://127.0.0.1:8000"
@@ -40,10 +40,10 @@ def post_beacons(api: Any, body: Any, *, origin: str | None = PAGE_ORIGIN, ip: s
     return api.post("/t/beacons", headers=headers, body=raw)
 
 
-def queued() -> list[dict[str, Any]]:
-    """Every message on the BEACONS queue as SQS records (the queue is drained)."""
+def queued(queue: resources.Queue = resources.BEACONS) -> list[dict[str, Any]]:
+    """Every message on a queue as SQS records (the queue is drained)."""
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName=resources.BEACONS.name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
     records = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -55,14 +55,24 @@ def queued() -> list[dict[str, Any]]:
 
 
 def delayed_messages() -> int:
-    """How many messages wait on the BEACONS queue with a delay (a digest waits for its budget window)."""
+    """How many messages wait on BEACON_ALERTS with a delay (a digest waits for its budget window)."""
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName=resources.BEACONS.name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=resources.BEACON_ALERTS.name)["QueueUrl"]
     answer = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
     return int(answer["Attributes"]["ApproximateNumberOfMessagesDelayed"])
 
 
-def ingest(records: list[dict[str, Any]]) -> dict[str, Any]:
-    answer = handle_beacon_event({"Records": records})
-    assert answer == {"batchItemFailures": []}
-    return answer
+def ingest(records: list[dict[str, Any]]) -> None:
+    """Run the bulk worker on these records; none may fail."""
+    assert handle_beacon_event({"Records": records}) == {"batchItemFailures": []}
+
+
+def alert(records: list[dict[str, Any]]) -> None:
+    """Run the real-time worker on these records; none may fail."""
+    assert handle_alert_event({"Records": records}) == {"batchItemFailures": []}
+
+
+def process() -> None:
+    """Drain both beacon queues through their workers: alerts first, as they run apart and sooner."""
+    alert(queued(resources.BEACON_ALERTS))
+    ingest(queued(resources.BEACONS))
