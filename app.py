@@ -109,6 +109,13 @@ def ingest_beacons(event: Any) -> dict[str, Any]:
     return handle_beacon_event(event.to_dict())
 
 
+@on_queue(resources.BEACON_ALERTS)
+def alert_sharers(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.beacons import handle_alert_event
+
+    return handle_alert_event(event.to_dict())
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def broadcast_schedule(event: Any) -> None:
     from chalicelib.workers.schedule import run_schedule

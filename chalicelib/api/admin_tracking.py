@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import BadRequestError, Blueprint, ForbiddenError, NotFoundError
+from chalice import BadRequestError, Blueprint, ForbiddenError, NotFoundError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
@@ -97,7 +97,7 @@ def create_share(call: AdminCall) -> Any:
         raise NotFoundError("no such material")
     share = share_links.share_material(call.principal.tenant_id, body.material_id, sharer, body.campaign or "")
     call.target = body.material_id
-    return share
+    return Response(share, status_code=201)
 
 
 @admin_route(

@@ -1,15 +1,18 @@
-"""The ingest worker's body: fold queued beacon batches into views, counters, timelines, tags and alerts.
+"""The ingest workers' bodies: fold queued beacon batches into views, counters and timelines (bulk), and alert
+sharers, store leads and send digests (real time).
 
-Per batch, one conditional UpdateItem of its view (`TrackingStore.apply_batch`): a batch applied before (SQS
-redelivery, a replay from the page) changes nothing, and nothing below runs for it. What the newly applied batches
-add to the daily counters of their material, sharer and campaign is summed over the whole SQS invocation and written
-once per counter item; the invocation's raw batches go into one compressed item per tenant that expires after the
-plan's retention. A fresh open by an identified (consenting) customer counts towards hot customers, tags the
-customer with the material's auto-tags, and alerts the sharer (`services.view_alerts`).
+Bulk (`fold_batches`, BEACONS): the batches of one invocation are grouped by view; each view takes ONE UpdateItem
+for all of its batches (`TrackingStore.apply_batches`), on condition that none of them was applied before. When one
+was (an SQS redelivery, a replay from the page), its batches are applied one by one, each under its own condition,
+so those applied before change nothing. What the newly applied batches add to the daily counters of their material,
+sharer and campaign is summed over the invocation and written once per counter item; the invocation's raw batches
+go into one compressed item per tenant that expires after the plan's retention.
 
 Counters are written after the views: if the worker dies between the two, the redelivered batches find their views
-applied and the lost counter additions are not made again (counters may under-count by that invocation, never
-double-count).
+applied and the lost additions are not made again (counters may under-count by that invocation, never over-count).
+
+Real time (`Alerts`, BEACON_ALERTS): an identified customer's open (`services.view_alerts`: de-bounced, within the
+budgets), with the material's auto-tags applied to the customer; a lead, stored once and alerted; a digest come due.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain import beacons, view_alerts
-from chalicelib.domain.beacons import Event
+from chalicelib.domain.beacons import Event, ViewDelta
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
 from chalicelib.services import view_alerts as alerts
@@ -29,13 +33,15 @@ from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.materials import MaterialStore
 from chalicelib.store.tenants import get_tenant_cached
-from chalicelib.store.tracking import CAMPAIGN, MATERIAL, SHARER, TrackingStore, ViewSource
+from chalicelib.store.tracking import CAMPAIGN, MATERIAL, SHARER, AppliedView, TrackingStore, ViewSource
 from chalicelib.wecom.errors import WeComError
 
 MARK_TAG_API = "externalcontact/mark_tag"
 LOOKUP_TTL_SECONDS = 300.0
 RETENTION_DAYS = {"trial": 7, "basic": 30, "pro": 90, "enterprise": 180}
 DEFAULT_RETENTION_DAYS = 30
+RAW_ITEM_MAX_BYTES = 300_000
+ANONYMOUS_PREFIX = "s:"
 _lookups: TtlCache[tuple[str, str, str], Any] = TtlCache(max_entries=4096)
 
 
@@ -60,95 +66,177 @@ def forget_lookups() -> None:
     _lookups.forget()
 
 
-class Ingest:
-    """One SQS invocation's worth of beacon batches, leads and digests; `flush` writes the summed counters."""
+def _events(message: dict[str, Any]) -> list[Event]:
+    return [Event(*e) for e in message["events"]]
+
+
+def _source(message: dict[str, Any]) -> ViewSource:
+    return ViewSource(
+        material_id=message["material_id"],
+        sharer=message["sharer"],
+        campaign=message["campaign"],
+        session=message["session"],
+        customer=message["customer"] if message["consented"] else "",
+        viewer_key=message["viewer_key"],
+        consented=message["consented"],
+    )
+
+
+@dataclass
+class Folded:
+    """What one bulk invocation did."""
+
+    views: int = 0
+    batches: int = 0
+    replayed: int = 0
+
+
+class Counts:
+    """Daily counter additions summed over an invocation, written once per counter item."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, str, str], Counter[str]] = defaultdict(Counter)
-        self.raw: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.figures: dict[tuple[str, str, str, str], Counter[str]] = defaultdict(Counter)
+
+    def add(self, tenant_id: str, message: dict[str, Any], day: str, figures: dict[str, int]) -> None:
+        for scope, scope_id in ((MATERIAL, message["material_id"]), (SHARER, message["sharer"])):
+            self.figures[(tenant_id, scope, scope_id, day)].update(figures)
+        if message["campaign"]:
+            self.figures[(tenant_id, CAMPAIGN, message["campaign"], day)].update(figures)
+
+    def write(self) -> None:
+        for (tenant_id, scope, scope_id, day), figures in self.figures.items():
+            TrackingStore(tenant_id).add_counts(scope, scope_id, day, figures)
+        self.figures.clear()
+
+
+def fold_batches(messages: Iterable[dict[str, Any]]) -> Folded:
+    """Fold an invocation's beacon batches into their views, then write the summed counters and the raw batches."""
+    by_view: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        if message.get("kind") != "beacons":
+            raise ValueError(f"not a beacon batch: {message.get('kind')!r}")
+        by_view[(message["tenant_id"], message["view_id"])].append(message)
+    folded, counts = Folded(), Counts()
+    raw: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (tenant_id, view_id), batches in by_view.items():
+        applied = _apply_view(TrackingStore(tenant_id), view_id, batches)
+        folded.views += 1
+        folded.batches += len(applied)
+        folded.replayed += len(batches) - len(applied)
+        raw[tenant_id] += applied
+        if applied:
+            _count_view(TrackingStore(tenant_id), applied, counts)
+    counts.write()
+    now = time.time()
+    for tenant_id, kept in raw.items():
+        for payload in _raw_payloads(kept):
+            TrackingStore(tenant_id).put_raw(view_alerts.day_of(now), payload, now, retention_days(tenant_id))
+    return folded
+
+
+def _apply_view(store: TrackingStore, view_id: str, batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply a view's batches in one write when none was applied before, else one by one; the batches applied."""
+    unique: dict[str, dict[str, Any]] = {}
+    for message in batches:
+        unique.setdefault(beacons.batch_key(_events(message)), message)
+    ordered = sorted(unique.values(), key=lambda m: m["received_ms"])
+    source = _source(next((m for m in reversed(ordered) if m["customer"] and m["consented"]), ordered[-1]))
+    events = [e for m in ordered for e in _events(m)]
+    result = store.apply_batches(view_id, source, list(unique), beacons.fold(events))
+    if result is not None:
+        return _with_result(ordered, result)
+    applied = []
+    for key, message in unique.items():
+        one = store.apply_batches(view_id, _source(message), [key], beacons.fold(_events(message)))
+        if one is not None:
+            applied += _with_result([message], one)
+    return applied
+
+
+def _with_result(messages: list[dict[str, Any]], result: AppliedView) -> list[dict[str, Any]]:
+    return [{**m, "_fresh_open": result.fresh_open} for m in messages]
+
+
+def _count_view(store: TrackingStore, applied: list[dict[str, Any]], counts: Counts) -> None:
+    """The counter additions of a view's newly applied batches."""
+    first = applied[0]
+    delta: ViewDelta = beacons.fold([e for m in applied for e in _events(m)])
+    day = view_alerts.day_of(first["received_ms"] / 1000)
+    tenant_id = store.tenant_id
+    counts.figures[(tenant_id, MATERIAL, first["material_id"], day)]["dwell_ms"] += delta.dwell_ms
+    counts.add(
+        tenant_id,
+        first,
+        day,
+        {"forwards": delta.actions.get(beacons.FORWARD, 0), "actions": sum(delta.actions.values())},
+    )
+    if not any(m["_fresh_open"] for m in applied):
+        return
+    identified = next((m for m in applied if m["customer"] and m["consented"]), None)
+    viewer_key = (identified or first)["viewer_key"]
+    new_viewer = viewer_key.startswith(ANONYMOUS_PREFIX) or store.first_view_by(first["material_id"], viewer_key)
+    figures = {"opens": 1, "identified_opens": 1 if identified else 0}
+    if new_viewer:
+        figures |= {"viewers": 1, "identified_viewers": 1 if identified else 0}
+    counts.add(tenant_id, first, day, figures)
+
+
+def _raw_payloads(messages: list[dict[str, Any]]) -> Iterable[bytes]:
+    """The raw batches as JSON arrays of at most RAW_ITEM_MAX_BYTES each (a DynamoDB item holds 400 KB)."""
+    chunk: list[bytes] = []
+    size = 0
+    for message in messages:
+        encoded = json.dumps(
+            {k: v for k, v in message.items() if not k.startswith("_")}, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        if chunk and size + len(encoded) > RAW_ITEM_MAX_BYTES:
+            yield b"[" + b",".join(chunk) + b"]"
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    if chunk:
+        yield b"[" + b",".join(chunk) + b"]"
+
+
+class Alerts:
+    """The real-time path, one message at a time: opens by identified customers, leads, digests."""
+
+    def __init__(self) -> None:
         self.outcomes: Counter[str] = Counter()
 
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("kind")
-        if kind == "beacons":
-            self.beacons(message)
+        if kind == "open":
+            self.opened(message)
         elif kind == "lead":
             self.lead(message)
         elif kind == "digest":
             alerts.send_digest(message["tenant_id"], message["userid"])
         else:
-            raise ValueError(f"unknown beacon message kind {kind!r}")
+            raise ValueError(f"unknown alert message kind {kind!r}")
 
-    def _count(self, tenant_id: str, message: dict[str, Any], day: str, figures: dict[str, int]) -> None:
-        for scope, scope_id in ((MATERIAL, message["material_id"]), (SHARER, message["sharer"])):
-            self.counts[(tenant_id, scope, scope_id, day)].update(figures)
-        if message["campaign"]:
-            self.counts[(tenant_id, CAMPAIGN, message["campaign"], day)].update(figures)
+    def _count(self, tenant_id: str, sharer: str, now: float, figures: dict[str, int]) -> None:
+        TrackingStore(tenant_id).add_counts(SHARER, sharer, view_alerts.day_of(now), figures)
 
-    def beacons(self, message: dict[str, Any]) -> None:
-        tenant_id = message["tenant_id"]
-        events = [Event(*e) for e in message["events"]]
-        delta = beacons.fold(events)
-        source = ViewSource(
-            material_id=message["material_id"],
-            sharer=message["sharer"],
-            campaign=message["campaign"],
-            session=message["session"],
-            customer=message["customer"] if message["consented"] else "",
-            viewer_key=message["viewer_key"],
-            consented=message["consented"],
-        )
-        store = TrackingStore(tenant_id)
-        applied = store.apply_batch(message["view_id"], source, beacons.batch_key(events), delta)
-        if applied is None:
-            self.outcomes["replayed"] += 1
-            return
+    def opened(self, message: dict[str, Any]) -> None:
+        tenant_id, customer, sharer = message["tenant_id"], message["customer"], message["sharer"]
         now = time.time()
-        day = view_alerts.day_of(message["received_ms"] / 1000)
-        self.raw[tenant_id].append(message)
-        self.counts[(tenant_id, MATERIAL, source.material_id, day)]["dwell_ms"] += delta.dwell_ms
-        forwards = delta.actions.get(beacons.FORWARD, 0)
-        self._count(tenant_id, message, day, {"forwards": forwards, "actions": sum(delta.actions.values())})
-        if not applied.fresh_open:
-            return
-        figures = {"opens": 1, "identified_opens": 1 if source.customer else 0}
-        if store.first_view_by(source.material_id, source.viewer_key):
-            figures |= {"viewers": 1, "identified_viewers": 1 if source.customer else 0}
-        self._count(tenant_id, message, day, figures)
-        if source.customer:
-            self._identified_open(store, source, day, now)
-
-    def _identified_open(self, store: TrackingStore, source: ViewSource, day: str, now: float) -> None:
-        tenant_id = store.tenant_id
-        store.add_hot(source.sharer, day, source.customer, now)
-        title, tag_ids = _material(tenant_id, source.material_id)
-        if tag_ids:
-            self._auto_tag(tenant_id, source, tag_ids)
-        profile = CustomerStore(tenant_id).get_profile(source.customer)
-        outcome = alerts.alert_view(
-            tenant_id, source.sharer, source.customer, profile.name if profile else "", title, source.material_id, now
+        title, tag_ids = _material(tenant_id, message["material_id"])
+        profile = CustomerStore(tenant_id).get_profile(customer)
+        opened = alerts.Opened(
+            tenant_id=tenant_id,
+            sharer=sharer,
+            customer=customer,
+            customer_name=profile.name if profile else "",
+            material_id=message["material_id"],
+            title=title,
+            view_id=message["view_id"],
         )
+        outcome = alerts.alert_view(opened, now)
         self.outcomes[outcome] += 1
-        self.counts[(tenant_id, SHARER, source.sharer, day)][outcome] += 1
-
-    def _auto_tag(self, tenant_id: str, source: ViewSource, tag_ids: tuple[str, ...]) -> None:
-        """Tag the customer, on the sharer's relation, with the material's auto-tags it lacks."""
-        customers = CustomerStore(tenant_id)
-        relation = next((r for r in customers.get_follows(source.customer) if r.userid == source.sharer), None)
-        if relation is None or not relation.active:
-            return
-        missing = sorted(set(tag_ids) - relation.tag_ids)
-        if not missing:
-            return
-        payload = {"userid": source.sharer, "external_userid": source.customer, "add_tag": missing}
-        try:
-            tenant_wecom(tenant_id).post(MARK_TAG_API, payload, retry_safe=True)
-        except WeComError as error:
-            logger.warning("auto-tag of a viewer refused by WeCom", extra={"errcode": error.errcode})
-            return
-        customers.apply_follow(
-            replace(relation, tag_ids=relation.tag_ids | frozenset(missing), event_time=int(time.time()))
-        )
+        self._count(tenant_id, sharer, now, {outcome: 1})
+        if tag_ids and outcome != alerts.DEBOUNCED:
+            _auto_tag(tenant_id, sharer, customer, tag_ids)
 
     def lead(self, message: dict[str, Any]) -> None:
         tenant_id = message["tenant_id"]
@@ -160,26 +248,36 @@ class Ingest:
             self.outcomes["replayed"] += 1
             return
         now = time.time()
-        day = view_alerts.day_of(message["received_ms"] / 1000)
-        self._count(tenant_id, message, day, {"leads": 1})
+        counts = Counts()
+        counts.add(tenant_id, message, view_alerts.day_of(message["received_ms"] / 1000), {"leads": 1})
+        counts.write()
         title, _ = _material(tenant_id, message["material_id"])
         who = message["customer"]
         if who:
             profile = CustomerStore(tenant_id).get_profile(who)
             who = profile.name if profile and profile.name else who
         line = view_alerts.lead_alert_line(who or message["name"], title, message["phone"])
-        url = alerts.customer_url(message["customer"]) if message["customer"] else alerts.customer_url("leads")
+        url = alerts.customer_url(message["customer"] or "leads")
         outcome = alerts.deliver(tenant_id, message["sharer"], line, url, now)
         self.outcomes[outcome] += 1
-        self.counts[(tenant_id, SHARER, message["sharer"], day)][outcome] += 1
+        self._count(tenant_id, message["sharer"], now, {outcome: 1})
 
-    def flush(self) -> None:
-        """Write the summed counters (one ADD per counter item) and the raw batches (one item per tenant)."""
-        now = time.time()
-        for (tenant_id, scope, scope_id, day), figures in self.counts.items():
-            TrackingStore(tenant_id).add_counts(scope, scope_id, day, figures)
-        for tenant_id, messages in self.raw.items():
-            payload = json.dumps(messages, separators=(",", ":"), ensure_ascii=False).encode()
-            TrackingStore(tenant_id).put_raw(view_alerts.day_of(now), payload, now, retention_days(tenant_id))
-        self.counts.clear()
-        self.raw.clear()
+
+def _auto_tag(tenant_id: str, sharer: str, customer: str, tag_ids: tuple[str, ...]) -> None:
+    """Tag the customer, on the sharer's relation, with the material's auto-tags it lacks."""
+    customers = CustomerStore(tenant_id)
+    relation = next((r for r in customers.get_follows(customer) if r.userid == sharer), None)
+    if relation is None or not relation.active:
+        return
+    missing = sorted(set(tag_ids) - relation.tag_ids)
+    if not missing:
+        return
+    payload = {"userid": sharer, "external_userid": customer, "add_tag": missing}
+    try:
+        tenant_wecom(tenant_id).post(MARK_TAG_API, payload, retry_safe=True)
+    except WeComError as error:
+        logger.warning("auto-tag of a viewer refused by WeCom", extra={"errcode": error.errcode})
+        return
+    customers.apply_follow(
+        replace(relation, tag_ids=relation.tag_ids | frozenset(missing), event_time=int(time.time()))
+    )

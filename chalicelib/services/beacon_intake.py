@@ -2,8 +2,9 @@
 
 The request path reads no database on a warm process: the share token is verified with the tenant's cached key ring,
 the viewer token likewise, the tenant's page origins come from a short cache, and the per-token and per-IP limits
-are counted in-process. Accepted events go to the BEACONS queue as one message per batch; the ingest worker does the
-writing. A bad viewer token does not lose the events: they are counted as an anonymous view and the answer says so.
+are counted in-process. Accepted events go to the BEACONS queue as one message per batch, folded in bulk; an open by
+an identified customer also goes to BEACON_ALERTS, for the sharer's alert within seconds; leads go there too.
+A bad viewer token does not lose the events: they are counted as an anonymous view and the answer says so.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def accept_beacons(raw: bytes, origin: str | None, source_ip: str, now: float | 
             "events": [[e.seq, e.type, e.at, e.visible_ms, e.depth, e.action] for e in batch.events],
         }
         queues.publish(resources.BEACONS, message, tenant_id=claims.tenant_id)
+        if viewer.customer and any(e.type == beacons.OPEN for e in batch.events):
+            opened = {name: message[name] for name in ("tenant_id", "view_id", "material_id", "sharer", "customer")}
+            queues.publish(resources.BEACON_ALERTS, {"kind": "open", **opened}, tenant_id=claims.tenant_id)
     answer: dict[str, Any] = {"accepted": len(batch.events), "rejected": list(batch.rejected)}
     if viewer.note:
         answer["viewer"] = viewer.note
@@ -191,5 +195,5 @@ def accept_lead(raw: bytes, origin: str | None, source_ip: str, now: float | Non
         "note": note.strip(),
         "received_ms": int(now * 1000),
     }
-    queues.publish(resources.BEACONS, message, tenant_id=claims.tenant_id)
+    queues.publish(resources.BEACON_ALERTS, message, tenant_id=claims.tenant_id)
     return {"accepted": True}

@@ -1,14 +1,16 @@
 """Alerts to the sharer: a WeCom app message (textcard) when an identified customer opens a material or leaves a
 lead, within the sharer's and the app's budgets, or one digest later instead of an alert WeCom would drop.
 
-A refused alert joins the member's pending digest; the first line of a digest queues a delayed message (BEACONS,
-kind "digest") for when the window that refused it ends; that message sends the digest as one textcard if the budget
-allows then, or comes back later. So no alert is lost to WeCom's silent caps: each is sent, de-bounced, or digested.
+A refused alert joins the member's pending digest; the first line of a digest queues a delayed message (kind
+"digest", BEACON_ALERTS) for when the window that refused it ends; that message sends the digest as one textcard if
+the budget allows then, or comes back later. So no alert is lost to WeCom's silent caps: each is sent,
+de-bounced, or digested.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import queues, resources
@@ -57,14 +59,28 @@ def _textcard(tenant_id: str, userid: str, title: str, description: str, url: st
     )
 
 
-def alert_view(tenant_id: str, sharer: str, customer: str, name: str, title: str, material_id: str, now: float) -> str:
-    """A customer opened a material: count the open today, de-bounce, then alert or digest. The outcome."""
-    state = AlertState(tenant_id)
-    opens_today, last = state.count_open(customer, material_id, now)
-    if view_alerts.debounced(last, now) or not state.claim_alert(customer, material_id, now):
+@dataclass(frozen=True)
+class Opened:
+    """An identified customer opened a material someone shared."""
+
+    tenant_id: str
+    sharer: str
+    customer: str
+    customer_name: str
+    material_id: str
+    title: str
+    view_id: str
+
+
+def alert_view(opened: Opened, now: float) -> str:
+    """Count the view today, de-bounce per customer and material, then alert or digest. The outcome."""
+    views_today, claimed = TrackingStore(opened.tenant_id).open_and_claim(
+        opened.sharer, opened.customer, opened.material_id, opened.view_id, now, view_alerts.DEBOUNCE_SECONDS
+    )
+    if not claimed:
         return DEBOUNCED
-    line = view_alerts.view_alert_line(name or customer, title, opens_today)
-    return deliver(tenant_id, sharer, line, customer_url(customer), now)
+    line = view_alerts.view_alert_line(opened.customer_name or opened.customer, opened.title, views_today)
+    return deliver(opened.tenant_id, opened.sharer, line, customer_url(opened.customer), now)
 
 
 def deliver(tenant_id: str, userid: str, line: str, url: str, now: float) -> str:
@@ -77,7 +93,7 @@ def deliver(tenant_id: str, userid: str, line: str, url: str, now: float) -> str
     if state.add_to_digest(userid, line, now) == 1:
         delay = min(view_alerts.MAX_DELAY_SECONDS, view_alerts.seconds_until_next(full, now))
         queues.publish(
-            resources.BEACONS,
+            resources.BEACON_ALERTS,
             {"kind": "digest", "tenant_id": tenant_id, "userid": userid},
             tenant_id=tenant_id,
             delay_seconds=delay,
@@ -94,7 +110,7 @@ def send_digest(tenant_id: str, userid: str, now: float | None = None) -> int:
     if full is not None:
         delay = min(view_alerts.MAX_DELAY_SECONDS, view_alerts.seconds_until_next(full, now))
         message: dict[str, Any] = {"kind": "digest", "tenant_id": tenant_id, "userid": userid}
-        queues.publish(resources.BEACONS, message, tenant_id=tenant_id, delay_seconds=delay)
+        queues.publish(resources.BEACON_ALERTS, message, tenant_id=tenant_id, delay_seconds=delay)
         return 0
     lines = state.take_digest(userid)
     if not lines:

@@ -1,10 +1,10 @@
-"""The state behind alerts to sharers, in the `runtime` table: de-bounce gates, send budgets, pending digests.
+"""The state behind alerts to sharers, in the `runtime` table: send budgets and pending digests (the de-bounce
+gate is the day's hot-customer item, `store.tracking`).
 
 | item | pk | sk |
 |---|---|---|
-| a customer's opens of a material today, last alert | `<t>#vgate#<customer>#<material>` | `gate` |
-| alerts sent to a member in a minute / an hour | `<t>#abudget#<userid>` | `m#<minute>` / `h#<hour>` |
-| the app's recipient-sends of a day | `<t>#abudget` | `d#<day>` |
+| alerts sent to a member in an hour (`n`) and its minutes (`m<minute>`) | `<t>#abudget#<userid>` | `h#<hour>` |
+| the app's recipient-sends of a day, reserved by processes in chunks | `<t>#abudget` | `d#<day>` |
 | a member's pending digest | `<t>#adigest#<userid>` | `pending` |
 
 Every budget take is one ADD on condition that the count is below the limit, so the fleet never goes over it; a
@@ -13,6 +13,7 @@ refused take in a later window leaves the earlier token spent (the fleet then st
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +25,15 @@ from chalicelib.domain.view_alerts import DAY, HOUR, MINUTE, WINDOW_SECONDS, Bud
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tracking import dynamodb, is_condition_failure
 
-GATE_TTL_SECONDS = 2 * 86_400
+DAY_RESERVATION = 20
+_reservations: dict[tuple[str, int], int] = {}
+_reservations_lock = threading.Lock()
+
+
+def forget_reservations() -> None:
+    """Drop this process's reservations of the app's daily budget (tests)."""
+    with _reservations_lock:
+        _reservations.clear()
 
 
 def _table() -> str:
@@ -36,86 +45,82 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 
 class AlertState:
-    """One tenant's alert gates, budgets and digests."""
+    """One tenant's alert budgets and digests."""
 
     def __init__(self, tenant_id: str) -> None:
         self._keys = TenantKeys(tenant_id)
 
-    def count_open(self, customer: str, material_id: str, now: float) -> tuple[int, float | None]:
-        """Count one open of the material by the customer today: (opens today, when last alerted or None)."""
-        day = view_alerts.day_of(now)
-        key = _key(self._keys.key("vgate", customer, material_id), "gate")
-        expires = {"N": str(int(now) + GATE_TTL_SECONDS)}
+    def take_budget(self, userid: str, budget: Budget, now: float) -> str | None:
+        """Count one alert to `userid` in every window; None when it fits, else the window that is full.
+
+        The member's minute and hour share one item (`h#<hour>`: `n` and `m<minute>`), one conditional ADD; the
+        app's day is taken from this process's reservation (`_reserve_day`)."""
+        if not self._reserve_day(budget.per_app_day, now):
+            return DAY
+        hour, minute = view_alerts.window_of(HOUR, now), view_alerts.window_of(MINUTE, now)
         try:
-            answer = dynamodb().update_item(
+            dynamodb().update_item(
                 TableName=_table(),
-                Key=key,
-                UpdateExpression="ADD opens_today :one SET expires_at = :exp",
-                ConditionExpression="#day = :day",
-                ExpressionAttributeNames={"#day": "day"},
-                ExpressionAttributeValues={":one": {"N": "1"}, ":day": {"S": day}, ":exp": expires},
-                ReturnValues="ALL_NEW",
+                Key=_key(self._keys.key("abudget", userid), f"{HOUR}#{hour}"),
+                UpdateExpression="ADD n :one, #m :one SET expires_at = :exp",
+                ConditionExpression="(attribute_not_exists(n) OR n < :hour) "
+                "AND (attribute_not_exists(#m) OR #m < :minute)",
+                ExpressionAttributeNames={"#m": f"m{minute}"},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":hour": {"N": str(budget.per_member_hour)},
+                    ":minute": {"N": str(budget.per_member_minute)},
+                    ":exp": {"N": str(int(now) + 2 * WINDOW_SECONDS[HOUR])},
+                },
             )
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
-            answer = dynamodb().update_item(
-                TableName=_table(),
-                Key=key,
-                UpdateExpression="SET #day = :day, opens_today = :one, expires_at = :exp",
-                ExpressionAttributeNames={"#day": "day"},
-                ExpressionAttributeValues={":one": {"N": "1"}, ":day": {"S": day}, ":exp": expires},
-                ReturnValues="ALL_NEW",
-            )
-        item = answer["Attributes"]
-        last = item.get("last_alert_at")
-        return int(item["opens_today"]["N"]), float(last["N"]) if last else None
-
-    def claim_alert(self, customer: str, material_id: str, now: float) -> bool:
-        """Claim this customer and material's alert: False when another was sent within the de-bounce period."""
-        try:
-            dynamodb().update_item(
-                TableName=_table(),
-                Key=_key(self._keys.key("vgate", customer, material_id), "gate"),
-                UpdateExpression="SET last_alert_at = :now",
-                ConditionExpression="attribute_not_exists(last_alert_at) OR last_alert_at <= :cutoff",
-                ExpressionAttributeValues={
-                    ":now": {"N": str(now)},
-                    ":cutoff": {"N": str(now - view_alerts.DEBOUNCE_SECONDS)},
-                },
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
-
-    def take_budget(self, userid: str, budget: Budget, now: float) -> str | None:
-        """Count one alert to `userid` in every window; None when it fits, else the window that is full."""
-        takes = (
-            (self._keys.key("abudget"), DAY, budget.per_app_day),
-            (self._keys.key("abudget", userid), MINUTE, budget.per_member_minute),
-            (self._keys.key("abudget", userid), HOUR, budget.per_member_hour),
-        )
-        for pk, kind, limit in takes:
-            window = view_alerts.window_of(kind, now)
-            try:
-                dynamodb().update_item(
-                    TableName=_table(),
-                    Key=_key(pk, f"{kind}#{window}"),
-                    UpdateExpression="ADD n :one SET expires_at = :exp",
-                    ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":limit": {"N": str(limit)},
-                        ":exp": {"N": str(int(now) + 2 * WINDOW_SECONDS[kind])},
-                    },
-                )
-            except ClientError as error:
-                if is_condition_failure(error):
-                    return kind
-                raise
+            return self._full_window(userid, hour, minute, budget)
         return None
+
+    def _full_window(self, userid: str, hour: int, minute: int, budget: Budget) -> str:
+        item = (
+            dynamodb()
+            .get_item(
+                TableName=_table(), Key=_key(self._keys.key("abudget", userid), f"{HOUR}#{hour}"), ConsistentRead=True
+            )
+            .get("Item", {})
+        )
+        return HOUR if int(item.get("n", {}).get("N", "0")) >= budget.per_member_hour else MINUTE
+
+    def _reserve_day(self, limit: int, now: float) -> bool:
+        """Take one of the app's recipient-sends of the day from this process's reservation, reserving up to
+        DAY_RESERVATION more (one conditional ADD) when it is used up. Sends reserved but unused when the process
+        ends are not given back: the app then stays a little below its daily budget, never above it."""
+        day = view_alerts.window_of(DAY, now)
+        key = (self._keys.tenant_id, day)
+        with _reservations_lock:
+            if _reservations.get(key, 0) > 0:
+                _reservations[key] -= 1
+                return True
+            for size in (DAY_RESERVATION, 1):
+                if size > limit:
+                    continue
+                try:
+                    dynamodb().update_item(
+                        TableName=_table(),
+                        Key=_key(self._keys.key("abudget"), f"{DAY}#{day}"),
+                        UpdateExpression="ADD n :size SET expires_at = :exp",
+                        ConditionExpression="attribute_not_exists(n) OR n <= :room",
+                        ExpressionAttributeValues={
+                            ":size": {"N": str(size)},
+                            ":room": {"N": str(limit - size)},
+                            ":exp": {"N": str(int(now) + 2 * WINDOW_SECONDS[DAY])},
+                        },
+                    )
+                except ClientError as error:
+                    if not is_condition_failure(error):
+                        raise
+                    continue
+                _reservations[key] = size - 1
+                return True
+            return False
 
     def add_to_digest(self, userid: str, line: str, now: float) -> int:
         """Append a line to the member's pending digest; how many lines it holds now."""

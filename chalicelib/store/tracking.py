@@ -5,7 +5,7 @@
 | view (share link + session) | `<t>#view#<view id>` | `view` | gsi1 `<t>#timeline#<customer>` if identified |
 | daily counters of a material / sharer / campaign | `<t>#stats#<m|s|c>#<id>` | `<YYYY-MM-DD>` | ADD only |
 | first view of a material by a viewer | `<t>#seen#<material>` | viewer key | put if absent: unique viewers |
-| a sharer's customer opens of a day | `<t>#hot#<sharer>` | `<YYYY-MM-DD>#<customer>` | TTL 8 days: hot customers |
+| a customer's views of a sharer's material, a day | `<t>#hot#<sharer>` | `<day>#<cust>#<material>` | alert gate |
 | share | `<t>#shares` | `<ms>#<mac>` | gsi1 `<t>#shares#<sharer>` |
 | lead | `<t>#lead#<lead id>` | `lead` | gsi1 customer timeline or `<t>#leads#anonymous` |
 | raw beacon batches of one ingest | `<t>#raw#<YYYY-MM-DD>` | `<ms>#<id>` | TTL: the plan's retention |
@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import resources
 from chalicelib.config import get_settings
+from chalicelib.domain import view_alerts
 from chalicelib.domain.beacons import ViewDelta, depth_mark
 from chalicelib.store.dynamo import CONDITION_FAILED
 from chalicelib.store.keys import TenantKeys
@@ -132,12 +133,16 @@ class TrackingStore:
 
     # Views ---------------------------------------------------------------------------------------------------
 
-    def apply_batch(self, view_id: str, source: ViewSource, batch_key: str, delta: ViewDelta) -> AppliedView | None:
-        """Fold one batch into its view (one conditional UpdateItem); None when that batch was applied before."""
+    def apply_batches(
+        self, view_id: str, source: ViewSource, batch_keys: list[str], delta: ViewDelta
+    ) -> AppliedView | None:
+        """Fold batches of one view into it (one UpdateItem) on condition that none of them was applied before;
+        None when one was (the caller then applies them one by one)."""
         names = {"#b": "batches"}
+        unseen = " AND ".join(f"NOT contains(#b, :bk{n})" for n in range(len(batch_keys)))
         values: dict[str, Any] = {
-            ":bk": _s(batch_key),
-            ":b": {"SS": [batch_key]},
+            **{f":bk{n}": _s(key) for n, key in enumerate(batch_keys)},
+            ":b": {"SS": list(batch_keys)},
             ":d": _n(delta.dwell_ms),
             ":e": _n(delta.events),
             ":m": _s(source.material_id),
@@ -146,9 +151,9 @@ class TrackingStore:
             ":sess": _s(source.session),
             ":fa": _n(delta.first_at),
             ":la": _n(delta.last_at),
-            ":zero": _n(0),
+            ":o": _n(1 if delta.opened else 0),
         }
-        adds = ["#b :b", "dwell_ms :d", "events_n :e"]
+        adds = ["#b :b", "dwell_ms :d", "events_n :e", "opens :o"]
         sets = [
             "material_id = if_not_exists(material_id, :m)",
             "sharer = if_not_exists(sharer, :s)",
@@ -156,7 +161,6 @@ class TrackingStore:
             "#sess = if_not_exists(#sess, :sess)",
             "first_at = if_not_exists(first_at, :fa)",
             "last_at = :la",
-            "opens = if_not_exists(opens, :zero)",
         ]
         names["#sess"] = "session"
         if delta.depth:
@@ -166,9 +170,6 @@ class TrackingStore:
             adds.append(f"a_{action} :a_{action}")
             values[f":a_{action}"] = _n(count)
         if delta.opened:
-            adds.append("opens :one")
-            sets.remove("opens = if_not_exists(opens, :zero)")
-            values[":one"] = _n(1)
             sets.append("opened_at = if_not_exists(opened_at, :fa)")
         if delta.left:
             sets.append("left_at = :la")
@@ -193,7 +194,7 @@ class TrackingStore:
                 TableName=_table(),
                 Key={"pk": _s(self._keys.key("view", view_id)), "sk": _s("view")},
                 UpdateExpression=f"ADD {', '.join(adds)} SET {', '.join(sets)}",
-                ConditionExpression="attribute_not_exists(#b) OR NOT contains(#b, :bk)",
+                ConditionExpression=f"attribute_not_exists(#b) OR ({unseen})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -253,23 +254,48 @@ class TrackingStore:
                 totals[name] += int(item.get(name, 0))
         return totals
 
-    def add_hot(self, sharer: str, day: str, customer: str, now: float) -> None:
-        dynamodb().update_item(
-            TableName=_table(),
-            Key={"pk": _s(self._keys.key("hot", sharer)), "sk": _s(f"{day}#{customer}")},
-            UpdateExpression="ADD opens :one SET expires_at = :exp",
-            ExpressionAttributeValues={":one": _n(1), ":exp": _n(now + HOT_TTL_SECONDS)},
-        )
+    def open_and_claim(
+        self, sharer: str, customer: str, material_id: str, view_id: str, now: float, debounce_seconds: int
+    ) -> tuple[int, bool]:
+        """Count a customer's view of a material shared by `sharer` today (a set of view ids: counting one twice
+        changes nothing) and claim its alert unless one was claimed within `debounce_seconds`.
+        (views of the day, claimed). One write when claimed, two when de-bounced."""
+        key = {"pk": _s(self._keys.key("hot", sharer)), "sk": _s(f"{view_alerts.day_of(now)}#{customer}#{material_id}")}
+        values = {":v": {"SS": [view_id]}, ":exp": _n(now + HOT_TTL_SECONDS)}
+        try:
+            answer = dynamodb().update_item(
+                TableName=_table(),
+                Key=key,
+                UpdateExpression="ADD #views :v SET expires_at = :exp, last_alert_at = :now",
+                ConditionExpression="attribute_not_exists(last_alert_at) OR last_alert_at <= :cutoff",
+                ExpressionAttributeNames={"#views": "views"},
+                ExpressionAttributeValues=values | {":now": _n(now), ":cutoff": _n(now - debounce_seconds)},
+                ReturnValues="ALL_NEW",
+            )
+            claimed = True
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            answer = dynamodb().update_item(
+                TableName=_table(),
+                Key=key,
+                UpdateExpression="ADD #views :v SET expires_at = :exp",
+                ExpressionAttributeNames={"#views": "views"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+            claimed = False
+        return len(answer["Attributes"]["views"]["SS"]), claimed
 
     def customer_opens(self, sharer: str, first_day: str, last_day: str) -> dict[str, int]:
-        """Opens per customer of this sharer's shares between two days (one Query)."""
+        """Views per customer of this sharer's shares between two days (one Query)."""
         opens: dict[str, int] = {}
         for item in self._query(
             "pk = :pk AND sk BETWEEN :a AND :b",
             {":pk": _s(self._keys.key("hot", sharer)), ":a": _s(first_day), ":b": _s(f"{last_day}#\uffff")},
         ):
-            customer = item["sk"].split("#", 1)[1]
-            opens[customer] = opens.get(customer, 0) + int(item.get("opens", 0))
+            customer = item["sk"].split("#")[1]
+            opens[customer] = opens.get(customer, 0) + len(item.get("views", ()))
         return opens
 
     # Timeline ------------------------------------------------------------------------------------------------
