@@ -151,7 +151,6 @@ def report_tracking(tracking: TrackingFigures, report: Report) -> None:
     """The shared material's openers and the alerts its sharer received, in the report."""
     report.counts["shared material: identified openers"] = len(tracking.identified)
     report.counts["shared material: anonymous openers"] = tracking.anonymous
-    report.counts["shared material: opens counted"] = int(tracking.stats.get("opens", 0))
     report.counts[f"shared material: WeCom alerts to {tracking.sharer}"] = len(tracking.alerts)
     report.alerts = [f"{a['title']} ({a.get('description', '')})" for a in tracking.alerts]
 

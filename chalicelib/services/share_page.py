@@ -107,7 +107,7 @@ def page_material(material: Material) -> PageMaterial:
         source_url=material.source_url or "",
         appid=material.appid or "",
         page=material.page or "",
-        body=getattr(material, "body", None) or "",
+        body=material.body or "",
     )
 
 
