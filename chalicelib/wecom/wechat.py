@@ -4,20 +4,21 @@
 for the viewer's openid (and unionid when WeChat gives it), `user_unionid` reads the unionid with a `snsapi_userinfo`
 token, `jscode2session` trades a mini-program's `wx.login` code. Secrets and tokens travel only in query strings and
 never reach logs or exception messages. Any failure (an errcode, a transport error, a broken answer) raises
-`WeChatUnavailable`: the page then stays anonymous, which is always a safe answer.
+`WeChatUnavailable`: the page then stays anonymous, which is always a safe answer. httpx is imported on the first
+call, so the API's cold start does not pay for it (the page routes import this module).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
-
 from chalicelib.config import Settings
-from chalicelib.wecom.client import redact_httpx_request_logs
+
+if TYPE_CHECKING:
+    import httpx
 
 TIMEOUT_SECONDS = 3.0
 BASE, USERINFO = "snsapi_base", "snsapi_userinfo"
@@ -81,6 +82,10 @@ def jscode2session(settings: Settings, appid: str, secret: str, code: str) -> We
 
 
 def _pool(settings: Settings) -> httpx.Client:
+    import httpx
+
+    from chalicelib.wecom.client import redact_httpx_request_logs
+
     with _pools_mutex:
         pool = _pools.get(settings.wechat_api_base_url)
         if pool is None:
@@ -91,6 +96,8 @@ def _pool(settings: Settings) -> httpx.Client:
 
 
 def _get(settings: Settings, api: str, params: dict[str, str]) -> dict[str, Any]:
+    import httpx
+
     try:
         answer = _pool(settings).get(f"/{api}", params=params).json()
     except (httpx.HTTPError, ValueError) as error:
