@@ -129,7 +129,10 @@ def view_alerts(env: DemoEnvironment, sharer: str, since: float) -> list[dict]:
     return [
         m
         for m in inbox
-        if m["userid"] == sharer and m["msgtype"] == "textcard" and m["received_at"] >= since and "正在看" in m["title"]
+        if m["userid"] == sharer
+        and m["msgtype"] == "textcard"
+        and m["received_at"] >= since
+        and "正在看" in m.get("description", "")
     ]
 
 
