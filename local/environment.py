@@ -47,7 +47,8 @@ class DemoEnvironment:
         self._environment = environment or {}
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None
-        self.http = httpx.Client(timeout=httpx.Timeout(30.0))
+        # The first request meets the API process cold; on a loaded machine that alone has taken over 30 s.
+        self.http = httpx.Client(timeout=httpx.Timeout(120.0))
 
     def start(self) -> DemoEnvironment:
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chalicelib.config import get_settings
 from chalicelib.domain import signed_tokens
 from chalicelib.domain import wechat_identity as identity
-from chalicelib.domain.signed_tokens import InvalidToken, ViewerClaims
+from chalicelib.domain.signed_tokens import ViewerClaims
 from chalicelib.observability import logger
 from chalicelib.services import share_links, share_page
 from chalicelib.services.share_page import HtmlAnswer, OpenedShare
@@ -112,6 +112,3 @@ def mini_program_session(share: str, code: str, now: float) -> ViewerSession:
     viewer_of = viewer_claims(claims.tenant_id, viewer.openid, viewer.unionid, now)
     token = signed_tokens.sign(viewer_of, share_links.share_keys_of(claims.tenant_id))
     return ViewerSession(token, signed_tokens.VIEWER_LIFETIME_SECONDS, bool(viewer_of.external_userid))
-
-
-__all__ = ["InvalidToken", "MiniProgramNotConfigured", "WeChatUnavailable", "configure", "finish_oauth"]

@@ -3,7 +3,7 @@
 A customer opens a share link inside WeChat (its user agent), agrees to be identified, goes through the simulator's
 OAuth, reads while the page's own script sends heartbeats, taps an action and leaves; the stored view, its dwell, the
 customer's timeline entry and the alert the sharer received in WeCom are checked. The page itself: a strict CSP with
-no violation, no inline script, a plain 404 for a forged link, an anonymous view outside WeChat.
+no violation, no inline script, a plain 404 for a forged link, an anonymous view outside WeChat and its contact form.
 """
 
 from __future__ import annotations
@@ -157,4 +157,9 @@ def test_the_page_is_strict_and_anonymous_outside_wechat(env, share, browser):
     page.goto(share["url"])
     assert page.get_attribute("#qr-page", "data-viewer") == ""
     page.wait_for_function("() => Number(document.documentElement.dataset.beaconsAccepted || 0) >= 1", timeout=WAIT_MS)
+    page.click("button[data-action=leave_contact]")
+    page.fill("#qr-contact input[name=name]", "路人")
+    page.fill("#qr-contact input[name=phone]", "13800000000")
+    page.click("#qr-contact button[type=submit]")
+    page.wait_for_selector("text=已收到", timeout=WAIT_MS)
     assert violations == []
