@@ -22,7 +22,7 @@ from local.wecom_sim import Company
 WECHAT_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile MicroMessenger/8.0.47"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36"
 MATERIAL = {"type": "link", "title": "秋季新品目录", "url": "https://shop.example.com/autumn", "desc": "当季水果礼盒"}
-ALERT_WAIT_SECONDS = 30.0
+ALERT_WAIT_SECONDS = 60.0
 HEARTBEAT_MS = 5_000
 
 
