@@ -9,7 +9,7 @@
 | share | `<t>#shares` | `<ms>#<mac>` | gsi1 `<t>#shares#<sharer>` |
 | lead | `<t>#lead#<lead id>` | `lead` | gsi1 customer timeline or `<t>#leads#anonymous` |
 | raw beacon batches of one ingest | `<t>#raw#<YYYY-MM-DD>` | `<ms>#<id>` | TTL: the plan's retention |
-| a material's tracking settings | `<t>#mtrack` | material id | auto-tags |
+| a material's tracking settings | `<t>#mtrack` | material id | auto-tags, tracked link |
 | the tenant's page origins | `<t>#tracking` | `origins` | CORS |
 
 A view takes a batch with ONE UpdateItem: every figure is an ADD (dwell, events, actions, depth marks into a number
@@ -384,18 +384,27 @@ class TrackingStore:
     # Settings ------------------------------------------------------------------------------------------------
 
     def material_tracking(self, material_id: str) -> dict[str, Any]:
+        """A material's tracking settings: the tags its identified viewers get, whether its link is tracked."""
         answer = dynamodb().get_item(
             TableName=_table(), Key={"pk": _s(self._keys.key("mtrack")), "sk": _s(material_id)}
         )
         item = _plain(answer.get("Item", {}))
-        return {"auto_tag_ids": sorted(item.get("auto_tag_ids", []))}
+        return {"auto_tag_ids": sorted(item.get("auto_tag_ids", [])), "tracked": bool(item.get("url"))}
 
-    def put_material_tracking(self, material_id: str, auto_tag_ids: Iterable[str]) -> None:
+    def put_material_tracking(self, material_id: str, auto_tag_ids: Iterable[str], tracked_url: str | None) -> None:
+        """Set a material's auto-tags, and with `tracked_url` (its link) make that link tracked per sender."""
         tags = sorted(set(auto_tag_ids))
         item = {"pk": _s(self._keys.key("mtrack")), "sk": _s(material_id)}
         if tags:
             item["auto_tag_ids"] = {"SS": tags}
+        if tracked_url:
+            item["url"] = _s(tracked_url)
         dynamodb().put_item(TableName=_table(), Item=item)
+
+    def tracked_urls(self) -> dict[str, str]:
+        """The links of tracked materials: url → material id (one Query)."""
+        items = self._query("pk = :pk", {":pk": _s(self._keys.key("mtrack"))})
+        return {item["url"]: item["sk"] for item in items if item.get("url")}
 
     def origins(self) -> list[str]:
         answer = dynamodb().get_item(

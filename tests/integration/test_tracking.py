@@ -11,7 +11,7 @@ from chalicelib.domain import materials as rules
 from chalicelib.domain import view_alerts
 from chalicelib.domain.beacons import view_id
 from chalicelib.domain.view_alerts import Budget
-from chalicelib.services import beacon_ingest, beacon_intake, share_links
+from chalicelib.services import beacon_ingest, beacon_intake, share_links, tracked_links
 from chalicelib.services import view_alerts as alert_service
 from chalicelib.store.alert_state import AlertState, forget_reservations
 from chalicelib.store.materials import MaterialStore
@@ -39,6 +39,7 @@ def tracked(sim_tenant_factory, monkeypatch):
     share_links._rings.forget()
     beacon_ingest.forget_lookups()
     forget_reservations()
+    tracked_links.forget_tracked()
     for limit in (beacon_intake._per_ip, beacon_intake._per_token, beacon_intake._per_session):
         limit._counts.clear()
     tenant = sim_tenant_factory("shop", config=SimConfig(seed=7), employees=3, customers=10, customers_in_store=True)
@@ -277,3 +278,27 @@ def test_key_rotation_through_the_api(tracked):
         "events": [{"seq": 0, "type": "open", "at": int(time.time() * 1000)}],
     }
     assert post_beacons(tracked.api, body).status_code == 404
+
+
+def test_tracked_links_in_mass_and_welcome_messages_are_made_per_sender(tracked):
+    material = MaterialStore(tracked.tenant_id).get(tracked.material_id)
+    answer = call(
+        tracked.api,
+        "PUT",
+        f"/v1/materials/{tracked.material_id}/tracking",
+        tracked.token,
+        {"auto_tag_ids": [], "tracked": True},
+    )
+    assert answer.json_body == {"auto_tag_ids": [], "tracked": True}
+    attachments = [
+        {"msgtype": "link", "link": {"title": "春季手册", "url": material.url}},
+        {"msgtype": "link", "link": {"title": "other", "url": "https://elsewhere.example.com/"}},
+        {"msgtype": "image", "image": {"pic_url": "https://shop.example.com/p.png"}},
+    ]
+    sent = tracked_links.per_sender(tracked.tenant_id, attachments, "emp00001", "bc-7")
+    assert sent[1:] == attachments[1:]
+    url = sent[0]["link"]["url"]
+    assert url.startswith(f"{PAGE_ORIGIN}/s/")
+    claims = share_links.open_share(url.rsplit("/", 1)[1], time.time())
+    assert (claims.material_id, claims.sharer, claims.campaign) == (tracked.material_id, "emp00001", "bc-7")
+    assert attachments[0]["link"]["url"] == material.url
