@@ -11,8 +11,10 @@ of them for a mass message (a campaign). Then:
    through (30/min), some customers open twice (de-bounced);
 3. write units: the same kind of reading, replayed in this process with the page's real timing (an open sent at
    once, then a batch every 10 s while visible, then leave) into the workers' code, batches grouped as the BEACONS
-   queue's 30 s window groups them; every DynamoDB write counted in write units (an item's size rounded up to
-   1 KB; conditional writes that fail count too). The naive baseline writes each accepted event as one item.
+   queue's 30 s window groups them, on a thread of this process; every DynamoDB write it and the stack's workers
+   (threads of this process, `isolated=False`) make is counted in write units by `local.request_meter` (DynamoDB's
+   sizing rules; conditional writes that fail count too). The naive baseline writes each accepted event as one
+   item, measured the same way in the same run.
 
 Prints progress, then ONE JSON line; exits 1 when a promise is broken: an alert lost (WeCom dropped one, or an
 identified open neither alerted, de-bounced nor digested), write units above 0.2× the naive baseline, or the open →
@@ -44,6 +46,12 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 import boto3  # noqa: E402
 import httpx  # noqa: E402
 
+from local.request_meter import Meter  # noqa: E402
+
+METER = Meter()
+METER.install()
+
+
 from chalicelib import resources  # noqa: E402
 from chalicelib.domain import beacons, signed_tokens  # noqa: E402
 from chalicelib.domain.signed_tokens import ViewerClaims  # noqa: E402
@@ -65,63 +73,6 @@ BURST_OPENS = 36
 REPLAY_VIEWS = 120
 IDENTIFIED_SHARE = 0.6
 PRICE_PER_MILLION_WRU_USD = 0.625
-WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
-
-
-class WriteMeter:
-    """Every DynamoDB write this process makes, and what it costs in write units (1 KB each, rounded up)."""
-
-    def __init__(self) -> None:
-        self.puts: list[int] = []
-        self.updates: Counter[tuple[str, str, str]] = Counter()
-        self.lock = threading.Lock()
-
-    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name not in WRITE_OPERATIONS:
-            return
-        with self.lock:
-            if model.name == "PutItem":
-                self.puts.append(item_size(params["Item"]))
-            elif model.name in ("UpdateItem", "DeleteItem"):
-                key = params["Key"]
-                self.updates[(params["TableName"], key["pk"]["S"], key["sk"]["S"])] += 1
-            else:
-                raise AssertionError(f"unmetered write {model.name}")
-
-    def units(self) -> int:
-        """Puts by their size; each update by its item's size now (at least what it was when written)."""
-        units = sum(math.ceil(max(size, 1) / 1024) for size in self.puts)
-        client = tracking.dynamodb()
-        for (table, pk, sk), count in self.updates.items():
-            item = client.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item", {})
-            units += count * math.ceil(max(item_size(item), 1) / 1024)
-        return units
-
-    def reset(self) -> None:
-        self.puts.clear()
-        self.updates.clear()
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's size of an item: names plus values (numbers about half their digits, sets and lists summed)."""
-
-    def value_size(typed: dict[str, Any]) -> int:
-        kind, value = next(iter(typed.items()))
-        if kind == "S":
-            return len(value.encode())
-        if kind == "N":
-            return len(value) // 2 + 2
-        if kind == "B":
-            return len(value)
-        if kind == "BOOL" or kind == "NULL":
-            return 1
-        if kind in ("SS", "NS"):
-            return sum(len(str(v).encode()) for v in value)
-        if kind == "L":
-            return 3 + sum(1 + value_size(v) for v in value)
-        return 3 + sum(len(k.encode()) + 1 + value_size(v) for k, v in value.items())
-
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 
 def reading(rng: random.Random, start_ms: int) -> list[tuple[int, list[dict[str, Any]]]]:
@@ -261,7 +212,7 @@ def alert_delays(env: DemoEnvironment, arrivals: dict[str, float]) -> list[float
     return sorted(first[c] - arrivals[c] for c in first)
 
 
-def replay_units(tenant_id: str, token: str, campaign_token: str, customers: list[str], meter: WriteMeter) -> dict:
+def replay_units(tenant_id: str, token: str, campaign_token: str, customers: list[str]) -> dict[str, Any]:
     """Readings replayed into the workers' code with the page's timing; write units vs one write per event."""
     rng = random.Random(SEED + 2)
     now_ms = int(time.time() * 1000) - 3_600_000
@@ -302,7 +253,8 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
             "events": [[e.seq, e.type, e.at, e.visible_ms, e.depth, e.action] for e in checked.events],
         }
         messages.append((sent_ms, message))
-    meter.reset()
+    wait_quiet()
+    METER.reset()
     alerts = Alerts()
     window: list[dict[str, Any]] = []
     window_end = messages[0][0] + WINDOW_MS
@@ -318,8 +270,9 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
             alerts.handle({"kind": "open", **opened})
     fold_batches(window)
     invocations += 1
-    units = meter.units()
-    meter.reset()
+    wait_quiet()
+    units = METER.snapshot()["wcu"]
+    METER.reset()
     client = tracking.dynamodb()
     table = os.environ.get(resources.DATA.env_var) or resources.DATA.name
     for _sent, message in messages:
@@ -337,7 +290,7 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
             item |= {"depth": {"N": str(depth)}} if depth else {}
             item |= {"action": {"S": action}} if action else {}
             client.put_item(TableName=table, Item=item)
-    naive = meter.units()
+    naive = METER.snapshot()["wcu"]
     return {
         "views": REPLAY_VIEWS,
         "batches": len(messages),
@@ -351,11 +304,28 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
     }
 
 
+def wait_quiet() -> None:
+    """Until the stack's workers (threads of this process) have no beacon message left to handle."""
+    sqs = boto3.client("sqs")
+    deadline = time.monotonic() + 120
+    names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+    while time.monotonic() < deadline:
+        waiting = 0
+        for queue in (resources.BEACONS, resources.BEACON_ALERTS):
+            url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
+            waiting += sum(int(attributes[n]) for n in names)
+        if not waiting:
+            return
+        time.sleep(1)
+
+
 def main() -> dict[str, Any]:
-    meter = WriteMeter()
-    boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb", meter)
-    with DemoEnvironment(employees=30, customers=400, access_log=False) as env:
+    many_readers = {f"BEACON_LIMIT_{kind}_PER_MINUTE": "1000000" for kind in ("IP", "TOKEN", "SESSION")}
+    os.environ.update(many_readers)
+    with DemoEnvironment(
+        employees=30, customers=400, access_log=False, isolated=False, environment=many_readers
+    ) as env:
         assert env.tenant is not None
         tenant_id = env.tenant.tenant_id
         admin = env.admin()
@@ -378,13 +348,9 @@ def main() -> dict[str, Any]:
         print(f"  {stack} alerts {alerts}", file=sys.stderr)
         print("write units, replayed with the page's timing…", file=sys.stderr)
         replay_sharer = sorted(env.company.employees)[5]
-        units = replay_units(
-            tenant_id,
-            share(admin, material_id, replay_sharer),
-            share(admin, material_id, replay_sharer, campaign="bc-bench"),
-            customers[200:260],
-            meter,
-        )
+        links = (share(admin, material_id, replay_sharer), share(admin, material_id, replay_sharer, "bc-bench"))
+        with ThreadPoolExecutor(1) as measured:
+            units = measured.submit(replay_units, tenant_id, *links, customers[200:260]).result()
         print(f"  {units}", file=sys.stderr)
         dropped = env.sim.stats(env.company.corpid)["app_messages"]["dropped"]
     accounted = alerts.get("sent", 0) + alerts.get("debounced", 0) + alerts.get("digested", 0)

@@ -234,6 +234,8 @@ class Alerts:
         )
         outcome = alerts.alert_view(opened, now)
         self.outcomes[outcome] += 1
+        if outcome == alerts.REPLAYED:
+            return
         self._count(tenant_id, sharer, now, {outcome: 1})
         if tag_ids and outcome != alerts.DEBOUNCED:
             _auto_tag(tenant_id, sharer, customer, tag_ids)
