@@ -204,6 +204,31 @@ def test_identified_open_alerts_the_sharer_once_per_half_hour(tracked):
     assert stats["day"]["shares"] == 1
     hot = call(tracked.api, "GET", f"/v1/sales/{tracked.sharer}/hot-customers", tracked.token).json_body
     assert hot["customers"] == [{"customer_id": customer, "opens": 2}]
+    forgotten = call(tracked.api, "DELETE", f"/v1/customers/{customer}/tracking", tracked.token).json_body
+    assert forgotten == {"deleted": 2}
+    assert call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"] == []
+
+
+def test_a_lead_is_stored_on_the_customer_or_as_anonymous_and_alerted_once(tracked):
+    link = share(tracked)
+    customer = sorted(tracked.company.book.customers)[1]
+    headers = {"Content-Type": "text/plain", "Origin": PAGE_ORIGIN}
+    known = {"share": link["token"], "viewer": viewer_token(tracked.tenant_id, customer), "session": "lead-sess-1"}
+    anonymous = {"share": link["token"], "session": "lead-sess-2"}
+    for body in (known, anonymous, known):
+        form = body | {"name": "王先生", "phone": "138 0000 0000", "note": "想要报价"}
+        assert tracked.api.post("/t/leads", headers=headers, body=json.dumps(form)).status_code == 202
+    bad = anonymous | {"name": "x", "phone": "call me"}
+    assert tracked.api.post("/t/leads", headers=headers, body=json.dumps(bad)).status_code == 400
+    process()
+    entries = call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"]
+    assert [(e["kind"], e["phone"]) for e in entries] == [("lead", "138 0000 0000")]
+    assert len(TrackingStore(tracked.tenant_id).anonymous_leads(10)) == 1
+    cards = inbox(tracked)
+    assert len(cards) == 2
+    assert all("留下了联系方式 138 0000 0000" in card["description"] for card in cards)
+    stats = call(tracked.api, "GET", f"/v1/materials/{tracked.material_id}/stats", tracked.token).json_body
+    assert stats["leads"] == 2
 
 
 def test_alerts_over_the_member_budget_become_one_digest_and_none_is_lost(tracked, monkeypatch):
