@@ -59,10 +59,9 @@ from chalicelib.services import beacon_intake, share_links  # noqa: E402
 from chalicelib.services.beacon_ingest import Alerts, fold_batches  # noqa: E402
 from chalicelib.store import tracking  # noqa: E402
 from local.environment import DemoEnvironment  # noqa: E402
+from local.tracking_traffic import HEARTBEAT_MS, reading  # noqa: E402
 
 SEED = 13
-HEARTBEAT_MS = 5_000
-FLUSH_MS = 10_000
 WINDOW_MS = 30_000
 WINDOW_MAX = resources.BEACONS.batch_size
 TARGET_RATIO = 0.2
@@ -73,34 +72,6 @@ BURST_OPENS = 36
 REPLAY_VIEWS = 120
 IDENTIFIED_SHARE = 0.6
 PRICE_PER_MILLION_WRU_USD = 0.625
-
-
-def reading(rng: random.Random, start_ms: int) -> list[tuple[int, list[dict[str, Any]]]]:
-    """One reader as the page reports: (send time, batch) — the open at once, then a batch every 10 s, then leave."""
-    dwell = rng.randint(20, 180) * 1000
-    events: list[dict[str, Any]] = [{"seq": 0, "type": "open", "at": start_ms}]
-    depths = iter((25, 50, 75, 100))
-    for t in range(HEARTBEAT_MS, dwell + 1, HEARTBEAT_MS):
-        events.append({"seq": len(events), "type": "heartbeat", "at": start_ms + t, "visible_ms": HEARTBEAT_MS})
-        if t % 20_000 == 0:
-            depth = next(depths, None)
-            if depth is not None:
-                events.append({"seq": len(events), "type": "scroll", "at": start_ms + t, "depth": depth})
-    if rng.random() < 0.1:
-        events.append({"seq": len(events), "type": "action", "at": start_ms + dwell, "action": "forward"})
-    events.append({"seq": len(events), "type": "leave", "at": start_ms + dwell + 500, "visible_ms": 500})
-    batches: list[tuple[int, list[dict[str, Any]]]] = [(start_ms, [events[0]])]
-    pending: list[dict[str, Any]] = []
-    next_flush = start_ms + FLUSH_MS
-    for event in events[1:]:
-        while event["at"] >= next_flush:
-            if pending:
-                batches.append((next_flush, pending))
-                pending = []
-            next_flush += FLUSH_MS
-        pending.append(event)
-    batches.append((events[-1]["at"], pending))
-    return batches
 
 
 def viewer(tenant_id: str, customer: str) -> str:
@@ -268,6 +239,7 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
         if message["customer"] and any(e[1] == beacons.OPEN for e in message["events"]):
             opened = {k: message[k] for k in ("tenant_id", "view_id", "material_id", "sharer", "customer")}
             alerts.handle({"kind": "open", **opened})
+            alerts.flush()
     fold_batches(window)
     invocations += 1
     wait_quiet()
