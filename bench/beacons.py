@@ -20,7 +20,8 @@ Prints progress, then ONE JSON line; exits 1 when a promise is broken: an alert 
 identified open neither alerted, de-bounced nor digested), write units above 0.2× the naive baseline, or the open →
 alert p99 at 10 s or more.
 
-    python bench/beacons.py
+    python bench/beacons.py            # 90 readers on the stack (+ 36 for one salesperson), 120 replayed
+    python bench/beacons.py --small    # 20 (+ 33) and 40: for a loaded machine
 """
 
 from __future__ import annotations
@@ -365,6 +366,8 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if "--small" in sys.argv:
+        IN_PROCESS_BATCHES, STACK_VIEWS, BURST_OPENS, REPLAY_VIEWS = 100, 20, 33, 40
     figures = main()
     print(json.dumps(figures, ensure_ascii=False))
     if figures["promises_broken"]:
