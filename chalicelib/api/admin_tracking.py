@@ -19,6 +19,7 @@ from chalicelib.domain.access import ADMIN, ADMINS, EVERYONE, OPERATOR, READERS,
 from chalicelib.domain.plans import TRACKING
 from chalicelib.services import share_links, tracking_reports
 from chalicelib.services.beacon_intake import forget_origins, origin_of
+from chalicelib.services.tracked_links import forget_tracked
 from chalicelib.store.materials import MATERIAL_ID_PATTERN, MaterialStore
 from chalicelib.store.tracking import TrackingStore
 
@@ -51,6 +52,10 @@ class RotateKeys:
 class MaterialTracking:
     auto_tag_ids: list[str] = field(
         metadata=rule(max_items=MAX_AUTO_TAGS, pattern=wecom_ids.TAG_ID, description="tag identified viewers")
+    )
+    tracked: bool = field(
+        default=False,
+        metadata=rule(description="a link material: send it as a per-sender share link in mass and welcome messages"),
     )
 
 
@@ -141,17 +146,21 @@ def rotate_keys(call: AdminCall) -> dict[str, Any]:
     "/v1/materials/{material_id}/tracking",
     methods=["PUT"],
     roles=WRITERS,
-    summary="Tag identified viewers of this material with these corp tags",
+    summary="Tag identified viewers of this material; send its link as a per-sender share link",
     tag=TAG,
     body=MaterialTracking,
     feature=TRACKING,
     audit="material.tracking",
 )
 def put_material_tracking(call: AdminCall, material_id: str) -> dict[str, Any]:
-    if MaterialStore(call.principal.tenant_id).get(material_id) is None:
+    material = MaterialStore(call.principal.tenant_id).get(material_id)
+    if material is None:
         raise NotFoundError("no such material")
+    if call.body.tracked and not (material.type == "link" and material.url):
+        raise BadRequestError("only a link material can be tracked per sender")
     store = TrackingStore(call.principal.tenant_id)
-    store.put_material_tracking(material_id, call.body.auto_tag_ids)
+    store.put_material_tracking(material_id, call.body.auto_tag_ids, material.url if call.body.tracked else None)
+    forget_tracked()
     return store.material_tracking(material_id)
 
 

@@ -42,6 +42,7 @@ RETENTION_DAYS = {"trial": 7, "basic": 30, "pro": 90, "enterprise": 180}
 DEFAULT_RETENTION_DAYS = 30
 RAW_ITEM_MAX_BYTES = 300_000
 ANONYMOUS_PREFIX = "s:"
+RAW_FIELDS = frozenset({"view_id", "session", "customer", "consented", "received_ms", "events"})
 _lookups: TtlCache[tuple[str, str, str], Any] = TtlCache(max_entries=4096)
 
 
@@ -182,13 +183,13 @@ def _count_view(store: TrackingStore, applied: list[dict[str, Any]], counts: Cou
 
 
 def _raw_payloads(messages: list[dict[str, Any]]) -> Iterable[bytes]:
-    """The raw batches as JSON arrays of at most RAW_ITEM_MAX_BYTES each (a DynamoDB item holds 400 KB)."""
+    """The raw batches as JSON arrays of at most RAW_ITEM_MAX_BYTES each (a DynamoDB item holds 400 KB); what the
+    view holds anyway (tenant, material, sharer, campaign) is left out."""
     chunk: list[bytes] = []
     size = 0
     for message in messages:
-        encoded = json.dumps(
-            {k: v for k, v in message.items() if not k.startswith("_")}, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        kept = {k: v for k, v in message.items() if k in RAW_FIELDS}
+        encoded = json.dumps(kept, separators=(",", ":"), ensure_ascii=False).encode()
         if chunk and size + len(encoded) > RAW_ITEM_MAX_BYTES:
             yield b"[" + b",".join(chunk) + b"]"
             chunk, size = [], 0
@@ -203,6 +204,7 @@ class Alerts:
 
     def __init__(self) -> None:
         self.outcomes: Counter[str] = Counter()
+        self.counts = Counts()
 
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("kind")
@@ -216,7 +218,11 @@ class Alerts:
             raise ValueError(f"unknown alert message kind {kind!r}")
 
     def _count(self, tenant_id: str, sharer: str, now: float, figures: dict[str, int]) -> None:
-        TrackingStore(tenant_id).add_counts(SHARER, sharer, view_alerts.day_of(now), figures)
+        self.counts.figures[(tenant_id, SHARER, sharer, view_alerts.day_of(now))].update(figures)
+
+    def flush(self) -> None:
+        """Write the invocation's summed counters (alert outcomes, leads)."""
+        self.counts.write()
 
     def opened(self, message: dict[str, Any]) -> None:
         tenant_id, customer, sharer = message["tenant_id"], message["customer"], message["sharer"]
@@ -234,6 +240,8 @@ class Alerts:
         )
         outcome = alerts.alert_view(opened, now)
         self.outcomes[outcome] += 1
+        if outcome == alerts.REPLAYED:
+            return
         self._count(tenant_id, sharer, now, {outcome: 1})
         if tag_ids and outcome != alerts.DEBOUNCED:
             _auto_tag(tenant_id, sharer, customer, tag_ids)
@@ -248,9 +256,7 @@ class Alerts:
             self.outcomes["replayed"] += 1
             return
         now = time.time()
-        counts = Counts()
-        counts.add(tenant_id, message, view_alerts.day_of(message["received_ms"] / 1000), {"leads": 1})
-        counts.write()
+        self.counts.add(tenant_id, message, view_alerts.day_of(message["received_ms"] / 1000), {"leads": 1})
         title, _ = _material(tenant_id, message["material_id"])
         who = message["customer"]
         if who:

@@ -10,6 +10,7 @@ A bad viewer token does not lose the events: they are counted as an anonymous vi
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from chalicelib.domain.window_limit import WindowLimit
 from chalicelib.services.share_links import open_share, share_keys_of
 from chalicelib.store.tracking import TrackingStore
 
-PER_TOKEN_PER_MINUTE = 600
-PER_SESSION_PER_MINUTE = 30
-PER_IP_PER_MINUTE = 240
+LIMITS_PER_MINUTE = {"token": 600, "session": 30, "ip": 240}
+"""Defaults; `BEACON_LIMIT_<TOKEN|SESSION|IP>_PER_MINUTE` override them (a bench playing many readers from one
+address)."""
 ORIGINS_TTL_SECONDS = 60.0
 LEAD_MAX_BYTES = 2048
 NAME = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
@@ -35,9 +36,7 @@ PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
 NOTE_MAX_CHARS = 200
 LEAD_FIELDS = frozenset({"share", "viewer", "session", "name", "phone", "note"})
 
-_per_token = WindowLimit(PER_TOKEN_PER_MINUTE, 60)
-_per_session = WindowLimit(PER_SESSION_PER_MINUTE, 60)
-_per_ip = WindowLimit(PER_IP_PER_MINUTE, 60)
+_window_limits: dict[str, WindowLimit] = {}
 _origins: TtlCache[str, frozenset[str]] = TtlCache(max_entries=2048)
 
 
@@ -102,10 +101,18 @@ def _viewer(token: str, claims: ShareClaims, session: str, now: float) -> Viewer
     return Viewer(viewer.external_userid, key, True)
 
 
+def window_limit(kind: str) -> WindowLimit:
+    """This process's limit of one kind, made on first use from the defaults or the environment."""
+    if kind not in _window_limits:
+        variable = f"BEACON_LIMIT_{kind.upper()}_PER_MINUTE"
+        _window_limits[kind] = WindowLimit(int(os.environ.get(variable) or LIMITS_PER_MINUTE[kind]), 60)
+    return _window_limits[kind]
+
+
 def _limit(share: str, session: str, source_ip: str, now: float) -> None:
-    if not _per_ip.admit(source_ip or "unknown", now):
+    if not window_limit("ip").admit(source_ip or "unknown", now):
         raise IntakeRefused(429, "too many requests from this address")
-    if not _per_token.admit(share, now) or not _per_session.admit(f"{share}\n{session}", now):
+    if not window_limit("token").admit(share, now) or not window_limit("session").admit(f"{share}\n{session}", now):
         raise IntakeRefused(429, "too many requests for this link")
 
 

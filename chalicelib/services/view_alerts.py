@@ -26,7 +26,7 @@ from chalicelib.store.tracking import SHARER, TrackingStore
 
 SEND_APP_MESSAGE_API = "message/send"
 SEATS_TTL_SECONDS = 300.0
-SENT, DEBOUNCED, DIGESTED = "sent", "debounced", "digested"
+SENT, DEBOUNCED, DIGESTED, REPLAYED = "sent", "debounced", "digested", "replayed"
 _seats: TtlCache[str, int] = TtlCache(max_entries=2048)
 
 
@@ -54,6 +54,8 @@ def _textcard(tenant_id: str, userid: str, title: str, description: str, url: st
             "msgtype": "textcard",
             "agentid": wecom.agent_id,
             "textcard": {"title": title, "description": description, "url": url, "btntxt": "查看"},
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": view_alerts.DEBOUNCE_SECONDS,
         },
         retry_safe=False,
     )
@@ -73,14 +75,18 @@ class Opened:
 
 
 def alert_view(opened: Opened, now: float) -> str:
-    """Count the view today, de-bounce per customer and material, then alert or digest. The outcome."""
-    views_today, claimed = TrackingStore(opened.tenant_id).open_and_claim(
+    """Count the view today, de-bounce per customer and material, then alert or digest. The outcome: SENT,
+    DIGESTED, DEBOUNCED, or REPLAYED for a view handled before (nothing counted again)."""
+    store = TrackingStore(opened.tenant_id)
+    claim = store.open_and_claim(
         opened.sharer, opened.customer, opened.material_id, opened.view_id, now, view_alerts.DEBOUNCE_SECONDS
     )
-    if not claimed:
-        return DEBOUNCED
-    line = view_alerts.view_alert_line(opened.customer_name or opened.customer, opened.title, views_today)
-    return deliver(opened.tenant_id, opened.sharer, line, customer_url(opened.customer), now)
+    if not claim.claimed:
+        return REPLAYED if claim.seen_before else DEBOUNCED
+    line = view_alerts.view_alert_line(opened.customer_name or opened.customer, opened.title, claim.views_today)
+    outcome = deliver(opened.tenant_id, opened.sharer, line, customer_url(opened.customer), now)
+    store.alert_done(opened.sharer, opened.customer, opened.material_id, opened.view_id, now)
+    return outcome
 
 
 def deliver(tenant_id: str, userid: str, line: str, url: str, now: float) -> str:

@@ -26,6 +26,15 @@ from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tracking import dynamodb, is_condition_failure
 
 DAY_RESERVATION = 20
+DAY_RESERVATION_SHARE = 200
+
+
+def reservation_size(limit: int) -> int:
+    """How many of the app's daily sends a process reserves at once: up to DAY_RESERVATION, and at most
+    1/DAY_RESERVATION_SHARE of the budget, so a fleet of processes cannot tie up a small budget between them."""
+    return max(1, min(DAY_RESERVATION, limit // DAY_RESERVATION_SHARE))
+
+
 _reservations: dict[tuple[str, int], int] = {}
 _reservations_lock = threading.Lock()
 
@@ -99,9 +108,7 @@ class AlertState:
             if _reservations.get(key, 0) > 0:
                 _reservations[key] -= 1
                 return True
-            for size in (DAY_RESERVATION, 1):
-                if size > limit:
-                    continue
+            for size in sorted({reservation_size(limit), 1}, reverse=True):
                 try:
                     dynamodb().update_item(
                         TableName=_table(),

@@ -9,7 +9,7 @@
 | share | `<t>#shares` | `<ms>#<mac>` | gsi1 `<t>#shares#<sharer>` |
 | lead | `<t>#lead#<lead id>` | `lead` | gsi1 customer timeline or `<t>#leads#anonymous` |
 | raw beacon batches of one ingest | `<t>#raw#<YYYY-MM-DD>` | `<ms>#<id>` | TTL: the plan's retention |
-| a material's tracking settings | `<t>#mtrack` | material id | auto-tags |
+| a material's tracking settings | `<t>#mtrack` | material id | auto-tags, tracked link |
 | the tenant's page origins | `<t>#tracking` | `origins` | CORS |
 
 A view takes a batch with ONE UpdateItem: every figure is an ADD (dwell, events, actions, depth marks into a number
@@ -113,6 +113,16 @@ class ViewSource:
     customer: str
     viewer_key: str
     consented: bool
+
+
+@dataclass(frozen=True)
+class ViewClaim:
+    """A customer's views of a material today (this one counted), whether this view holds the alert's claim, and
+    whether this view was counted before (its message came back)."""
+
+    views_today: int
+    claimed: bool
+    seen_before: bool
 
 
 @dataclass(frozen=True)
@@ -256,36 +266,53 @@ class TrackingStore:
 
     def open_and_claim(
         self, sharer: str, customer: str, material_id: str, view_id: str, now: float, debounce_seconds: int
-    ) -> tuple[int, bool]:
+    ) -> ViewClaim:
         """Count a customer's view of a material shared by `sharer` today (a set of view ids: counting one twice
-        changes nothing) and claim its alert unless one was claimed within `debounce_seconds`.
-        (views of the day, claimed). One write when claimed, two when de-bounced."""
+        changes nothing) and claim its alert unless one was claimed within `debounce_seconds`; the claim names the
+        view, so the same view's message coming back before `alert_done` (its worker died before the send) claims
+        it again. One write when claimed, two when not."""
         key = {"pk": _s(self._keys.key("hot", sharer)), "sk": _s(f"{view_alerts.day_of(now)}#{customer}#{material_id}")}
         values = {":v": {"SS": [view_id]}, ":exp": _n(now + HOT_TTL_SECONDS)}
         try:
             answer = dynamodb().update_item(
                 TableName=_table(),
                 Key=key,
-                UpdateExpression="ADD #views :v SET expires_at = :exp, last_alert_at = :now",
+                UpdateExpression="ADD #views :v SET expires_at = :exp, last_alert_at = :now, alert_view = :view",
                 ConditionExpression="attribute_not_exists(last_alert_at) OR last_alert_at <= :cutoff",
                 ExpressionAttributeNames={"#views": "views"},
-                ExpressionAttributeValues=values | {":now": _n(now), ":cutoff": _n(now - debounce_seconds)},
+                ExpressionAttributeValues=values
+                | {":now": _n(now), ":cutoff": _n(now - debounce_seconds), ":view": _s(view_id)},
                 ReturnValues="ALL_NEW",
             )
-            claimed = True
+            return ViewClaim(len(answer["Attributes"]["views"]["SS"]), claimed=True, seen_before=False)
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
-            answer = dynamodb().update_item(
-                TableName=_table(),
-                Key=key,
-                UpdateExpression="ADD #views :v SET expires_at = :exp",
-                ExpressionAttributeNames={"#views": "views"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-            claimed = False
-        return len(answer["Attributes"]["views"]["SS"]), claimed
+        answer = dynamodb().update_item(
+            TableName=_table(),
+            Key=key,
+            UpdateExpression="ADD #views :v SET expires_at = :exp",
+            ExpressionAttributeNames={"#views": "views"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+        )
+        old = _plain(answer.get("Attributes", {}))
+        views = set(old.get("views", ())) | {view_id}
+        claimed = old.get("alert_view") == view_id and old.get("alert_done") != view_id
+        return ViewClaim(len(views), claimed=claimed, seen_before=view_id in old.get("views", ()))
+
+    def alert_done(self, sharer: str, customer: str, material_id: str, view_id: str, now: float) -> None:
+        """Record that the alert claimed for this view went out (or into a digest): its message coming back then
+        claims nothing."""
+        dynamodb().update_item(
+            TableName=_table(),
+            Key={
+                "pk": _s(self._keys.key("hot", sharer)),
+                "sk": _s(f"{view_alerts.day_of(now)}#{customer}#{material_id}"),
+            },
+            UpdateExpression="SET alert_done = :view",
+            ExpressionAttributeValues={":view": _s(view_id)},
+        )
 
     def customer_opens(self, sharer: str, first_day: str, last_day: str) -> dict[str, int]:
         """Views per customer of this sharer's shares between two days (one Query)."""
@@ -384,18 +411,27 @@ class TrackingStore:
     # Settings ------------------------------------------------------------------------------------------------
 
     def material_tracking(self, material_id: str) -> dict[str, Any]:
+        """A material's tracking settings: the tags its identified viewers get, whether its link is tracked."""
         answer = dynamodb().get_item(
             TableName=_table(), Key={"pk": _s(self._keys.key("mtrack")), "sk": _s(material_id)}
         )
         item = _plain(answer.get("Item", {}))
-        return {"auto_tag_ids": sorted(item.get("auto_tag_ids", []))}
+        return {"auto_tag_ids": sorted(item.get("auto_tag_ids", [])), "tracked": bool(item.get("url"))}
 
-    def put_material_tracking(self, material_id: str, auto_tag_ids: Iterable[str]) -> None:
+    def put_material_tracking(self, material_id: str, auto_tag_ids: Iterable[str], tracked_url: str | None) -> None:
+        """Set a material's auto-tags, and with `tracked_url` (its link) make that link tracked per sender."""
         tags = sorted(set(auto_tag_ids))
         item = {"pk": _s(self._keys.key("mtrack")), "sk": _s(material_id)}
         if tags:
             item["auto_tag_ids"] = {"SS": tags}
+        if tracked_url:
+            item["url"] = _s(tracked_url)
         dynamodb().put_item(TableName=_table(), Item=item)
+
+    def tracked_urls(self) -> dict[str, str]:
+        """The links of tracked materials: url → material id (one Query)."""
+        items = self._query("pk = :pk", {":pk": _s(self._keys.key("mtrack"))})
+        return {item["url"]: item["sk"] for item in items if item.get("url")}
 
     def origins(self) -> list[str]:
         answer = dynamodb().get_item(

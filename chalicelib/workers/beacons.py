@@ -4,7 +4,7 @@ BEACONS (bulk): the whole invocation's batches fold together (`fold_batches`: on
 item). A record that cannot be read is reported alone; when the fold fails, every record is reported and comes back,
 and the view updates it made already are conditional, so they are not applied twice.
 
-BEACON_ALERTS (real time): each record on its own (`each_record`).
+BEACON_ALERTS (real time): each record on its own (`each_record`), then the summed outcome counters once.
 """
 
 from __future__ import annotations
@@ -45,4 +45,7 @@ def handle_beacon_event(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def handle_alert_event(event: Mapping[str, Any]) -> dict[str, Any]:
     """Alert sharers, store leads, send due digests; the answer lists the records that failed."""
-    return each_record(event, resources.BEACON_ALERTS.logical, Alerts().handle)
+    alerts = Alerts()
+    answer = each_record(event, resources.BEACON_ALERTS.logical, alerts.handle)
+    alerts.flush()
+    return answer

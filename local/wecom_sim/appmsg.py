@@ -16,6 +16,16 @@ class AppMessageCaps:
         self._limit = MinuteHourLimit(config.app_msg_per_member_minute, config.app_msg_per_member_hour)
         daily = config.app_msg_per_app_day or seats * config.app_msg_per_seat_day
         self._daily = WindowCounter(DAY, daily)
+        self._last_sent: dict[tuple[str, str], float] = {}
+
+    def duplicate(self, userid: str, content: str, now: float, interval: float) -> bool:
+        """With enable_duplicate_check: True when the same content reached this member within `interval` seconds
+        (WeCom then does not send it again); otherwise the content is remembered as sent now."""
+        last = self._last_sent.get((userid, content))
+        if last is not None and now - last < interval:
+            return True
+        self._last_sent[(userid, content)] = now
+        return False
 
     def deliver(self, userid: str, now: float) -> bool:
         """True if the member receives the message, False if WeCom drops it without telling the caller."""

@@ -18,6 +18,7 @@ class CorpStats:
         self.welcome_delays: list[float] = []
         self.app_delivered = 0
         self.app_dropped = 0
+        self.app_duplicates = 0
         self.app_inbox: deque[dict] = deque(maxlen=APP_INBOX_SIZE)
         self.callbacks: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
@@ -42,6 +43,7 @@ class CorpStats:
             "app_messages": {
                 "delivered": self.app_delivered,
                 "dropped": self.app_dropped,
+                "duplicates": self.app_duplicates,
                 "inbox": list(self.app_inbox),
             },
             "callbacks": dict(self.callbacks),

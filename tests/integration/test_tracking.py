@@ -7,11 +7,12 @@ import time
 
 import pytest
 
+from chalicelib import resources
 from chalicelib.domain import materials as rules
 from chalicelib.domain import view_alerts
 from chalicelib.domain.beacons import view_id
 from chalicelib.domain.view_alerts import Budget
-from chalicelib.services import beacon_ingest, beacon_intake, share_links
+from chalicelib.services import beacon_ingest, beacon_intake, share_links, tracked_links
 from chalicelib.services import view_alerts as alert_service
 from chalicelib.store.alert_state import AlertState, forget_reservations
 from chalicelib.store.materials import MaterialStore
@@ -19,6 +20,7 @@ from chalicelib.store.tracking import MATERIAL, TrackingStore
 from local.wecom_sim import SimConfig
 from tests.integration.tracking_helpers import (
     PAGE_ORIGIN,
+    alert,
     delayed_messages,
     ingest,
     post_beacons,
@@ -39,8 +41,8 @@ def tracked(sim_tenant_factory, monkeypatch):
     share_links._rings.forget()
     beacon_ingest.forget_lookups()
     forget_reservations()
-    for limit in (beacon_intake._per_ip, beacon_intake._per_token, beacon_intake._per_session):
-        limit._counts.clear()
+    tracked_links.forget_tracked()
+    beacon_intake._window_limits.clear()
     tenant = sim_tenant_factory("shop", config=SimConfig(seed=7), employees=3, customers=10, customers_in_store=True)
     material = MaterialStore(tenant.tenant_id).put(
         rules.MaterialSpec(type="link", title="春季手册", url="https://shop.example.com/a"), None, time.time()
@@ -137,7 +139,7 @@ def test_intake_limits_and_origins(tracked, monkeypatch):
         == 200
     )
     assert post_beacons(tracked.api, body, origin="https://m.shop.cn").status_code == 202
-    monkeypatch.setattr(beacon_intake._per_session, "limit", 2)
+    monkeypatch.setattr(beacon_intake.window_limit("session"), "limit", 2)
     assert post_beacons(tracked.api, body).status_code == 429
     assert len(queued()) == 2
 
@@ -184,7 +186,10 @@ def test_identified_open_alerts_the_sharer_once_per_half_hour(tracked):
     for session in ("view-one-1", "view-two-2"):
         body = {"share": link["token"], "viewer": viewer, "session": session, "events": reading(start, 2)}
         assert post_beacons(tracked.api, body).status_code == 202
-    process()
+    opens = queued(resources.BEACON_ALERTS)
+    alert(opens)
+    alert(opens)
+    ingest(queued())
     cards = inbox(tracked)
     assert len(cards) == 1
     assert cards[0]["userid"] == tracked.sharer
@@ -199,9 +204,36 @@ def test_identified_open_alerts_the_sharer_once_per_half_hour(tracked):
     assert stats["day"]["shares"] == 1
     hot = call(tracked.api, "GET", f"/v1/sales/{tracked.sharer}/hot-customers", tracked.token).json_body
     assert hot["customers"] == [{"customer_id": customer, "opens": 2}]
+    forgotten = call(tracked.api, "DELETE", f"/v1/customers/{customer}/tracking", tracked.token).json_body
+    assert forgotten == {"deleted": 2}
+    assert call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"] == []
+
+
+def test_a_lead_is_stored_on_the_customer_or_as_anonymous_and_alerted_once(tracked):
+    link = share(tracked)
+    customer = sorted(tracked.company.book.customers)[1]
+    headers = {"Content-Type": "text/plain", "Origin": PAGE_ORIGIN}
+    known = {"share": link["token"], "viewer": viewer_token(tracked.tenant_id, customer), "session": "lead-sess-1"}
+    anonymous = {"share": link["token"], "session": "lead-sess-2"}
+    for body in (known, anonymous, known):
+        form = body | {"name": "王先生", "phone": "138 0000 0000", "note": "想要报价"}
+        assert tracked.api.post("/t/leads", headers=headers, body=json.dumps(form)).status_code == 202
+    bad = anonymous | {"name": "x", "phone": "call me"}
+    assert tracked.api.post("/t/leads", headers=headers, body=json.dumps(bad)).status_code == 400
+    process()
+    entries = call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"]
+    assert [(e["kind"], e["phone"]) for e in entries] == [("lead", "138 0000 0000")]
+    assert len(TrackingStore(tracked.tenant_id).anonymous_leads(10)) == 1
+    cards = inbox(tracked)
+    assert len(cards) == 2
+    assert all("留下了联系方式 138 0000 0000" in card["description"] for card in cards)
+    stats = call(tracked.api, "GET", f"/v1/materials/{tracked.material_id}/stats", tracked.token).json_body
+    assert stats["leads"] == 2
 
 
 def test_alerts_over_the_member_budget_become_one_digest_and_none_is_lost(tracked, monkeypatch):
+    while time.time() % 60 > 40:  # the five alerts below must fall in one minute, ours and the simulator's
+        time.sleep(0.2)
     budget = Budget(per_member_minute=3, per_member_hour=1000, per_app_day=1000)
     monkeypatch.setattr(alert_service, "app_budget", lambda tenant_id: budget)
     link = share(tracked)
@@ -277,3 +309,27 @@ def test_key_rotation_through_the_api(tracked):
         "events": [{"seq": 0, "type": "open", "at": int(time.time() * 1000)}],
     }
     assert post_beacons(tracked.api, body).status_code == 404
+
+
+def test_tracked_links_in_mass_and_welcome_messages_are_made_per_sender(tracked):
+    material = MaterialStore(tracked.tenant_id).get(tracked.material_id)
+    answer = call(
+        tracked.api,
+        "PUT",
+        f"/v1/materials/{tracked.material_id}/tracking",
+        tracked.token,
+        {"auto_tag_ids": [], "tracked": True},
+    )
+    assert answer.json_body == {"auto_tag_ids": [], "tracked": True}
+    attachments = [
+        {"msgtype": "link", "link": {"title": "春季手册", "url": material.url}},
+        {"msgtype": "link", "link": {"title": "other", "url": "https://elsewhere.example.com/"}},
+        {"msgtype": "image", "image": {"pic_url": "https://shop.example.com/p.png"}},
+    ]
+    sent = tracked_links.per_sender(tracked.tenant_id, attachments, "emp00001", "bc-7")
+    assert sent[1:] == attachments[1:]
+    url = sent[0]["link"]["url"]
+    assert url.startswith(f"{PAGE_ORIGIN}/s/")
+    claims = share_links.open_share(url.rsplit("/", 1)[1], time.time())
+    assert (claims.material_id, claims.sharer, claims.campaign) == (tracked.material_id, "emp00001", "bc-7")
+    assert attachments[0]["link"]["url"] == material.url

@@ -3,6 +3,7 @@ delivered ones are kept in the corp's inbox (stats) with their real arrival time
 
 from __future__ import annotations
 
+import json
 import time
 
 from local.wecom_sim import errors
@@ -10,6 +11,7 @@ from local.wecom_sim.errors import WeComError
 
 from .common import POST, Call, Route, integer
 
+DUPLICATE_CHECK_DEFAULT_SECONDS = 1800
 MSGTYPES = frozenset(
     {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice"}
 )
@@ -69,8 +71,13 @@ def send(call: Call) -> dict:
     if not recipients:
         raise WeComError(errors.ALL_RECIPIENTS_INVALID)
     received_at = time.time()
+    check = body.get("enable_duplicate_check") == 1
+    interval = float(body.get("duplicate_check_interval") or DUPLICATE_CHECK_DEFAULT_SECONDS)
+    content = json.dumps(body.get(msgtype), sort_keys=True, ensure_ascii=False)
     for userid in recipients:
-        if company.app_messages.deliver(userid, call.now):
+        if check and company.app_messages.duplicate(userid, content, call.now, interval):
+            call.stats.app_duplicates += 1
+        elif company.app_messages.deliver(userid, call.now):
             call.stats.app_delivered += 1
             call.stats.app_inbox.append(_received(userid, msgtype, body, received_at))
         else:
