@@ -37,7 +37,7 @@ CHROMIUM_FLAGS = [
 SHARER = "emp00001"
 HEARTBEAT_MS = 1000
 WAIT_MS = 30_000
-VIEW_WAIT_SECONDS = 120.0  # views are folded in bulk, a batch per 30 s window (resources.BEACONS)
+VIEW_WAIT_SECONDS = 180.0  # views are folded in bulk, a write per view per fold window (resources.BEACONS)
 ALERT_WAIT_SECONDS = 120.0  # seconds normally; bounded wide for a loaded machine (a killed invocation is redelivered)
 MATERIAL = {"type": "link", "title": "浏览器测试素材", "url": "https://shop.example.com/e2e", "desc": "e2e"}
 
