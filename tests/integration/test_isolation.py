@@ -21,6 +21,7 @@ from chalicelib.api.admin_customers import ChangeTags, EditRemark
 from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.api.admin_tags import CreateTags, EditTag
+from chalicelib.api.admin_wechat import WeChatAppsBody
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
 from local.wecom_sim import SimConfig
@@ -57,6 +58,7 @@ SAMPLE_BODIES = {
     EditRemark: {"remark": "edited by a"},
     CreateTags: {"group_name": "made by a", "tags": ["a1"]},
     EditTag: {"name": "edited by a"},
+    WeChatAppsBody: {"allow_userinfo": False},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
