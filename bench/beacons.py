@@ -11,9 +11,9 @@ of them for a mass message (a campaign). Then:
    through (30/min), some customers open twice (de-bounced);
 3. write units: the same kind of reading, replayed in this process with the page's real timing (an open sent at
    once, then a batch every 10 s while visible, then leave) into the workers' code, batches grouped as the BEACONS
-   queue's 30 s window groups them, on a thread of this process; every DynamoDB write it and the stack's workers
-   (threads of this process, `isolated=False`) make is counted in write units by `local.request_meter` (DynamoDB's
-   sizing rules; conditional writes that fail count too). The naive baseline writes each accepted event as one
+   queue's window groups them, on a thread of this process, with the stack's workers stopped; every DynamoDB write
+   it makes (alerts included) is counted in write units by `local.request_meter` (DynamoDB's sizing rules;
+   conditional writes that fail count too). The naive baseline writes each accepted event as one
    item, measured the same way in the same run.
 
 Prints progress, then ONE JSON line; exits 1 when a promise is broken: an alert lost (WeCom dropped one, or an
@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-import boto3  # noqa: E402
 import httpx  # noqa: E402
 
 from local.request_meter import Meter  # noqa: E402
@@ -63,7 +62,7 @@ from local.environment import DemoEnvironment  # noqa: E402
 from local.tracking_traffic import HEARTBEAT_MS, reading  # noqa: E402
 
 SEED = 13
-WINDOW_MS = 30_000
+WINDOW_MS = resources.BEACONS.batching_window * 1000
 WINDOW_MAX = resources.BEACONS.batch_size
 TARGET_RATIO = 0.2
 TARGET_ALERT_P99_S = 10.0
@@ -225,7 +224,6 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
             "events": [[e.seq, e.type, e.at, e.visible_ms, e.depth, e.action] for e in checked.events],
         }
         messages.append((sent_ms, message))
-    wait_quiet()
     METER.reset()
     alerts = Alerts()
     window: list[dict[str, Any]] = []
@@ -243,7 +241,6 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
             alerts.flush()
     fold_batches(window)
     invocations += 1
-    wait_quiet()
     units = METER.snapshot()["wcu"]
     METER.reset()
     client = tracking.dynamodb()
@@ -277,22 +274,6 @@ def replay_units(tenant_id: str, token: str, campaign_token: str, customers: lis
     }
 
 
-def wait_quiet() -> None:
-    """Until the stack's workers (threads of this process) have no beacon message left to handle."""
-    sqs = boto3.client("sqs")
-    deadline = time.monotonic() + 120
-    names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
-    while time.monotonic() < deadline:
-        waiting = 0
-        for queue in (resources.BEACONS, resources.BEACON_ALERTS):
-            url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
-            waiting += sum(int(attributes[n]) for n in names)
-        if not waiting:
-            return
-        time.sleep(1)
-
-
 def main() -> dict[str, Any]:
     many_readers = {f"BEACON_LIMIT_{kind}_PER_MINUTE": "1000000" for kind in ("IP", "TOKEN", "SESSION")}
     os.environ.update(many_readers)
@@ -322,6 +303,9 @@ def main() -> dict[str, Any]:
         print("write units, replayed with the page's timing…", file=sys.stderr)
         replay_sharer = sorted(env.company.employees)[5]
         links = (share(admin, material_id, replay_sharer), share(admin, material_id, replay_sharer, "bc-bench"))
+        assert env.stack is not None
+        assert env.stack.pump is not None
+        env.stack.pump.stop()  # the replay's writes alone are metered
         with ThreadPoolExecutor(1) as measured:
             units = measured.submit(replay_units, tenant_id, *links, customers[200:260]).result()
         print(f"  {units}", file=sys.stderr)
