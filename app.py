@@ -23,12 +23,16 @@ from chalicelib.api.admin_materials import admin_materials
 from chalicelib.api.admin_moments import admin_moments
 from chalicelib.api.admin_sync import admin_sync
 from chalicelib.api.admin_tags import admin_tags
+from chalicelib.api.admin_tracking import admin_tracking
+from chalicelib.api.admin_wechat import admin_wechat
 from chalicelib.api.auth import auth
+from chalicelib.api.beacons import beacons
 from chalicelib.api.callbacks import callbacks
 from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
 from chalicelib.api.path_params import check_path_params
+from chalicelib.api.share_pages import share_pages
 from chalicelib.observability import invocation_context_middleware
 from chalicelib.workers import remaining_seconds
 
@@ -67,6 +71,10 @@ app.register_blueprint(admin_sync)
 app.register_blueprint(admin_groups)
 app.register_blueprint(admin_join_ways)
 app.register_blueprint(admin_group_welcome)
+app.register_blueprint(admin_tracking)
+app.register_blueprint(beacons)
+app.register_blueprint(admin_wechat)
+app.register_blueprint(share_pages)
 
 
 @on_queue(resources.EVENTS_REALTIME)
@@ -102,6 +110,20 @@ def dispatch_broadcast(event: Any) -> dict[str, Any]:
     from chalicelib.workers.dispatch import handle_dispatch_event
 
     return handle_dispatch_event(event.to_dict(), remaining_seconds=remaining_seconds(event))
+
+
+@on_queue(resources.BEACONS)
+def ingest_beacons(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.beacons import handle_beacon_event
+
+    return handle_beacon_event(event.to_dict())
+
+
+@on_queue(resources.BEACON_ALERTS)
+def alert_sharers(event: Any) -> dict[str, Any]:
+    from chalicelib.workers.beacons import handle_alert_event
+
+    return handle_alert_event(event.to_dict())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -23,6 +23,8 @@ class Settings:
     refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
     value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
     `plan_shards` is how many shards a broadcast's planning is split into at most (run in parallel).
+    `wechat_open_base_url` serves WeChat's OAuth page to the browser, `wechat_api_base_url` its `sns/` API;
+    `page_heartbeat_ms` is how often a shared page reports that it is still being read.
     """
 
     stage: str
@@ -41,6 +43,9 @@ class Settings:
     public_base_url: str = ""
     egress_ips: tuple[str, ...] = ()
     plan_shards: int = 16
+    wechat_open_base_url: str = "https://open.weixin.qq.com"
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    page_heartbeat_ms: int = 5000
 
     def table(self, spec: resources.Table) -> str:
         return self.tables[spec.logical]
@@ -70,4 +75,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         egress_ips=egress_ips,
         plan_shards=max(1, int(env.get("PLAN_SHARDS", "16"))),
+        wechat_open_base_url=env.get("WECHAT_OPEN_BASE_URL", "https://open.weixin.qq.com").rstrip("/"),
+        wechat_api_base_url=env.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
+        page_heartbeat_ms=int(env.get("PAGE_HEARTBEAT_MS", "5000")),
     )

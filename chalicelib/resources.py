@@ -135,7 +135,30 @@ DISPATCH = Queue(
     max_concurrency=10,
     env_var="QUEUE_DISPATCH",
 )
-QUEUES: tuple[Queue, ...] = (EVENTS_REALTIME, EVENTS, SYNC, PLAN, DISPATCH)
+# Beacon batches from shared pages, folded in bulk: up to 1,000 batches an invocation gathered over 60 s, so the
+# batches of a minute's reading (a page flushes every 10 s) become one write of its view, and the counters of a
+# material or sharer one write per invocation. Nothing here is urgent: alerts take the BEACON_ALERTS path.
+BEACONS = Queue(
+    logical="beacons",
+    name=f"{APP_NAME}-beacons",
+    visibility_timeout=180,
+    max_receive_count=5,
+    batch_size=1000,
+    batching_window=60,
+    max_concurrency=5,
+    env_var="QUEUE_BEACONS",
+)
+# What must reach a salesperson within seconds: an identified customer's open, a lead, a digest come due.
+BEACON_ALERTS = Queue(
+    logical="beacon_alerts",
+    name=f"{APP_NAME}-beacon-alerts",
+    visibility_timeout=60,
+    max_receive_count=5,
+    batch_size=10,
+    max_concurrency=10,
+    env_var="QUEUE_BEACON_ALERTS",
+)
+QUEUES: tuple[Queue, ...] = (EVENTS_REALTIME, EVENTS, SYNC, PLAN, DISPATCH, BEACONS, BEACON_ALERTS)
 
 
 def find_queue(logical: str) -> Queue:

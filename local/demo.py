@@ -3,7 +3,8 @@ mass message run; report, and check the product's promises.
 
 Each step is timed; the report ends with what the simulator (not the app) saw. The last line is one JSON object of
 figures whose `promises_broken` lists, in words, every promise the run broke (every new friend welcomed inside
-WeCom's 20 s, every mass-message recipient created once, every new friend stored, the re-sync done); the exit status
+WeCom's 20 s, every mass-message recipient created once, every new friend stored, the re-sync done, every identified
+opener of a shared material alerted to its sharer and no anonymous one); the exit status
 is 1 when that list is not empty.
 """
 
@@ -21,6 +22,7 @@ from chalicelib.domain.broadcasts import Broadcast
 from local.burst import MASS_MESSAGE_TEXT, BurstFigures, open_burst_channel, play_burst, start_bulk_work
 from local.demo_groups import run_group_demo
 from local.demo_moments import run_links_and_moments
+from local.demo_tracking import TrackingFigures, play_tracking
 from local.environment import DemoEnvironment
 from local.mass_message import fast_forward_follow, planned_recipients, wait_dispatched, wecom_view
 from local.sync_demo import run_full_sync
@@ -34,6 +36,7 @@ class Report:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.alerts: list[str] = []
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -47,6 +50,10 @@ class Report:
             print(f"  {name:<48} {seconds:8.2f} s")
         for name, value in self.counts.items():
             print(f"  {name:<48} {value:8d}")
+        if self.alerts:
+            print("  Alerts the sharer received in WeCom (simulator):")
+            for line in self.alerts:
+                print(f"    {line}")
         print("  WeCom calls seen by the simulator:")
         for api, n in sorted(wecom_calls.items()):
             print(f"    {api:<46} {n:6d}")
@@ -142,9 +149,19 @@ def finish_mass_message(env: DemoEnvironment, report: Report, broadcast_id: str)
     }
 
 
-def promises_broken(burst: BurstFigures, mass: dict[str, int], friends_added: int, resync: str) -> list[str]:
+def report_tracking(tracking: TrackingFigures, report: Report) -> None:
+    """The shared material's openers and the alerts its sharer received, in the report."""
+    report.counts["shared material: identified openers"] = len(tracking.identified)
+    report.counts["shared material: anonymous openers"] = tracking.anonymous
+    report.counts[f"shared material: WeCom alerts to {tracking.sharer}"] = len(tracking.alerts)
+    report.alerts = [f"{a['title']} ({a.get('description', '')})" for a in tracking.alerts]
+
+
+def promises_broken(
+    burst: BurstFigures, mass: dict[str, int], friends_added: int, resync: str, tracking: TrackingFigures
+) -> list[str]:
     """Every promise of the product that this run broke, in words."""
-    broken = burst.promises_broken()
+    broken = burst.promises_broken() + tracking.promises_broken()
     if mass["mass_message_created_twice"]:
         broken.append(f"{mass['mass_message_created_twice']} mass-message recipients created more than once")
     if mass["mass_message_missing"]:
@@ -180,6 +197,9 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
             mass = finish_mass_message(env, report, broadcast_id)
         with report.step("customer groups: sync, welcome template, join way, group message"):
             groups = run_group_demo(env)
+        with report.step("share a material; customers open it (one anonymous)"):
+            tracking = play_tracking(env)
+            report_tracking(tracking, report)
         with report.step("acquisition-link friends welcomed, a moment followed to its end"):
             links_and_moments = run_links_and_moments(env)
         stats = env.sim.stats(env.company.corpid)
@@ -189,6 +209,7 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
             **mass,
             "groups": groups,
             **{k: v for k, v in links_and_moments.items() if k != "broken"},
+            **tracking.figures(),
             "channel_friends_added": friends_added,
             "resync": resync,
             "wecom_simulator_answer": env.sim.answer_times(),
@@ -196,13 +217,16 @@ def run_demo(*, customers: int, new_friends: int, over_seconds: float) -> int:
         }
     finally:
         env.stop()
-    broken = promises_broken(burst, mass, friends_added, resync) + groups["promises_broken"]
+    broken = promises_broken(burst, mass, friends_added, resync, tracking) + groups["promises_broken"]
     broken += links_and_moments["broken"]
     if broken:
         print("\n!! PROMISES BROKEN:", file=sys.stderr)
         for line in broken:
             print(f"!!   {line}", file=sys.stderr)
     else:
-        print("\nAll promises held: every new friend welcomed in time, every mass-message recipient created once.")
+        print(
+            "\nAll promises held: every new friend welcomed in time, every mass-message recipient created once, "
+            "every identified opener of a shared material alerted and no anonymous one."
+        )
     print(json.dumps({**figures, "promises_broken": broken}, ensure_ascii=False), flush=True)
     return 1 if broken else 0

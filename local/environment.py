@@ -66,6 +66,8 @@ class DemoEnvironment:
                 **self._stack_args,
                 environment={
                     "WECOM_BASE_URL": wecom_url,
+                    "WECHAT_OPEN_BASE_URL": wecom_url,
+                    "WECHAT_API_BASE_URL": wecom_url,
                     "OPS_KEY_SHA256": hashlib.sha256(LOCAL_OPS_KEY.encode()).hexdigest(),
                     **self._environment,
                 },

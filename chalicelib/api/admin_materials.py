@@ -24,7 +24,7 @@ PAGE_MAX = 100
 
 @dataclass(frozen=True)
 class CreateMaterial:
-    type: str = field(metadata=rule(enum=rules.TYPES, description="image, link, miniprogram, video or file"))
+    type: str = field(metadata=rule(enum=rules.TYPES, description="image, link, miniprogram, video, file or article"))
     title: str = field(
         metadata=rule(
             min_length=1, max_length=128, pattern=ONE_LINE, description="Link title ≤128 bytes, mini-program ≤64"
@@ -33,7 +33,7 @@ class CreateMaterial:
     desc: str | None = field(default=None, metadata=rule(max_length=512, description="Shown under a link"))
     url: str | None = field(default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link only"))
     picurl: str | None = field(
-        default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link cover (optional)")
+        default=None, metadata=rule(pattern=HTTPS_URL, max_length=2048, description="link or article cover (optional)")
     )
     source_url: str | None = field(
         default=None,
@@ -46,6 +46,13 @@ class CreateMaterial:
     )
     appid: str | None = field(default=None, metadata=rule(pattern=r"^wx[0-9a-f]{16}$", description="mini-program"))
     page: str | None = field(default=None, metadata=rule(max_length=2048, description="mini-program page (.html)"))
+    body: str | None = field(
+        default=None,
+        metadata=rule(
+            max_length=60_000,
+            description="article only: rich text (HTML), sanitised when shown (tags, https links and images only)",
+        ),
+    )
 
 
 @dataclass(frozen=True)

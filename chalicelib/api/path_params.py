@@ -23,9 +23,16 @@ from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.store.materials import MATERIAL_ID_PATTERN
 
-SELF_CHECKED = {("/wecom/{tenant_id}/callback", "tenant_id")}
+SELF_CHECKED = {
+    ("/wecom/{tenant_id}/callback", "tenant_id"),
+    ("/s/{token}", "token"),
+    ("/s/{token}/oauth", "token"),
+    ("/s/{token}/consent", "token"),
+    ("/page-assets/{name}", "name"),
+}
 """Parameters a route checks itself: WeCom's callback answers a malformed tenant id exactly as an unknown one and as
-a bad signature (`api/callbacks.py`), so a prober without a valid signature learns nothing from the shape."""
+a bad signature (`api/callbacks.py`), so a prober without a valid signature learns nothing from the shape; a shared
+page answers any bad link, malformed or forged, with the same plain 404 page (`api/share_pages.py`)."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A material is one attachment kind of WeCom's mass and welcome messages (WECOM.md §4, path/92135 and path/92599):
 `link` {title, url, desc, picurl} needs no upload; `image`, `video` and `file` are bytes uploaded as temporary media;
-`miniprogram` {title, appid, page} carries a cover image uploaded as temporary media (`pic_media_id`). The bytes stay
+`miniprogram` {title, appid, page} carries a cover image uploaded as temporary media (`pic_media_id`). An `article`
+{title, body, picurl} is the tenant's own rich text, shown only on its shared page (sanitised there; no WeCom
+attachment of its own: it goes out as its share link). The bytes stay
 at the admin's https source URL: they are fetched and checked at creation, and fetched again whenever the media id
 must be renewed. A temporary media id lives 3 days (`MEDIA_TTL_SECONDS`): it is renewed once it is older than the TTL
 minus `REFRESH_MARGIN_SECONDS`, so an attachment handed out stays valid for at least that margin; if renewing fails,
@@ -20,8 +22,8 @@ from urllib.parse import urlsplit
 from chalicelib.domain import wecom_limits as limits
 from chalicelib.domain.public_address import host_literal, is_public
 
-IMAGE, LINK, MINIPROGRAM, VIDEO, FILE = "image", "link", "miniprogram", "video", "file"
-TYPES: tuple[str, ...] = (IMAGE, LINK, MINIPROGRAM, VIDEO, FILE)
+IMAGE, LINK, MINIPROGRAM, VIDEO, FILE, ARTICLE = "image", "link", "miniprogram", "video", "file", "article"
+TYPES: tuple[str, ...] = (IMAGE, LINK, MINIPROGRAM, VIDEO, FILE, ARTICLE)
 UPLOADED_TYPES: tuple[str, ...] = (IMAGE, MINIPROGRAM, VIDEO, FILE)
 
 REFRESH_MARGIN_SECONDS = 12 * 3600
@@ -35,6 +37,7 @@ DESC_MAX_BYTES = 512
 APPID_PATTERN = re.compile(r"^wx[0-9a-f]{16}$")
 PAGE_MAX_BYTES = 2048
 FILENAME_MAX_CHARS = 128
+ARTICLE_MAX_BYTES = 60_000
 
 MAX_BYTES: dict[str, int] = {
     IMAGE: limits.MEDIA_IMAGE_MAX_BYTES,
@@ -69,6 +72,7 @@ class MaterialSpec:
     source_url: str | None = None
     appid: str | None = None
     page: str | None = None
+    body: str | None = None
 
 
 def _utf8(text: str) -> int:
@@ -114,11 +118,14 @@ def validate_spec(spec: MaterialSpec) -> MaterialSpec:
     allowed = {"type", "title", "desc"} | {
         LINK: {"url", "picurl"},
         MINIPROGRAM: {"source_url", "appid", "page"},
+        ARTICLE: {"body", "picurl"},
     }.get(spec.type, {"source_url"})
-    for name in ("url", "picurl", "source_url", "appid", "page"):
+    for name in ("url", "picurl", "source_url", "appid", "page", "body"):
         if getattr(spec, name) is not None and name not in allowed:
             problems.append(f"{name}: not used by a {spec.type} material")
-    required = {LINK: ("url",), MINIPROGRAM: ("source_url", "appid", "page")}.get(spec.type, ("source_url",))
+    required = {LINK: ("url",), MINIPROGRAM: ("source_url", "appid", "page"), ARTICLE: ("body",)}.get(
+        spec.type, ("source_url",)
+    )
     for name in required:
         if not getattr(spec, name):
             problems.append(f"{name}: required for a {spec.type} material")
@@ -128,6 +135,8 @@ def validate_spec(spec: MaterialSpec) -> MaterialSpec:
             problem = https_url_problem(value)
             if problem:
                 problems.append(f"{name}: {problem}")
+    if spec.type == ARTICLE and spec.body and _utf8(spec.body) > ARTICLE_MAX_BYTES:
+        problems.append(f"body: longer than {ARTICLE_MAX_BYTES} bytes")
     if spec.type == MINIPROGRAM:
         if spec.appid and not APPID_PATTERN.fullmatch(spec.appid):
             problems.append("appid: must be a mini-program appid (wx + 16 hex digits)")
@@ -216,7 +225,10 @@ def usable_as_last_resort(uploaded_at: float | None, now: float) -> bool:
 
 
 def attachment(kind: str, fields: Mapping[str, Any], media_id: str | None) -> dict[str, Any]:
-    """The WeCom attachment (add_msg_template / send_welcome_msg) for a material of `kind`."""
+    """The WeCom attachment (add_msg_template / send_welcome_msg) for a material of `kind`; an article has none
+    (`InvalidMaterial`: it is sent as its share link)."""
+    if kind == ARTICLE:
+        raise InvalidMaterial(["an article is not a WeCom attachment: send its share link (POST /v1/shares)"])
     if kind == LINK:
         body = {name: fields[name] for name in ("title", "url", "desc", "picurl") if fields.get(name)}
         return {"msgtype": LINK, LINK: body}

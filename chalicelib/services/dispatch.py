@@ -50,6 +50,7 @@ from chalicelib.domain.wecom_limits import (
 )
 from chalicelib.observability import BATCH_FAILED_METRIC, alert, logger
 from chalicelib.services.tenant_wecom import tenant_wecom
+from chalicelib.services.tracked_links import per_sender
 from chalicelib.store.broadcast_timers import FOLLOW
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.customers import CustomerStore
@@ -262,7 +263,9 @@ class Dispatcher:
         if broadcast.content.get("text"):
             body["text"] = {"content": broadcast.content["text"]}
         if broadcast.content.get("attachments"):
-            body["attachments"] = list(broadcast.content["attachments"])
+            body["attachments"] = per_sender(
+                self.tenant_id, broadcast.content["attachments"], batch.sender, broadcast.broadcast_id
+            )
         if broadcast.allow_select:
             body["allow_select"] = True
         if broadcast.chat_type == "group":

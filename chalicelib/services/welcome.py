@@ -28,6 +28,7 @@ from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
 from chalicelib.services.relations import fetch_customer
 from chalicelib.services.tenant_context import TenantContext
+from chalicelib.services.tracked_links import per_sender
 from chalicelib.store.channels import DEFAULT_WELCOME
 from chalicelib.wecom.errors import (
     ConcurrencyLimited,
@@ -94,6 +95,10 @@ def send_welcome(
     )
     if content is None:
         return WelcomeResult(None, channel, "no welcome message configured")
+    campaign = channel.config_id if channel else "welcome"
+    content = replace(
+        content, attachments=tuple(per_sender(ctx.tenant_id, content.attachments, event.user_id, campaign))
+    )
     if not welcome_budget.may_attempt(clock(), event.create_time):
         age = clock() - event.create_time
         return WelcomeResult(WelcomeOutcome.EXPIRED, channel, f"code {age:.1f} s old: too late to send, not tried")

@@ -83,6 +83,7 @@ class MaterialItem(Model):
     source_url = UnicodeAttribute(null=True)
     appid = UnicodeAttribute(null=True)
     page = UnicodeAttribute(null=True)
+    body = UnicodeAttribute(null=True)
     media_id = UnicodeAttribute(null=True)
     uploaded_at = NumberAttribute(null=True)
     media_bytes = NumberAttribute(null=True)
@@ -122,6 +123,7 @@ class Material:
     created_at: int
     updated_at: int
     use_count: int
+    body: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         fields = {
@@ -134,6 +136,7 @@ class Material:
             "source_url": self.source_url,
             "appid": self.appid,
             "page": self.page,
+            "body": self.body,
             "media_bytes": self.media_bytes,
             "uploaded_at": self.uploaded_at,
             "created_at": self.created_at,
@@ -163,6 +166,7 @@ def _from_item(item: MaterialItem) -> Material:
         created_at=int(item.created_at),
         updated_at=int(item.updated_at),
         use_count=int(item.use_count or 0),
+        body=item.body,
     )
 
 
@@ -197,6 +201,7 @@ class MaterialStore:
             source_url=spec.source_url,
             appid=spec.appid,
             page=spec.page,
+            body=spec.body,
             media_id=upload.media_id if upload else None,
             uploaded_at=upload.uploaded_at if upload else None,
             media_bytes=upload.size if upload else None,

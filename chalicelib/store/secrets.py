@@ -71,3 +71,28 @@ def get_secrets(tenant_id: str) -> dict[str, str]:
     by_parameter = {parameter_name(settings, tenant_id, name): name for name in SECRET_NAMES}
     answer = _ssm(settings.region).get_parameters(Names=list(by_parameter), WithDecryption=True)
     return {by_parameter[p["Name"]]: p["Value"] for p in answer["Parameters"]}
+
+
+def get_parameter(tenant_id: str, name: str) -> str | None:
+    """One of the tenant's other secure parameters (e.g. its share keys), decrypted; None when never written."""
+    settings = get_settings()
+    try:
+        answer = _ssm(settings.region).get_parameter(
+            Name=parameter_name(settings, tenant_id, name), WithDecryption=True
+        )
+    except _ssm(settings.region).exceptions.ParameterNotFound:
+        return None
+    return answer["Parameter"]["Value"]
+
+
+def put_parameter(tenant_id: str, name: str, value: str, *, overwrite: bool) -> bool:
+    """Write one of the tenant's other secure parameters; False when it exists and `overwrite` is off."""
+    settings = get_settings()
+    client = _ssm(settings.region)
+    try:
+        client.put_parameter(
+            Name=parameter_name(settings, tenant_id, name), Value=value, Type="SecureString", Overwrite=overwrite
+        )
+    except client.exceptions.ParameterAlreadyExists:
+        return False
+    return True

@@ -43,11 +43,12 @@ BACKOFF_CAP_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 3.0
 POOL_TIMEOUT_SECONDS = 5.0
 
-_SECRET_QUERY = re.compile(r"((?:access_token|corpsecret)=)[^&\s'\"]+", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"(\b(?:access_token|corpsecret|secret|js_code|code)=)[^&\s'\"]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """`text` with the values of `access_token=` and `corpsecret=` query parameters masked (for URLs in logs)."""
+    """`text` with the values of `access_token=`, `corpsecret=` (WeCom) and `secret=`, `code=`, `js_code=` (WeChat)
+    query parameters masked (for URLs in logs)."""
     return _SECRET_QUERY.sub(r"\1***", text)
 
 
@@ -86,7 +87,8 @@ def http_pool(settings: Settings) -> httpx.Client:
         return pool
 
 
-def _redact_httpx_request_logs() -> None:
+def redact_httpx_request_logs() -> None:
+    """Mask secrets in httpx's request log lines (idempotent)."""
     httpx_logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactQueryFilter) for f in httpx_logger.filters):
         httpx_logger.addFilter(_RedactQueryFilter())
@@ -124,7 +126,7 @@ class WeComClient:
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        _redact_httpx_request_logs()
+        redact_httpx_request_logs()
         self._read_credentials = credentials if callable(credentials) else (lambda: credentials)
         self._credentials = self._read_credentials()
         self._tokens = tokens

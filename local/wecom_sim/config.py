@@ -35,6 +35,8 @@ class SimConfig:
     join_way_room_full: int = 200
     app_msg_per_member_minute: int = 30
     app_msg_per_member_hour: int = 1000
+    app_msg_per_seat_day: int = 200
+    app_msg_per_app_day: int | None = None
     callback_timeout_real_seconds: float = 5.0
     callback_retries: int = 3
     callback_workers: int = 16

@@ -12,9 +12,12 @@ class CustomerBook:
         self.customers: dict[str, Customer] = {}
         self.by_customer: dict[str, dict[str, Follow]] = {}
         self.by_user: dict[str, dict[str, Follow]] = {}
+        self._unionids: set[str] = set()
 
     def add_customer(self, customer: Customer) -> None:
         self.customers[customer.external_userid] = customer
+        if customer.unionid:
+            self._unionids.add(customer.unionid)
         self.by_customer.setdefault(customer.external_userid, {})
 
     def add_follow(self, follow: Follow) -> None:
@@ -27,6 +30,10 @@ class CustomerBook:
         follow = self.by_customer.get(external_userid, {}).pop(userid, None)
         self.by_user.get(userid, {}).pop(external_userid, None)
         return follow
+
+    def unionid_known(self, unionid: str) -> bool:
+        """Whether a customer of the book has this unionid (WeChat's shared-page identity matches on it)."""
+        return unionid in self._unionids
 
     def follow(self, userid: str, external_userid: str) -> Follow | None:
         return self.by_customer.get(external_userid, {}).get(userid)

@@ -65,7 +65,7 @@ def generate_company(
         welcome=WelcomeCodes(config.welcome_code_ttl, random.Random(rng.getrandbits(64))),
         mass=MassMessages(config, corpid, random.Random(rng.getrandbits(64))),
         transfers=Transfers(config, corpid),
-        app_messages=AppMessageCaps(config),
+        app_messages=AppMessageCaps(config, seats=employees),
         acquisition=AcquisitionLinks(
             random.Random(seed ^ ACQUISITION_SEED),
             config.acquisition_quota,

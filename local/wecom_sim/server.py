@@ -19,7 +19,14 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
 # How many answer times the server keeps (from a request's first byte read to its answer written), newest last.
 ANSWER_TIMES_KEPT = 200_000
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 411: "Length Required"}
+REASONS = {
+    200: "OK",
+    302: "Found",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+}
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from .limits import ApiLimits
 from .server import HttpServer, Request
 from .stats import Stats
 from .tokens import TokenStore
+from .wechat import WeChat, app_credentials
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class Simulator:
             self._stats,
         )
         self._control = ControlApi(self)
+        self.wechat = WeChat(self._companies, self.clock, self.lock)
         self._server: HttpServer | None = None
         self._pool = ThreadPoolExecutor(self.config.callback_workers, thread_name_prefix="wecom-sim-callback")
         self._client = httpx.Client(limits=httpx.Limits(max_connections=self.config.callback_workers))
@@ -126,6 +128,14 @@ class Simulator:
 
         return {"requests": len(seconds), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)}
 
+    def wechat_apps(self, company: Company) -> dict[str, tuple[str, str]]:
+        """The (appid, secret) of the company's official account ("oa") and mini-program ("mp")."""
+        return {kind: app_credentials(company.corpid, kind) for kind in ("oa", "mp")}
+
+    def wechat_login_code(self, appid: str, person: str) -> str:
+        """The code `wx.login` gives mini-program `appid` on `person`'s phone (person: a unionid or any name)."""
+        return self.wechat.login_code(appid, person)
+
     def real_seconds(self, simulated_seconds: float) -> float:
         """How long `simulated_seconds` of the simulator's clock last in real time."""
         return self.clock.real_seconds(simulated_seconds)
@@ -154,6 +164,8 @@ class Simulator:
             return self._api.handle(request)
         if request.path.startswith("/sim/"):
             return self._control.handle(request)
+        if self.wechat.handles(request.path):
+            return self.wechat.handle(request)
         return json_response({"errcode": 404, "errmsg": "not found"}, 404)
 
     def __enter__(self) -> Simulator:

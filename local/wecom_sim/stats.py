@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+
+APP_INBOX_SIZE = 2000
 
 
 class CorpStats:
@@ -16,6 +18,8 @@ class CorpStats:
         self.welcome_delays: list[float] = []
         self.app_delivered = 0
         self.app_dropped = 0
+        self.app_duplicates = 0
+        self.app_inbox: deque[dict] = deque(maxlen=APP_INBOX_SIZE)
         self.callbacks: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
 
@@ -36,7 +40,12 @@ class CorpStats:
                 "delay_p50": statistics.median(delays) if delays else None,
                 "delay_max": max(delays, default=None),
             },
-            "app_messages": {"delivered": self.app_delivered, "dropped": self.app_dropped},
+            "app_messages": {
+                "delivered": self.app_delivered,
+                "dropped": self.app_dropped,
+                "duplicates": self.app_duplicates,
+                "inbox": list(self.app_inbox),
+            },
             "callbacks": dict(self.callbacks),
             "faults": dict(self.faults),
         }

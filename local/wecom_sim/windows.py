@@ -4,6 +4,7 @@ from __future__ import annotations
 
 MINUTE = 60
 HOUR = 3600
+DAY = 86_400
 
 
 class WindowCounter:

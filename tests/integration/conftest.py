@@ -58,8 +58,12 @@ def sim_tenant_factory(aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         company = sim.add_company(employees=employees, customers=customers, tags=tags, departments=departments)
         url = sim.start(port=0)
         started.append((sim, tenant_id))
-        monkeypatch.setenv("WECOM_BASE_URL", url)
-        client = app_client(monkeypatch, local_stage_project(tmp_path / f"project-{len(started)}", WECOM_BASE_URL=url))
+        for name in ("WECOM_BASE_URL", "WECHAT_OPEN_BASE_URL", "WECHAT_API_BASE_URL"):
+            monkeypatch.setenv(name, url)
+        project = local_stage_project(
+            tmp_path / f"project-{len(started)}", WECOM_BASE_URL=url, WECHAT_OPEN_BASE_URL=url, WECHAT_API_BASE_URL=url
+        )
+        client = app_client(monkeypatch, project)
         invalidate_credentials(tenant_id)
         forget_lookups()
         fields: dict[str, Any] = {"plan": plan} | ({} if paid_days is None else {"paid_days": paid_days})

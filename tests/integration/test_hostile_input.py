@@ -33,6 +33,8 @@ VALID = {
     "employee_userid": "u1",
     "tag_id": "et1",
     "group_id": "et1",
+    "token": "s.1.abcd.0123456789abcdefghijkl",
+    "name": "page.0123456789ab.js",
 }
 HOSTILE_BODIES: dict[str, bytes] = {
     "5,000 nested arrays": b"[" * 5000 + b"]" * 5000,
@@ -129,7 +131,10 @@ def test_every_path_parameter_of_every_route_refuses_ids_not_of_its_shape(api: A
                     _fill(path), headers=_headers(path, admin), body=b"{}" if method != "GET" else None
                 )
                 assert (response.status_code, response.body) == (known.status_code, known.body), (method, path)
-                _refused(response, 401)
+                if path.startswith("/wecom/"):
+                    _refused(response, 401)
+                else:
+                    assert response.status_code == 404, (method, path)  # a shared page's plain 404 page
             else:
                 assert f"'{name}' must match" in _refused(response, 404), (method, path)
             checked += 1
@@ -140,7 +145,8 @@ def test_every_path_parameter_of_every_route_refuses_ids_not_of_its_shape(api: A
 def test_every_path_parameter_has_a_declared_shape_that_its_valid_example_has() -> None:
     for path, _ in _routes():
         for name in re.findall(r"{(\w+)}", path):
-            assert re.fullmatch(PATH_PARAMS[name].pattern, VALID[name]), name
+            if (path, name) not in SELF_CHECKED:
+                assert re.fullmatch(PATH_PARAMS[name].pattern, VALID[name]), name
 
 
 def _cursor(value: bytes) -> str:

@@ -26,6 +26,7 @@ from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.api.admin_moments import CreateMoment
 from chalicelib.api.admin_tags import CreateTags, EditTag
+from chalicelib.api.admin_wechat import WeChatAppsBody
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
 from local.wecom_sim import SimConfig
@@ -75,6 +76,7 @@ SAMPLE_BODIES = {
     UpdateJoinWay: {"name": "edited by a"},
     CreateTemplate: {"name": "made by a", "text": "hello from a"},
     EditTemplate: {"name": "edited by a"},
+    WeChatAppsBody: {"allow_userinfo": False},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 

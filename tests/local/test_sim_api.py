@@ -326,7 +326,12 @@ def test_app_messages_over_30_per_minute_are_dropped_silently(make) -> None:
     message = {"touser": "emp00001", "msgtype": "text", "agentid": run.company.agent_id, "text": {"content": "提醒"}}
     answers = [run.post("message/send", message)["errcode"] for _ in range(31)]
     assert answers == [0] * 31
-    assert run.sim.stats(run.company.corpid)["app_messages"] == {"delivered": 30, "dropped": 1}
+    app_messages = run.sim.stats(run.company.corpid)["app_messages"]
+    assert (app_messages["delivered"], app_messages["dropped"], app_messages["duplicates"]) == (30, 1, 0)
+    assert [m["content"] for m in app_messages["inbox"]] == ["提醒"] * 30
+    checked = {**message, "touser": "emp00002", "enable_duplicate_check": 1, "duplicate_check_interval": 600}
+    assert [run.post("message/send", checked)["errcode"] for _ in range(2)] == [0, 0]
+    assert run.sim.stats(run.company.corpid)["app_messages"]["duplicates"] == 1
     assert run.post("message/send", {**message, "agentid": 1})["errcode"] == 40056
     assert run.post("message/send", {**message, "touser": "nobody"})["errcode"] == 81013
 

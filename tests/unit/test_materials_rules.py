@@ -163,3 +163,17 @@ def test_attachments_have_wecoms_shape_and_pass_the_content_check(kind, fields, 
 def test_an_upload_kind_without_media_id_is_a_programming_error():
     with pytest.raises(ValueError, match="needs its media id"):
         rules.attachment("image", {}, None)
+
+
+def test_an_article_needs_a_body_takes_no_source_and_is_no_wecom_attachment():
+    rules.validate_spec(rules.MaterialSpec(type="article", title="新品", body="<p>正文</p>"))
+    with pytest.raises(rules.InvalidMaterial) as missing:
+        rules.validate_spec(rules.MaterialSpec(type="article", title="新品", source_url="https://a.example.com/x"))
+    assert missing.value.problems == [
+        "source_url: not used by a article material",
+        "body: required for a article material",
+    ]
+    with pytest.raises(rules.InvalidMaterial):
+        rules.validate_spec(rules.MaterialSpec(type="article", title="长", body="字" * 20_001))
+    with pytest.raises(rules.InvalidMaterial):
+        rules.attachment("article", {"title": "新品"}, None)

@@ -1,12 +1,17 @@
-"""message/send: app messages to employees, with per-member caps whose excess WeCom drops silently."""
+"""message/send: app messages to employees, with per-member and per-app daily caps whose excess WeCom drops silently;
+delivered ones are kept in the corp's inbox (stats) with their real arrival time."""
 
 from __future__ import annotations
+
+import json
+import time
 
 from local.wecom_sim import errors
 from local.wecom_sim.errors import WeComError
 
 from .common import POST, Call, Route, integer
 
+DUPLICATE_CHECK_DEFAULT_SECONDS = 1800
 MSGTYPES = frozenset(
     {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice"}
 )
@@ -14,6 +19,13 @@ MSGTYPES = frozenset(
 
 def _split(value: object) -> list[str]:
     return [part for part in str(value or "").split("|") if part]
+
+
+def _received(userid: str, msgtype: str, body: dict, received_at: float) -> dict:
+    """What the member saw, as tests and benches read it back: the card or text and the real arrival time."""
+    content = body.get(msgtype) if isinstance(body.get(msgtype), dict) else {}
+    shown = {k: content.get(k) for k in ("title", "description", "url", "content") if isinstance(content.get(k), str)}
+    return {"userid": userid, "msgtype": msgtype, "received_at": received_at, **shown}
 
 
 def send(call: Call) -> dict:
@@ -58,9 +70,16 @@ def send(call: Call) -> dict:
         recipients.update(dict.fromkeys(members))
     if not recipients:
         raise WeComError(errors.ALL_RECIPIENTS_INVALID)
+    received_at = time.time()
+    check = body.get("enable_duplicate_check") == 1
+    interval = float(body.get("duplicate_check_interval") or DUPLICATE_CHECK_DEFAULT_SECONDS)
+    content = json.dumps(body.get(msgtype), sort_keys=True, ensure_ascii=False)
     for userid in recipients:
-        if company.app_messages.deliver(userid, call.now):
+        if check and company.app_messages.duplicate(userid, content, call.now, interval):
+            call.stats.app_duplicates += 1
+        elif company.app_messages.deliver(userid, call.now):
             call.stats.app_delivered += 1
+            call.stats.app_inbox.append(_received(userid, msgtype, body, received_at))
         else:
             call.stats.app_dropped += 1
     return {

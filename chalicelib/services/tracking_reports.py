@@ -1,0 +1,96 @@
+"""Tracking read back from stored aggregates, each in one or a few Queries (never a Scan): a customer's timeline,
+a material's figures, a salesperson's figures by day/week/month, and a salesperson's hot customers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain import view_alerts
+from chalicelib.store.tracking import MATERIAL, SHARER, TrackingStore
+
+DAY_SECONDS = 86_400
+PERIODS = {"day": 1, "week": 7, "month": 30}
+HOT_MIN_OPENS = 2
+
+
+def _days_back(now: float, days: int) -> tuple[str, str]:
+    return view_alerts.day_of(now - (days - 1) * DAY_SECONDS), view_alerts.day_of(now)
+
+
+def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    if item["sk"] == "lead":
+        return {
+            "kind": "lead",
+            "at": item["at"],
+            "material_id": item.get("material_id"),
+            "sharer": item.get("sharer"),
+            "campaign": item.get("campaign", ""),
+            "name": item.get("name"),
+            "phone": item.get("phone"),
+            "note": item.get("note", ""),
+        }
+    return {
+        "kind": "view",
+        "at": item.get("opened_at") or item.get("first_at"),
+        "last_at": item.get("last_at"),
+        "material_id": item.get("material_id"),
+        "sharer": item.get("sharer"),
+        "campaign": item.get("campaign", ""),
+        "dwell_ms": item.get("dwell_ms", 0),
+        "depth": max(item.get("depth_marks") or [0]),
+        "actions": {name[2:]: n for name, n in item.items() if name.startswith("a_")},
+        "consented": bool(item.get("consented")),
+        "left": "left_at" in item,
+    }
+
+
+def timeline(tenant_id: str, customer: str, only_sharer: str | None) -> list[dict[str, Any]]:
+    """The customer's views and leads, newest first; a sales key sees the ones of its own shares only."""
+    entries = [_entry(item) for item in TrackingStore(tenant_id).timeline(customer)]
+    return [e for e in entries if only_sharer is None or e["sharer"] == only_sharer]
+
+
+def material_stats(tenant_id: str, material_id: str, days: int, now: float) -> dict[str, Any]:
+    """Opens, unique and identified viewers, average dwell, forwards and leads over the last `days` days."""
+    first, last = _days_back(now, days)
+    counts = TrackingStore(tenant_id).counts(MATERIAL, material_id, first, last)
+    return {
+        "material_id": material_id,
+        "from": first,
+        "to": last,
+        "opens": counts["opens"],
+        "identified_opens": counts["identified_opens"],
+        "unique_viewers": counts["viewers"],
+        "identified_viewers": counts["identified_viewers"],
+        "average_dwell_ms": counts["dwell_ms"] // counts["opens"] if counts["opens"] else 0,
+        "forwards": counts["forwards"],
+        "leads": counts["leads"],
+    }
+
+
+def sales_stats(tenant_id: str, userid: str, now: float) -> dict[str, Any]:
+    """A salesperson's shares, opens, identified viewers, leads and alerts for the day, week and month."""
+    store = TrackingStore(tenant_id)
+    answer: dict[str, Any] = {"userid": userid}
+    for period, days in PERIODS.items():
+        first, last = _days_back(now, days)
+        counts = store.counts(SHARER, userid, first, last)
+        answer[period] = {
+            "from": first,
+            "to": last,
+            "shares": counts["shares"],
+            "opens": counts["opens"],
+            "identified_opens": counts["identified_opens"],
+            "identified_viewers": counts["identified_viewers"],
+            "leads": counts["leads"],
+            "alerts": {name: counts[name] for name in ("sent", "debounced", "digested")},
+        }
+    return answer
+
+
+def hot_customers(tenant_id: str, userid: str, now: float) -> list[dict[str, Any]]:
+    """The salesperson's customers who opened their shares twice or more in the last 7 days, most opens first."""
+    first, last = _days_back(now, 7)
+    opens = TrackingStore(tenant_id).customer_opens(userid, first, last)
+    hot = [{"customer_id": c, "opens": n} for c, n in opens.items() if n >= HOT_MIN_OPENS]
+    return sorted(hot, key=lambda h: (-h["opens"], h["customer_id"]))
