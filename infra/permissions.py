@@ -57,18 +57,21 @@ class Access:
     wecom: bool = False
 
 
-EV_RT, EV, SYNC, PLAN, DISPATCH = (
+EV_RT, EV, SYNC, PLAN, DISPATCH, BEACONS, ALERTS = (
     resources.EVENTS_REALTIME.logical,
     resources.EVENTS.logical,
     resources.SYNC.logical,
     resources.PLAN.logical,
     resources.DISPATCH.logical,
+    resources.BEACONS.logical,
+    resources.BEACON_ALERTS.logical,
 )
 
 FUNCTIONS: dict[str, Access] = {
-    # Routes: admin and ops writes, callbacks queued, tenants' secrets created and rotated, admin calls to WeCom
-    # (materials, channels, tags, transfers).
-    API_HANDLER: Access(WORKER_TABLES, sends=(EV_RT, EV, SYNC, PLAN), secrets="write", wecom=True),
+    # Routes: admin and ops writes, callbacks and beacons queued (an open's alert straight to the alert queue),
+    # tenants' and WeChat accounts' secrets created and rotated, admin calls to WeCom (materials, channels, tags,
+    # transfers, groups, moments, links) and to WeChat (shared pages' OAuth, mini-program sessions).
+    API_HANDLER: Access(WORKER_TABLES, sends=(EV_RT, EV, SYNC, PLAN, BEACONS, ALERTS), secrets="write", wecom=True),
     # The API-key authorizer: reads the key and the tenant, stamps the key's last use.
     "api_key": Access({T: "write"}),
     "on_wecom_new_friend": Access(WORKER_TABLES, sends=(EV,), secrets="read", wecom=True),
@@ -77,8 +80,13 @@ FUNCTIONS: dict[str, Access] = {
     # Planning reads the audience, writes batches and arms the results timer (runtime); it calls no WeCom API.
     "plan_broadcast": Access({T: "read", D: "write", R: "write"}, sends=(PLAN, DISPATCH)),
     "dispatch_broadcast": Access(WORKER_TABLES, sends=(DISPATCH,), secrets="read", wecom=True),
-    # Due timers (runtime) start broadcasts (data) or wake their results follower; no WeCom API.
-    "broadcast_schedule": Access({T: "read", D: "write", R: "write"}, sends=(PLAN, DISPATCH)),
+    # Due timers (runtime) start broadcasts (data), wake their results follower, and create and follow moment tasks
+    # at WeCom.
+    "broadcast_schedule": Access(WORKER_TABLES, sends=(PLAN, DISPATCH), secrets="read", wecom=True),
+    # Beacon batches folded into views and counters; viewers auto-tagged at WeCom; alerts queued.
+    "ingest_beacons": Access(WORKER_TABLES, sends=(ALERTS,), secrets="read", wecom=True),
+    # Sharers alerted by app message within WeCom's budgets; digests queued for later.
+    "alert_sharers": Access(WORKER_TABLES, sends=(ALERTS,), secrets="read", wecom=True),
     "on_sync": Access(WORKER_TABLES, sends=(SYNC, EV), secrets="read", wecom=True),
     # The nightly trigger only queues the fan-out message (on_sync pages through the tenants).
     "nightly_sync": Access({}, sends=(SYNC,)),
