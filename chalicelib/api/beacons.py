@@ -4,8 +4,8 @@ No API key: the share token in the body says which tenant, and is verified witho
 as `text/plain` (what `navigator.sendBeacon` sends, no CORS preflight) or `application/json`. A request from a
 browser origin other than the stack's own or one the tenant listed is refused (403) without being queued, and
 answers carry `Access-Control-Allow-Origin` only for allowed origins. Answers are JSON: 202 with the accepted
-count and the rejected events with reasons, 400/413 for a body that is not a batch, 404 for an unknown link, 429
-over the per-token or per-IP limits.
+count and the rejected events with reasons; refusals as every route's ({"Code", "Message"}): 400/413 for a body
+that is not a batch, 404 for an unknown link, 429 over the per-token or per-IP limits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ from chalicelib.services.beacon_intake import IntakeRefused, accept_beacons, acc
 beacons = Blueprint(__name__)
 
 CONTENT_TYPES = ["text/plain", "application/json"]
+REFUSALS = {
+    400: "BadRequestError",
+    403: "ForbiddenError",
+    404: "NotFoundError",
+    413: "RequestEntityTooLargeError",
+    429: "TooManyRequestsError",
+}
+"""Refusals read as every other route's (Chalice's `Code` and `Message`)."""
 PREFLIGHT_MAX_AGE = "600"
 
 
@@ -37,7 +45,8 @@ def _answer(handler: Any) -> Response:
     try:
         body = handler(request.raw_body or b"", origin, source_ip)
     except IntakeRefused as refused:
-        return Response({"error": refused.reason}, status_code=refused.status, headers=_headers(origin, False))
+        answer = {"Code": REFUSALS.get(refused.status, "BadRequestError"), "Message": refused.reason}
+        return Response(answer, status_code=refused.status, headers=_headers(origin, False))
     return Response(body, status_code=202, headers=_headers(origin, True))
 
 

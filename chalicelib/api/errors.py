@@ -24,6 +24,7 @@ from chalice import (
 
 from chalicelib.domain import materials as material_rules
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
+from chalicelib.services import tracking_reports
 from chalicelib.store.dynamo import InvalidCursor
 from chalicelib.wecom import errors
 
@@ -182,6 +183,11 @@ def _invalid_material(error: material_rules.InvalidMaterial) -> ChaliceViewError
 @answers(material_rules.SourceUnavailable)
 def _source_unavailable(error: material_rules.SourceUnavailable) -> ChaliceViewError:
     return UnprocessableEntityError(str(error))
+
+
+@answers(tracking_reports.UnknownSubject)
+def _unknown_subject(error: tracking_reports.UnknownSubject) -> ChaliceViewError:
+    return NotFoundError(str(error))
 
 
 @answers(InvalidCursor)

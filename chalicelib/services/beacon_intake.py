@@ -122,7 +122,7 @@ def _parse(raw: bytes, max_bytes: int) -> Any:
     try:
         return strict_json.loads(raw)
     except strict_json.InvalidJson as error:
-        raise IntakeRefused(400, str(error)) from None
+        raise IntakeRefused(400, f"the body is not acceptable JSON: {error}") from None
 
 
 def accept_beacons(raw: bytes, origin: str | None, source_ip: str, now: float | None = None) -> dict[str, Any]:

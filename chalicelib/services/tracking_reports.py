@@ -6,11 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain import view_alerts
+from chalicelib.store.customers import CustomerStore
+from chalicelib.store.materials import MaterialStore
 from chalicelib.store.tracking import MATERIAL, SHARER, TrackingStore
 
 DAY_SECONDS = 86_400
 PERIODS = {"day": 1, "week": 7, "month": 30}
 HOT_MIN_OPENS = 2
+
+
+class UnknownSubject(LookupError):
+    """The customer, material or employee asked about is not the tenant's (answered 404, as for any other id)."""
+
+
+def _known_customer(tenant_id: str, customer: str, entries: list[Any]) -> None:
+    if not entries and CustomerStore(tenant_id).get_profile(customer) is None:
+        raise UnknownSubject("no such customer")
+
+
+def known_employee(tenant_id: str, userid: str) -> str:
+    """`userid`, when the tenant's directory lists it; UnknownSubject otherwise."""
+    if not CustomerStore(tenant_id).has_employee(userid):
+        raise UnknownSubject("no such employee")
+    return userid
 
 
 def _days_back(now: float, days: int) -> tuple[str, str]:
@@ -46,12 +64,23 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 
 def timeline(tenant_id: str, customer: str, only_sharer: str | None) -> list[dict[str, Any]]:
     """The customer's views and leads, newest first; a sales key sees the ones of its own shares only."""
-    entries = [_entry(item) for item in TrackingStore(tenant_id).timeline(customer)]
+    items = TrackingStore(tenant_id).timeline(customer)
+    _known_customer(tenant_id, customer, items)
+    entries = [_entry(item) for item in items]
     return [e for e in entries if only_sharer is None or e["sharer"] == only_sharer]
+
+
+def forget_customer(tenant_id: str, customer: str) -> int:
+    """Delete the customer's timeline (views and leads); how many entries went."""
+    deleted = TrackingStore(tenant_id).forget_customer(customer)
+    _known_customer(tenant_id, customer, [None] * deleted)
+    return deleted
 
 
 def material_stats(tenant_id: str, material_id: str, days: int, now: float) -> dict[str, Any]:
     """Opens, unique and identified viewers, average dwell, forwards and leads over the last `days` days."""
+    if MaterialStore(tenant_id).get(material_id) is None:
+        raise UnknownSubject("no such material")
     first, last = _days_back(now, days)
     counts = TrackingStore(tenant_id).counts(MATERIAL, material_id, first, last)
     return {

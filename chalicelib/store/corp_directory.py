@@ -88,6 +88,14 @@ class CorpDirectory(CustomerBase):
                 count += 1
         return count
 
+    def has_employee(self, userid: str) -> bool:
+        """Whether the directory lists this employee (departed or not): one GetItem."""
+        try:
+            EmployeeItem.get(self.keys.key("emp"), userid, attributes_to_get=["sk"])
+        except EmployeeItem.DoesNotExist:
+            return False
+        return True
+
     def list_employees(self) -> list[Employee]:
         return [
             Employee(

@@ -26,6 +26,7 @@ from chalicelib.api.admin_lifecycle import PolicyBody, TransferBody
 from chalicelib.api.admin_materials import CreateMaterial, UpdateMaterial
 from chalicelib.api.admin_moments import CreateMoment
 from chalicelib.api.admin_tags import CreateTags, EditTag
+from chalicelib.api.admin_tracking import CreateShare, MaterialTracking, Origins, RotateKeys
 from chalicelib.api.admin_wechat import WeChatAppsBody
 from chalicelib.store import api_keys
 from chalicelib.store.keys import InvalidTenantId
@@ -77,18 +78,23 @@ SAMPLE_BODIES = {
     CreateTemplate: {"name": "made by a", "text": "hello from a"},
     EditTemplate: {"name": "edited by a"},
     WeChatAppsBody: {"allow_userinfo": False},
+    CreateShare: {"material_id": "set by the fixture to a material of A", "sharer": "emp00001"},
+    RotateKeys: {"invalidate_old": False},
+    MaterialTracking: {"auto_tag_ids": [], "tracked": True},
+    Origins: {"origins": ["https://a.example.com"]},
 }
 B_MARKERS = ("tenant-b", B_ONLY_KEY_ID, "label-of-b", "userid-of-b")
 
 
 @pytest.fixture
 def two_tenants(sim_tenant_factory, monkeypatch):
-    """Trial tenants `tenant-a` and `tenant-b` of one simulated company (WeCom for the routes that call it), their
-    admin keys sharing an id, and a key only B has. Returns the app's test client and both admin tokens."""
+    """Tenants `tenant-a` and `tenant-b` of one simulated company (WeCom for the routes that call it), their admin keys
+    sharing an id, and a key only B has. A is on a plan with every feature, so that no route answers "pay first"
+    before it could leak. Returns the app's test client and both admin tokens."""
     ids = itertools.chain([SHARED_KEY_ID, SHARED_KEY_ID, B_ONLY_KEY_ID], (f"{n:012x}" for n in itertools.count(1)))
     monkeypatch.setattr(api_keys, "new_key_id", lambda: next(ids))
     tenant_a = sim_tenant_factory(
-        "tenant-a", config=SimConfig(seed=11), employees=4, customers=10, tags=2, plan="trial", paid_days=None
+        "tenant-a", config=SimConfig(seed=11), employees=4, customers=10, tags=2, plan="pro", paid_days=30
     )
     api, company = tenant_a.api, tenant_a.company
     company.chats["chat-of-a"] = dataclasses.replace(next(iter(company.chats.values())), chat_id="chat-of-a")
@@ -100,6 +106,10 @@ def two_tenants(sim_tenant_factory, monkeypatch):
     )
     assert b_only.json_body["key"]["key_id"] == B_ONLY_KEY_ID
     assert a.split(".")[2] == b.split(".")[2] == SHARED_KEY_ID
+    material = call(api, "POST", "/v1/materials", a, SAMPLE_BODIES[CreateMaterial]).json_body["material"]
+    monkeypatch.setitem(
+        SAMPLE_BODIES, CreateShare, {**SAMPLE_BODIES[CreateShare], "material_id": material["material_id"]}
+    )
     return api, a, b
 
 
