@@ -205,10 +205,10 @@ def test_a_function_without_a_declaration_is_refused_by_name():
     app = Chalice(app_name="qiwei-reach")
 
     @app.on_sqs_message(queue=resources.EVENTS.name)
-    def ingest_beacons(event):
+    def tally_new_things(event):
         return None
 
-    with pytest.raises(UndeclaredFunction, match=r"'ingest_beacons' has no entry in infra/permissions\.py"):
+    with pytest.raises(UndeclaredFunction, match=r"'tally_new_things' has no entry in infra/permissions\.py"):
         synthesize(app, REGIONS[0])
 
 
