@@ -22,6 +22,7 @@ from chalice.config import Config
 import chalicelib.workers
 from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
+from chalicelib.store.tenants import forget_cached_tenants
 from local import aws
 from local.api_server import PUBLIC_BASE_URL, ApiProcess, ApiServer, chalice_config
 from local.function_processes import process_context
@@ -148,6 +149,9 @@ class LocalStack:
             self._settings = get_settings()
             self.queue_urls = aws.provision(self.aws_endpoint, self._settings, self.sqs_endpoint)
             bind_models(self._settings)
+            # This process may have served an earlier stack: what it cached of that stack's tenants (same ids, other
+            # companies) is not in this one's store.
+            forget_cached_tenants()
             context = process_context([PROJECT_APP.partition(":")[0], *WORKER_MODULES]) if self.isolated else None
             # The API's own URL is where the stack's tenants are told to send callbacks, unless the caller says.
             publish_url = PUBLIC_BASE_URL not in self.extra_environment

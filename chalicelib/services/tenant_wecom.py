@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.credentials import AppCredentials
-from chalicelib.store.tenants import get_app_credentials
+from chalicelib.store.tenants import get_app_credentials, invalidate_credentials
 from chalicelib.store.tokens import DynamoTokenStore
 from chalicelib.wecom import errors
 from chalicelib.wecom.access_token import AccessTokens
@@ -43,8 +43,15 @@ def tenant_wecom(tenant_id: str, settings: Settings | None = None) -> WeComClien
     from chalicelib.wecom.client import WeComClient  # httpx: not in the API's cold start until a route calls WeCom
 
     settings = settings or get_settings()
+    reads = 0
 
     def credentials() -> AppCredentials:
+        # The client reads again only after WeCom refused the credentials it has (a rotated secret): this process's
+        # cached copy is the refused one, so that read goes to the store.
+        nonlocal reads
+        if reads:
+            invalidate_credentials(tenant_id)
+        reads += 1
         found = get_app_credentials(tenant_id)
         if found is None:
             raise errors.AppNotConfigured(tenant_id)

@@ -265,6 +265,13 @@ def invalidate_credentials(tenant_id: str) -> None:
     _forget_profile(tenant_id)
 
 
+def forget_cached_tenants() -> None:
+    """Forget every tenant's cached credentials and profile in this process: the store it read them from was
+    replaced (a local stack started anew in the same process), so none of them is that store's any more."""
+    _credentials.forget()
+    _profiles.forget()
+
+
 def get_tenant_cached(tenant_id: str) -> Tenant | None:
     """The profile as read at most PROFILE_TTL_SECONDS ago: what admin calls check standing and plan against."""
     return _profiles.get(tenant_id, lambda: (get_tenant(tenant_id), PROFILE_TTL_SECONDS))
