@@ -22,7 +22,9 @@ class Settings:
     `ops_auth` says what lets a request into `/ops`: "key" (the default) an `X-Ops-Key` matching `ops_key_sha256`,
     refused outright when that is empty; "iam-only" IAM's SigV4 alone, for a deployed stage that says so. Any other
     value refuses every ops request. `public_base_url` is where WeCom reaches this API (scheme, host, stage path).
-    `plan_shards` is how many shards a broadcast's planning is split into at most (run in parallel).
+    `plan_shards` is how many shards a broadcast's planning is split into at most (run in parallel); `sync_lanes` how
+    many lanes a customer sync reads in at most. The local stage keeps both low: its one moto server answers DynamoDB
+    one request at a time, so more lanes and shards only queue there, ahead of the new-friend events.
     `wechat_open_base_url` serves WeChat's OAuth page to the browser, `wechat_api_base_url` its `sns/` API;
     `page_heartbeat_ms` is how often a shared page reports that it is still being read.
     """
@@ -43,6 +45,7 @@ class Settings:
     public_base_url: str = ""
     egress_ips: tuple[str, ...] = ()
     plan_shards: int = 16
+    sync_lanes: int = 5
     wechat_open_base_url: str = "https://open.weixin.qq.com"
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     page_heartbeat_ms: int = 5000
@@ -75,6 +78,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         egress_ips=egress_ips,
         plan_shards=max(1, int(env.get("PLAN_SHARDS", "16"))),
+        sync_lanes=max(1, int(env.get("SYNC_LANES", "5"))),
         wechat_open_base_url=env.get("WECHAT_OPEN_BASE_URL", "https://open.weixin.qq.com").rstrip("/"),
         wechat_api_base_url=env.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
         page_heartbeat_ms=int(env.get("PAGE_HEARTBEAT_MS", "5000")),

@@ -89,13 +89,18 @@ def sync_message(tenant_id: str, run: SyncRun, reconcile: bool, lanes: int) -> d
 
 
 def request_sync(
-    tenant_id: str, trigger: str, now: int | None = None, settings: Settings | None = None, lanes: int = LANES
+    tenant_id: str,
+    trigger: str,
+    now: int | None = None,
+    settings: Settings | None = None,
+    lanes: int | None = None,
 ) -> SyncRun:
-    """Start a run of this tenant reading its customers in `lanes` parallel lanes (raises SyncRunning when one is in
-    progress) and queue its first message."""
+    """Start a run of this tenant reading its customers in `lanes` parallel lanes (by default the stage's
+    `sync_lanes`, at most LANES; raises SyncRunning when one is in progress) and queue its first message."""
+    settings = settings or get_settings()
+    lanes = min(settings.sync_lanes, LANES) if lanes is None else lanes
     if not 1 <= lanes <= LANES:
         raise ValueError(f"lanes must be between 1 and {LANES}")
-    settings = settings or get_settings()
     runs = SyncRuns(tenant_id, settings)
     previous = runs.current()
     run = runs.start(trigger, int(now if now is not None else time.time()))
