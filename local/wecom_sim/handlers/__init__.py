@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-from . import (
-    acquisition,
-    contact_way,
-    customers,
-    directory,
-    group_welcome,
-    groupchat,
-    join_way,
-    massmsg,
-    media,
-    message,
-    moments,
-    tags,
-    transfer,
-    welcome,
-)
+from importlib import import_module
+
 from .common import Route
 
-ROUTES: dict[str, Route] = {}
 AREAS = (
-    acquisition,
-    contact_way,
-    customers,
-    directory,
-    group_welcome,
-    groupchat,
-    join_way,
-    massmsg,
-    media,
-    message,
-    moments,
-    tags,
-    transfer,
-    welcome,
+    "acquisition",
+    "contact_way",
+    "customers",
+    "directory",
+    "group_welcome",
+    "groupchat",
+    "join_way",
+    "massmsg",
+    "media",
+    "message",
+    "moments",
+    "tags",
+    "transfer",
+    "welcome",
 )
-for _module in AREAS:
-    ROUTES.update(_module.ROUTES)
+ROUTES: dict[str, Route] = {}
+for _area in AREAS:
+    ROUTES.update(import_module(f"{__name__}.{_area}").ROUTES)
