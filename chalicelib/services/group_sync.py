@@ -29,7 +29,7 @@ from chalicelib.domain.group_chats import DailyFigures, GroupSyncCursor
 from chalicelib.domain.wecom_limits import GROUPCHAT_LIST_MAX_LIMIT, GROUPCHAT_OWNER_FILTER_MAX_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.group_chats import fetch_chat, store_view
-from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
+from chalicelib.services.tenant_wecom import configured_wecom
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.groups import GroupStore
 from chalicelib.store.sync_runs import GROUP_RUN, SyncRun, SyncRuns
@@ -92,9 +92,7 @@ class GroupSync:
     @property
     def wecom(self) -> WeComClient:
         if self._wecom is None:
-            if not has_credentials(self.tenant_id):
-                raise LookupError("the tenant has no WeCom app credentials")
-            self._wecom = tenant_wecom(self.tenant_id, self.settings)
+            self._wecom = configured_wecom(self.tenant_id, self.settings)
         return self._wecom
 
     def post(self, api: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from chalicelib.domain.tag_catalogue import catalogue_from
 from chalicelib.domain.wecom_limits import BATCH_GET_BY_USER_MAX_LIMIT, BATCH_GET_BY_USER_MAX_USERIDS
 from chalicelib.observability import logger
 from chalicelib.services.group_sync import request_group_sync
-from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
+from chalicelib.services.tenant_wecom import configured_wecom
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customer_profiles import CustomerProfile
 from chalicelib.store.customers import CustomerStore
@@ -165,9 +165,7 @@ class TenantSync:
     @property
     def wecom(self) -> WeComClient:
         if self._wecom is None:
-            if not has_credentials(self.tenant_id):
-                raise LookupError("the tenant has no WeCom app credentials")
-            self._wecom = tenant_wecom(self.tenant_id, self.settings)
+            self._wecom = configured_wecom(self.tenant_id, self.settings)
         return self._wecom
 
     def call(self, method: str, api: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -58,3 +58,10 @@ def tenant_wecom(tenant_id: str, settings: Settings | None = None) -> WeComClien
         return found
 
     return WeComClient(credentials, process_access_tokens(settings), settings)
+
+
+def configured_wecom(tenant_id: str, settings: Settings | None = None) -> WeComClient:
+    """The tenant's WeCom client for a worker that cannot start without one: LookupError when no app is stored."""
+    if not has_credentials(tenant_id):
+        raise LookupError("the tenant has no WeCom app credentials")
+    return tenant_wecom(tenant_id, settings)
