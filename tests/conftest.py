@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 
 from chalicelib.config import Settings, get_settings
@@ -20,6 +21,12 @@ pytest_plugins = ["tests.tenancy"]
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
+
+# Property tests draw the same examples on every run, so one CI run judges the code, not the draw; `explore` draws
+# fresh, many more examples (HYPOTHESIS_PROFILE=explore) to look for new counterexamples before they are committed.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", max_examples=2000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.hookimpl(optionalhook=True)
