@@ -88,7 +88,7 @@ def on_wecom_new_friend(event: Any) -> dict[str, Any]:
 def on_wecom_event(event: Any) -> dict[str, Any]:
     from chalicelib.workers.events import handle_events
 
-    return handle_events(event.to_dict(), resources.EVENTS)
+    return handle_events(event.to_dict(), resources.EVENTS, remaining_seconds(event))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

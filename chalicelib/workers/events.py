@@ -12,6 +12,12 @@ SQS's partial batch failure, so one bad record never fails the others:
 - an event whose claim is done already (WeCom's retry, SQS's redelivery) has no second effect; one another worker is
   applying right now is reported failed and comes back after the visibility timeout.
 
+Each event is claimed just before it is applied, and its claim's lease ends with the invocation (its deadline, not
+the queue's visibility timeout): a claim held by an invocation Lambda killed has lapsed by the time SQS shows the
+record again. When the time left would not cover one more event, the records not started are queued again as they
+were and reported done: they come back at once and are not counted as a failed receive (which would walk them to
+the DLQ), instead of waiting out a visibility timeout behind a killed invocation.
+
 New friends have their own path (`RealtimeWorker`, the `events_realtime` queue): their welcome messages, all of a
 batch's in parallel, and nothing else; the event then moves on to the `events` queue, where the slower fetch, store
 and tag work happens. So a welcome never waits behind bulk work, and its 20 s WelcomeCode is spent on the send.
@@ -146,51 +152,83 @@ def decode_or_log(record: dict[str, Any], queue: resources.Queue, settings: Sett
         return None
 
 
+def publish_jobs(
+    queue: resources.Queue, jobs: list[Job], message_of: Callable[[Job], dict[str, Any]], settings: Settings
+) -> list[str]:
+    """Queue one message per job on `queue`, grouped by tenant; the message ids of the jobs that could not be queued."""
+    by_tenant: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_tenant.setdefault(job.tenant_id, []).append(job)
+    failed: list[str] = []
+    for tenant_id, group in by_tenant.items():
+        messages = [{**message_of(job), "correlation_id": job.correlation_id} for job in group]
+        try:
+            queues.publish_batch(queue, messages, tenant_id=tenant_id, settings=settings)
+        except queues.PublishError as error:
+            logger.warning("queueing failed; those records come back", extra={"failed": len(error.failed)})
+            failed += [group[int(index)].message_id for index in error.failed]
+    return failed
+
+
 class EventWorker:
-    """Applies one SQS batch of queued WeCom events; `run` returns the partial batch failure answer."""
+    """Applies one SQS batch of queued WeCom events; `run` returns the partial batch failure answer.
+
+    `remaining` is the invocation's time left (None outside Lambda: the function's timeout bounds the claims then).
+    """
 
     def __init__(
         self,
         queue: resources.Queue,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        remaining: Callable[[], float] | None = None,
     ) -> None:
         self.queue = queue
         self.settings = settings or get_settings()
         self.clock = clock
+        self.remaining = remaining
+        self.slowest = 0.0
 
     def run(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         failures: list[str] = []
         jobs: list[Job] = []
         for record in records:
-            job, failed = self._claim(record)
-            if failed:
+            job = decode_or_log(record, self.queue, self.settings)
+            if job is None:
                 failures.append(record.get("messageId", ""))
-            elif job is not None:
+            else:
                 jobs.append(job)
-        for job in jobs:
-            self._apply(job)
+        for index, job in enumerate(jobs):
+            if index and not self._time_for_one_more():
+                deferred = jobs[index:]
+                failures += publish_jobs(self.queue, deferred, lambda j: j.message, self.settings)
+                logger.info("events queued again for want of time", extra={"deferred": len(deferred)})
+                break
+            if self._claim(job):
+                self._apply(job)
             if job.failed:
                 failures.append(job.message_id)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
-    def _claim(self, record: dict[str, Any]) -> tuple[Job | None, bool]:
-        """(the job, False) when this worker should apply the record; (None, False) when it was applied already;
-        (None, True) when the record is to be reported failed."""
-        job = decode_or_log(record, self.queue, self.settings)
-        if job is None:
-            return None, True
+    def _time_for_one_more(self) -> bool:
+        """Whether the time left covers one more event: a WeCom call's timeout, or twice the slowest event so far."""
+        if self.remaining is None:
+            return True
+        return self.remaining() > max(self.settings.wecom_timeout_seconds, 2 * self.slowest)
+
+    def _claim(self, job: Job) -> bool:
+        """Whether this worker should apply the job now; a job another worker is applying is marked failed."""
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
-        state = job.ctx.event_log.claim(
-            job.event.dedupe_key, job.owner, self.clock(), float(self.queue.visibility_timeout)
-        )
+        lease = float(self.queue.visibility_timeout) if self.remaining is None else max(self.remaining(), 0.0)
+        state = job.ctx.event_log.claim(job.event.dedupe_key, job.owner, self.clock(), lease)
         if state is ClaimState.DONE:
             logger.info("duplicate event skipped", extra={"kind": job.event.kind})
-            return None, False
+            return False
         if state is ClaimState.BUSY:
             logger.info("event being applied by another worker; retried later", extra={"kind": job.event.kind})
-            return None, True
-        return job, False
+            job.failed = True
+            return False
+        return True
 
     def _apply(self, job: Job) -> None:
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
@@ -210,10 +248,9 @@ class EventWorker:
             self._fail(job, error)
             return
         job.ctx.event_log.done(job.event.dedupe_key, job.owner, self.clock())
-        logger.info(
-            "event applied",
-            extra={"kind": job.event.kind, "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-        )
+        took = time.perf_counter() - started
+        self.slowest = max(self.slowest, took)
+        logger.info("event applied", extra={"kind": job.event.kind, "duration_ms": round(took * 1000, 1)})
 
     def _record(self, job: Job, reason: str, detail: str) -> None:
         job.ctx.event_log.record(job.event.dedupe_key, job.event.kind, reason, job.message, self.clock(), detail)
@@ -272,26 +309,13 @@ class RealtimeWorker:
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
     def _forward(self, jobs: list[Job]) -> list[str]:
-        """Queue the events for the events worker, grouped by tenant; the message ids that could not be queued."""
-        by_tenant: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_tenant.setdefault(job.tenant_id, []).append(job)
-        failed: list[str] = []
-        for tenant_id, group in by_tenant.items():
-            messages = [
-                {
-                    **job.message,
-                    "correlation_id": job.correlation_id,
-                    "welcome": job.welcome.outcome.value if job.welcome and job.welcome.outcome else "none",
-                }
-                for job in group
-            ]
-            try:
-                queues.publish_batch(resources.EVENTS, messages, tenant_id=tenant_id, settings=self.settings)
-            except queues.PublishError as error:
-                logger.warning("forwarding failed; those records come back", extra={"failed": len(error.failed)})
-                failed += [group[int(index)].message_id for index in error.failed]
-        return failed
+        """Queue the events for the events worker; the message ids that could not be queued."""
+
+        def with_welcome(job: Job) -> dict[str, Any]:
+            outcome = job.welcome.outcome if job.welcome else None
+            return {**job.message, "welcome": outcome.value if outcome else "none"}
+
+        return publish_jobs(resources.EVENTS, jobs, with_welcome, self.settings)
 
     def _send_welcomes(self, jobs: list[Job]) -> None:
         if not jobs:
@@ -331,9 +355,11 @@ class RealtimeWorker:
         logger.exception("welcome path failed; the record comes back", extra={"reason": f"{type(error).__name__}"})
 
 
-def handle_events(event: dict[str, Any], queue: resources.Queue) -> dict[str, list[dict[str, str]]]:
+def handle_events(
+    event: dict[str, Any], queue: resources.Queue, remaining: Callable[[], float] | None = None
+) -> dict[str, list[dict[str, str]]]:
     """The SQS handler body for `queue` (events_realtime or events), on Lambda's raw event."""
-    worker = RealtimeWorker(queue) if queue is resources.EVENTS_REALTIME else EventWorker(queue)
+    worker = RealtimeWorker(queue) if queue is resources.EVENTS_REALTIME else EventWorker(queue, remaining=remaining)
     return worker.run(event.get("Records", []))
 
 
