@@ -96,7 +96,7 @@ class EventLog:
 
     def claim(self, dedupe_key: str, owner: str, now: float, lease_seconds: float) -> ClaimState:
         """CLAIMED when this worker may apply the event now; DONE when it was applied already; BUSY when another
-        worker holds a live claim (report the record failed: it comes back after the visibility timeout)."""
+        worker holds a live claim (look again once that worker is likely done)."""
         item = ClaimItem(
             self._claim_pk(dedupe_key),
             CLAIM_SK,

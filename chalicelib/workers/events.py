@@ -10,7 +10,8 @@ SQS's partial batch failure, so one bad record never fails the others:
 - a permanent WeComError, an event kind the worker does not apply (unknown events, transfer_fail, ...): recorded in
   the event log with the reason and marked done. Nothing is dropped silently;
 - an event whose claim is done already (WeCom's retry, SQS's redelivery) has no second effect; one another worker is
-  applying right now is reported failed and comes back after the visibility timeout.
+  applying right now is queued again to be looked at in BUSY_RECHECK_SECONDS (by then it is done, or its holder's
+  lease has run out), rather than waiting out a visibility timeout.
 
 Each event is claimed just before it is applied, and its claim's lease ends with the invocation (its deadline, not
 the queue's visibility timeout): a claim held by an invocation Lambda killed has lapsed by the time SQS shows the
@@ -61,6 +62,8 @@ from chalicelib.wecom.events import (
     ExternalContactEvent,
     WeComEvent,
 )
+
+BUSY_RECHECK_SECONDS = 5
 
 RETRYABLE = (
     RateLimited,
@@ -153,7 +156,11 @@ def decode_or_log(record: dict[str, Any], queue: resources.Queue, settings: Sett
 
 
 def publish_jobs(
-    queue: resources.Queue, jobs: list[Job], message_of: Callable[[Job], dict[str, Any]], settings: Settings
+    queue: resources.Queue,
+    jobs: list[Job],
+    message_of: Callable[[Job], dict[str, Any]],
+    settings: Settings,
+    delay_seconds: int = 0,
 ) -> list[str]:
     """Queue one message per job on `queue`, grouped by tenant; the message ids of the jobs that could not be queued."""
     by_tenant: dict[str, list[Job]] = {}
@@ -163,7 +170,7 @@ def publish_jobs(
     for tenant_id, group in by_tenant.items():
         messages = [{**message_of(job), "correlation_id": job.correlation_id} for job in group]
         try:
-            queues.publish_batch(queue, messages, tenant_id=tenant_id, settings=settings)
+            queues.publish_batch(queue, messages, tenant_id=tenant_id, delay_seconds=delay_seconds, settings=settings)
         except queues.PublishError as error:
             logger.warning("queueing failed; those records come back", extra={"failed": len(error.failed)})
             failed += [group[int(index)].message_id for index in error.failed]
@@ -198,16 +205,21 @@ class EventWorker:
                 failures.append(record.get("messageId", ""))
             else:
                 jobs.append(job)
+        busy: list[Job] = []
         for index, job in enumerate(jobs):
             if index and not self._time_for_one_more():
                 deferred = jobs[index:]
                 failures += publish_jobs(self.queue, deferred, lambda j: j.message, self.settings)
                 logger.info("events queued again for want of time", extra={"deferred": len(deferred)})
                 break
-            if self._claim(job):
+            state = self._claim(job)
+            if state is ClaimState.CLAIMED:
                 self._apply(job)
+            elif state is ClaimState.BUSY:
+                busy.append(job)
             if job.failed:
                 failures.append(job.message_id)
+        failures += publish_jobs(self.queue, busy, lambda j: j.message, self.settings, BUSY_RECHECK_SECONDS)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
     def _time_for_one_more(self) -> bool:
@@ -216,19 +228,16 @@ class EventWorker:
             return True
         return self.remaining() > max(self.settings.wecom_timeout_seconds, 2 * self.slowest)
 
-    def _claim(self, job: Job) -> bool:
-        """Whether this worker should apply the job now; a job another worker is applying is marked failed."""
+    def _claim(self, job: Job) -> ClaimState:
+        """Claim the job's event for this invocation: CLAIMED (apply it), DONE (skip it) or BUSY (look again later)."""
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)
         lease = float(self.queue.visibility_timeout) if self.remaining is None else max(self.remaining(), 0.0)
         state = job.ctx.event_log.claim(job.event.dedupe_key, job.owner, self.clock(), lease)
         if state is ClaimState.DONE:
             logger.info("duplicate event skipped", extra={"kind": job.event.kind})
-            return False
-        if state is ClaimState.BUSY:
-            logger.info("event being applied by another worker; retried later", extra={"kind": job.event.kind})
-            job.failed = True
-            return False
-        return True
+        elif state is ClaimState.BUSY:
+            logger.info("event being applied by another worker; looked at again soon", extra={"kind": job.event.kind})
+        return state
 
     def _apply(self, job: Job) -> None:
         bind_context(tenant_id=job.tenant_id, correlation_id=job.correlation_id)

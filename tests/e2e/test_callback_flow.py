@@ -42,12 +42,11 @@ def event_worker_seconds(env: DemoEnvironment) -> float:
 
     That worker is a bulk function (no provisioned concurrency; the local stack runs it at a lower CPU priority).
     On a loaded machine its invocation can run past the function's timeout and be killed; the batch then comes back
-    after the queue's visibility timeout, and the claim the killed invocation took (leased for a visibility timeout
-    from when it was taken, a little after the receive) can make that first redelivery find the event busy, so it
-    comes back once more. A wait on that worker is bounded by this, not by the welcome path's 20 s.
+    after the queue's visibility timeout (the claims the killed invocation took lapsed with it). A wait on that
+    worker is bounded by this, not by the welcome path's 20 s.
     """
     timeout = env.stack.pump.limits(EVENT_HANDLER).timeout_seconds
-    return timeout + 2 * resources.EVENTS.visibility_timeout + WAIT_SECONDS
+    return timeout + resources.EVENTS.visibility_timeout + WAIT_SECONDS
 
 
 def events_queue_drained(env: DemoEnvironment) -> bool:

@@ -4,23 +4,25 @@ tags, groups, departures and transfers, partial batch failure."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import replace
 
+import boto3
 import pytest
 
 from chalicelib import resources
 from chalicelib.services import relations, sync, transfers
 from chalicelib.store.channels import ChannelStore
 from chalicelib.store.customers import CustomerStore
-from chalicelib.store.event_log import EventLog
+from chalicelib.store.event_log import ClaimState, EventLog
 from chalicelib.store.groups import DISMISSED, GroupStore
 from chalicelib.store.transfers import RESIGNED, TransferPair, TransferStore
 from chalicelib.wecom.errors import RateLimited
 from chalicelib.wecom.events import ExternalContactEvent, UnknownEvent
-from chalicelib.workers.events import EventWorker, RealtimeWorker
+from chalicelib.workers.events import BUSY_RECHECK_SECONDS, EventWorker, RealtimeWorker
 from local.wecom_sim.config import SimConfig
-from tests.integration.event_records import forwarded_records, sqs_record
+from tests.integration.event_records import forwarded_records, raw_record, sqs_record
 from tests.integration.sync_queue import drain_sync_queue
 from tests.tenancy import SimTenant
 
@@ -297,7 +299,30 @@ def test_a_killed_invocations_claim_lapses_with_its_deadline_not_the_visibility_
             EventWorker(resources.EVENTS, clock=lambda: started, remaining=lambda: 20.0).run([record])
 
     still_held = EventWorker(resources.EVENTS, clock=lambda: started + 19.0).run([record])
-    assert still_held == {"batchItemFailures": [{"itemIdentifier": "m-killed"}]}
+    assert still_held == {"batchItemFailures": []}  # queued again for a later look
+    assert not CustomerStore(wecom_tenant.tenant_id).get_follows(event.external_user_id)
     assert resources.EVENTS.visibility_timeout > 21
     assert EventWorker(resources.EVENTS, clock=lambda: started + 21.0).run([record]) == {"batchItemFailures": []}
     assert CustomerStore(wecom_tenant.tenant_id).get_follows(event.external_user_id)
+
+
+def test_an_event_another_worker_is_applying_is_looked_at_again_in_seconds_not_after_the_visibility_timeout(
+    wecom_tenant,
+):
+    (event,) = wecom_tenant.play(wecom_tenant.sim.emitter(wecom_tenant.company).new_friends(1))
+    record = sqs_record(event, wecom_tenant.tenant_id, "m-busy")
+    log = EventLog(wecom_tenant.tenant_id)
+    assert log.claim(event.dedupe_key, "another-worker", time.time(), 25.0) is ClaimState.CLAIMED
+
+    assert EventWorker(resources.EVENTS).run([record]) == {"batchItemFailures": []}
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=resources.EVENTS.name)["QueueUrl"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert resources.EVENTS.visibility_timeout > BUSY_RECHECK_SECONDS
+
+    log.done(event.dedupe_key, "another-worker", time.time())
+    (again,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=BUSY_RECHECK_SECONDS + 2)["Messages"]
+    assert json.loads(again["Body"])["event"] == json.loads(record["body"])["event"]
+    assert EventWorker(resources.EVENTS).run([raw_record(again["Body"], "m-again")]) == {"batchItemFailures": []}
+    assert not CustomerStore(wecom_tenant.tenant_id).get_follows(event.external_user_id)  # skipped: done elsewhere
