@@ -24,8 +24,8 @@ from chalice import (
 
 from chalicelib.domain import materials as material_rules
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
-from chalicelib.services import tracking_reports
 from chalicelib.store.dynamo import InvalidCursor
+from chalicelib.store.tracking import UnknownSubject
 from chalicelib.wecom import errors
 
 E = TypeVar("E", bound=BaseException)
@@ -185,8 +185,8 @@ def _source_unavailable(error: material_rules.SourceUnavailable) -> ChaliceViewE
     return UnprocessableEntityError(str(error))
 
 
-@answers(tracking_reports.UnknownSubject)
-def _unknown_subject(error: tracking_reports.UnknownSubject) -> ChaliceViewError:
+@answers(UnknownSubject)
+def _unknown_subject(error: UnknownSubject) -> ChaliceViewError:
     return NotFoundError(str(error))
 
 

@@ -8,15 +8,11 @@ from typing import Any
 from chalicelib.domain import view_alerts
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.materials import MaterialStore
-from chalicelib.store.tracking import MATERIAL, SHARER, TrackingStore
+from chalicelib.store.tracking import MATERIAL, SHARER, TrackingStore, UnknownSubject
 
 DAY_SECONDS = 86_400
 PERIODS = {"day": 1, "week": 7, "month": 30}
 HOT_MIN_OPENS = 2
-
-
-class UnknownSubject(LookupError):
-    """The customer, material or employee asked about is not the tenant's (answered 404, as for any other id)."""
 
 
 def _known_customer(tenant_id: str, customer: str, entries: list[Any]) -> None:

@@ -102,6 +102,10 @@ def is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == CONDITION_FAILED
 
 
+class UnknownSubject(LookupError):
+    """The customer, material or employee asked about is not the tenant's (answered 404, as for any other id)."""
+
+
 @dataclass(frozen=True)
 class ViewSource:
     """Where a view comes from and who is watching."""
