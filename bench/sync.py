@@ -15,7 +15,9 @@ tenant; a second company of the same size and a `baseline` tenant for it are add
 Figures per run: seconds, customers per second, WeCom calls, invocations, and DynamoDB items as the sync counted them
 (`items_read`: items returned by BatchGetItem and by the reconciliation's Query; `items_written`: items put or
 deleted on the data table, plus the seen items kept for reconciliation; `run_writes`: updates of the run item, the
-bookkeeping). Every item here is under 1 KB and 4 KB, so an item written is one write unit and an item read at most
+bookkeeping), and `moto_busy_share`: the CPU seconds the DynamoDB moto server used during the run ÷ the run's wall
+seconds (it answers one request at a time, so near 1.0 it was the bottleneck and more lanes cannot go faster). Every
+item here is under 1 KB and 4 KB, so an item written is one write unit and an item read at most
 half a read unit (eventually consistent). The ratios: `unchanged_resync_write_ratio` and `changed_1pct_write_ratio`
 (items written ÷ the first sync's), the same with the bookkeeping (`..._write_units_ratio`), and the speed-up of the
 parallel first load over the sequential one.
@@ -99,8 +101,12 @@ def main() -> int:
         env.provision_tenant(other, BASELINE_TENANT)
 
         def measure(name: str, tenant_id: str, company: Company, lanes: int) -> None:
+            moto_before = env.stack.moto_cpu_seconds()
             run = run_sync(env, tenant_id, company, lanes)
             runs[name] = figures_of(run)
+            moto_after = env.stack.moto_cpu_seconds()
+            if moto_before is not None and moto_after is not None:
+                runs[name]["moto_busy_share"] = ratio(moto_after - moto_before, run.seconds)
             expected = wecom_relations(env, company)
             stored = stored_relations(tenant_id, company)
             runs[name]["stored_relations"] = stored

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -120,6 +122,17 @@ class MotoProcess:
             self.stop()
             raise RuntimeError(f"moto did not start: {line!r}")
         return line
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the child has used (user + system), from /proc; None where there is no /proc or no child.
+        Benches compare it with wall time: a share near 1.0 means moto, one request at a time, was the bottleneck."""
+        if self._process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self._process is None:

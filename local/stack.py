@@ -120,6 +120,10 @@ class LocalStack:
     def pump(self) -> EventSourcePump | None:
         return self._pump
 
+    def moto_cpu_seconds(self) -> float | None:
+        """CPU seconds the DynamoDB (and SSM) moto server has used so far; None when it is not a child process."""
+        return self._moto.cpu_seconds() if self._moto is not None else None
+
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on the stack's moto server (cached; closed on stop)."""
         if service not in self._clients:
