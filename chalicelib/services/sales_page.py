@@ -8,9 +8,9 @@ stored (profile, the employee's remark, description and tags) and the timeline o
 
 from __future__ import annotations
 
-from chalicelib.domain import sales_access, sales_page
+from chalicelib.domain import customer_page, sales_access
+from chalicelib.domain.customer_page import CustomerCard
 from chalicelib.domain.landing_page import HTML_HEADERS
-from chalicelib.domain.sales_page import CustomerCard
 from chalicelib.services import sales_links, share_page, staff_oauth, tracking_reports
 from chalicelib.services.share_page import HtmlAnswer
 from chalicelib.store.customers import CustomerStore
@@ -42,7 +42,7 @@ def open_page(token: str, cookie_header: str | None, now: float) -> HtmlAnswer:
         material = materials.get(material_id)
         if material is not None:
             titles[material_id] = material.title
-    body = sales_page.render_customer(card, entries, titles, staff_oauth.style_url())
+    body = customer_page.render_customer(card, entries, titles, staff_oauth.style_url())
     return HtmlAnswer(200, body, dict(HTML_HEADERS))
 
 

@@ -11,10 +11,10 @@ is signed with the tenant's share keys, so none is valid for another tenant.
 from __future__ import annotations
 
 from chalicelib.config import get_settings
-from chalicelib.domain import sales_access, sales_page, signed_tokens
-from chalicelib.domain import wechat_identity as cookies_of
+from chalicelib.domain import customer_page, sales_access, signed_tokens
 from chalicelib.domain.landing_page import HTML_HEADERS
 from chalicelib.domain.signed_tokens import InvalidToken, OAuthNonceClaims, SalesLinkClaims, StaffSessionClaims
+from chalicelib.domain.wechat_identity import read_cookies, set_cookie
 from chalicelib.observability import logger
 from chalicelib.services import page_assets, sales_links, share_links, share_page
 from chalicelib.services.share_page import HtmlAnswer
@@ -46,12 +46,12 @@ def refused(status: int, reason: tuple[str, str], cookies: list[str] | None = No
     headers: dict[str, str | list[str]] = dict(HTML_HEADERS)
     if cookies:
         headers["Set-Cookie"] = cookies
-    return HtmlAnswer(status, sales_page.render_refused(reason[0], reason[1], style_url()), headers)
+    return HtmlAnswer(status, customer_page.render_refused(reason[0], reason[1], style_url()), headers)
 
 
 def session_of(cookie_header: str | None, tenant_id: str, now: float) -> str:
     """The userid of the employee's valid session for this tenant, or empty."""
-    token = cookies_of.read_cookies(cookie_header).get(sales_access.session_cookie(tenant_id), "")
+    token = read_cookies(cookie_header).get(sales_access.session_cookie(tenant_id), "")
     if not token:
         return ""
     try:
@@ -84,7 +84,7 @@ def finish(token: str, code: str, state: str, cookie_header: str | None, now: fl
     if link is None:
         return share_page.not_found()
     forget_nonce = _cookie(sales_access.NONCE_COOKIE, "", 0)
-    kept = _kept_nonce(cookies_of.read_cookies(cookie_header).get(sales_access.NONCE_COOKIE, ""), link.tenant_id, now)
+    kept = _kept_nonce(read_cookies(cookie_header).get(sales_access.NONCE_COOKIE, ""), link.tenant_id, now)
     if not code or not sales_access.nonce_matches(kept, state):
         return refused(403, EXPIRED, [forget_nonce])
     try:
@@ -117,4 +117,4 @@ def _kept_nonce(token: str, tenant_id: str, now: float) -> str:
 
 def _cookie(name: str, value: str, max_age: int) -> str:
     secure = get_settings().public_base_url.startswith("https://")
-    return cookies_of.set_cookie(name, value, max_age, cookie_path(), secure)
+    return set_cookie(name, value, max_age, cookie_path(), secure)

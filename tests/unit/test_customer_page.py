@@ -1,8 +1,8 @@
 import pytest
 
 from chalicelib.config import get_settings
+from chalicelib.domain.customer_page import CustomerCard, render_customer, render_refused
 from chalicelib.domain.sales_access import may_see, nonce_matches, session_cookie
-from chalicelib.domain.sales_page import CustomerCard, render_customer, render_refused
 from chalicelib.wecom.member_oauth import authorize_url
 
 AT_MS = 1_800_000_000_000
