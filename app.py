@@ -32,6 +32,7 @@ from chalicelib.api.health import health
 from chalicelib.api.openapi import docs
 from chalicelib.api.ops import ops
 from chalicelib.api.path_params import check_path_params
+from chalicelib.api.sales_pages import sales_pages
 from chalicelib.api.share_pages import share_pages
 from chalicelib.observability import invocation_context_middleware
 from chalicelib.workers import remaining_seconds
@@ -75,6 +76,7 @@ app.register_blueprint(admin_tracking)
 app.register_blueprint(beacons)
 app.register_blueprint(admin_wechat)
 app.register_blueprint(share_pages)
+app.register_blueprint(sales_pages)
 
 
 @on_queue(resources.EVENTS_REALTIME)

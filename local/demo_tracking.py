@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chalicelib.domain import signed_tokens
+from chalicelib.domain.signed_tokens import SalesLinkClaims
+from chalicelib.services import share_links
 from local.environment import DemoEnvironment
 from local.wecom_sim import Company
 
@@ -37,7 +40,10 @@ class TrackingFigures:
     seconds_to_alerts: float = 0.0
 
     def alerted_customers(self) -> set[str]:
-        return {a["url"].rsplit("/", 1)[-1] for a in self.alerts if a.get("url")}
+        """The customers the alerts' cards link to (each link verified with the tenant's keys: a bad one raises)."""
+        now = time.time()
+        links = [a["url"].rsplit("/", 1)[-1] for a in self.alerts if a.get("url")]
+        return {signed_tokens.verify(link, SalesLinkClaims, share_links.share_keys_of, now).customer for link in links}
 
     def promises_broken(self) -> list[str]:
         broken = []

@@ -29,10 +29,13 @@ SELF_CHECKED = {
     ("/s/{token}/oauth", "token"),
     ("/s/{token}/consent", "token"),
     ("/page-assets/{name}", "name"),
+    ("/sales/customers/{token}", "token"),
+    ("/sales/customers/{token}/oauth", "token"),
 }
 """Parameters a route checks itself: WeCom's callback answers a malformed tenant id exactly as an unknown one and as
 a bad signature (`api/callbacks.py`), so a prober without a valid signature learns nothing from the shape; a shared
-page answers any bad link, malformed or forged, with the same plain 404 page (`api/share_pages.py`)."""
+page and the sales view answer any bad link, malformed or forged, with the same plain 404 page (`api/share_pages.py`,
+`api/sales_pages.py`)."""
 
 
 @dataclass(frozen=True)

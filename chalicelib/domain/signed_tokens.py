@@ -1,4 +1,4 @@
-"""Compact signed tokens for share links and page viewers, verified without a database read.
+"""Compact signed tokens for share links, page viewers and the sales view, verified without a database read.
 
 A token is `<kind>.<key version>.<payload>.<mac>`: the payload is the claims as compact JSON in unpadded base64url,
 the mac an HMAC-SHA256 (first 16 bytes, base64url) over everything before it, keyed by one of the tenant's share
@@ -6,6 +6,9 @@ keys. The tenant id travels in the claims and picks the key set, so a token sign
 for another (its key differs) and altering any byte breaks the mac. Keys are versioned: signing uses the newest,
 verifying accepts every version the tenant still holds, so a rotation invalidates old links only when the old
 version is dropped.
+
+The sales view uses three more kinds: the link an alert card carries (tenant, customer, the sharer it was made for),
+an employee's session after WeCom's web OAuth, and the nonce that binds one OAuth round trip to the browser.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 SHARE = "s"
 VIEWER = "v"
-KINDS = (SHARE, VIEWER)
+SALES_LINK = "c"
+STAFF_SESSION = "e"
+OAUTH_NONCE = "n"
+KINDS = (SHARE, VIEWER, SALES_LINK, STAFF_SESSION, OAUTH_NONCE)
 MAC_BYTES = 16
 MAX_TOKEN_LENGTH = 600
 SHARE_LIFETIME_SECONDS = 180 * 24 * 3600
 VIEWER_LIFETIME_SECONDS = 2 * 3600
+SALES_LINK_LIFETIME_SECONDS = 90 * 24 * 3600
+STAFF_SESSION_LIFETIME_SECONDS = 8 * 3600
+OAUTH_NONCE_LIFETIME_SECONDS = 600
+CLOCK_SKEW_SECONDS = 300
 _TOKEN = re.compile(
     r"(?P<kind>[a-z])\.(?P<version>[0-9]{1,6})\.(?P<payload>[A-Za-z0-9_-]{4,})\.(?P<mac>[A-Za-z0-9_-]{22})"
 )
@@ -39,6 +49,7 @@ class InvalidToken(ValueError):
 class ShareClaims:
     """Who shared which material, for which campaign (a mass message id, a channel id, or empty), and when."""
 
+    KIND: ClassVar[str] = SHARE
     tenant_id: str
     material_id: str
     sharer: str
@@ -66,6 +77,7 @@ class ShareClaims:
 class ViewerClaims:
     """A page viewer as identified by WeChat: openid/unionid, the tenant's customer when known, and consent."""
 
+    KIND: ClassVar[str] = VIEWER
     tenant_id: str
     openid: str
     unionid: str
@@ -98,16 +110,80 @@ class ViewerClaims:
         return self.issued_at + VIEWER_LIFETIME_SECONDS
 
 
+@dataclass(frozen=True)
+class SalesLinkClaims:
+    """The link of an alert card: one customer of the tenant, for the employee the alert was sent to."""
+
+    KIND: ClassVar[str] = SALES_LINK
+    tenant_id: str
+    customer: str
+    sharer: str
+    issued_at: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"t": self.tenant_id, "x": self.customer, "s": self.sharer, "i": self.issued_at}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> SalesLinkClaims:
+        return cls(_text(payload, "t"), _text(payload, "x"), _text(payload, "s"), _number(payload, "i"))
+
+    def expires_at(self) -> int:
+        return self.issued_at + SALES_LINK_LIFETIME_SECONDS
+
+
+@dataclass(frozen=True)
+class StaffSessionClaims:
+    """An employee of the tenant, as WeCom's web OAuth named them."""
+
+    KIND: ClassVar[str] = STAFF_SESSION
+    tenant_id: str
+    userid: str
+    issued_at: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"t": self.tenant_id, "u": self.userid, "i": self.issued_at}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> StaffSessionClaims:
+        return cls(_text(payload, "t"), _text(payload, "u"), _number(payload, "i"))
+
+    def expires_at(self) -> int:
+        return self.issued_at + STAFF_SESSION_LIFETIME_SECONDS
+
+
+@dataclass(frozen=True)
+class OAuthNonceClaims:
+    """The nonce one OAuth round trip carries as its `state`, kept by the browser that started it."""
+
+    KIND: ClassVar[str] = OAUTH_NONCE
+    tenant_id: str
+    nonce: str
+    issued_at: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"t": self.tenant_id, "n": self.nonce, "i": self.issued_at}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> OAuthNonceClaims:
+        return cls(_text(payload, "t"), _text(payload, "n"), _number(payload, "i"))
+
+    def expires_at(self) -> int:
+        return self.issued_at + OAUTH_NONCE_LIFETIME_SECONDS
+
+
+Claims = ShareClaims | ViewerClaims | SalesLinkClaims | StaffSessionClaims | OAuthNonceClaims
+C = TypeVar("C", ShareClaims, ViewerClaims, SalesLinkClaims, StaffSessionClaims, OAuthNonceClaims)
+
 KeyRing = Mapping[int, bytes]
 """A tenant's share keys by version; the highest version signs."""
 
 
-def sign(claims: ShareClaims | ViewerClaims, keys: KeyRing) -> str:
+def sign(claims: Claims, keys: KeyRing) -> str:
     """The token for these claims, signed with the tenant's newest key."""
     if not keys:
         raise ValueError("the tenant has no share key")
     version = max(keys)
-    kind = SHARE if isinstance(claims, ShareClaims) else VIEWER
+    kind = claims.KIND
     body = json.dumps(claims.to_payload(), separators=(",", ":"), ensure_ascii=False).encode()
     signed = f"{kind}.{version}.{_b64(body)}"
     token = f"{signed}.{_b64(_mac(keys[version], signed))}"
@@ -122,20 +198,22 @@ def tenant_of(token: str) -> str:
     return _text(_payload(match), "t")
 
 
-def verify_share(token: str, keys_of: Callable[[str], KeyRing], now: float) -> ShareClaims:
-    """The claims of a genuine, unexpired share token; InvalidToken otherwise."""
-    claims = ShareClaims.from_payload(_verified(token, SHARE, keys_of))
-    if not claims.issued_at - 300 <= now < claims.expires_at():
+def verify(token: str, kind: type[C], keys_of: Callable[[str], KeyRing], now: float) -> C:
+    """The claims of a genuine, unexpired token of this kind; InvalidToken otherwise."""
+    claims = kind.from_payload(_verified(token, kind.KIND, keys_of))
+    if not claims.issued_at - CLOCK_SKEW_SECONDS <= now < claims.expires_at():
         raise InvalidToken("expired or issued in the future")
     return claims
+
+
+def verify_share(token: str, keys_of: Callable[[str], KeyRing], now: float) -> ShareClaims:
+    """The claims of a genuine, unexpired share token; InvalidToken otherwise."""
+    return verify(token, ShareClaims, keys_of, now)
 
 
 def verify_viewer(token: str, keys_of: Callable[[str], KeyRing], now: float) -> ViewerClaims:
     """The claims of a genuine, unexpired viewer token; InvalidToken otherwise."""
-    claims = ViewerClaims.from_payload(_verified(token, VIEWER, keys_of))
-    if not claims.issued_at - 300 <= now < claims.expires_at():
-        raise InvalidToken("expired or issued in the future")
-    return claims
+    return verify(token, ViewerClaims, keys_of, now)
 
 
 def _verified(token: str, kind: str, keys_of: Callable[[str], KeyRing]) -> dict[str, Any]:

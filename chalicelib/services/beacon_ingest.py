@@ -28,6 +28,7 @@ from chalicelib.domain import beacons, view_alerts
 from chalicelib.domain.beacons import Event, ViewDelta
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
+from chalicelib.services import sales_links
 from chalicelib.services import view_alerts as alerts
 from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.customers import CustomerStore
@@ -263,7 +264,8 @@ class Alerts:
             profile = CustomerStore(tenant_id).get_profile(who)
             who = profile.name if profile and profile.name else who
         line = view_alerts.lead_alert_line(who or message["name"], title, message["phone"])
-        url = alerts.customer_url(message["customer"] or "leads")
+        customer = message["customer"]
+        url = sales_links.customer_url(tenant_id, customer, message["sharer"]) if customer else alerts.sales_home_url()
         outcome = alerts.deliver(tenant_id, message["sharer"], line, url, now)
         self.outcomes[outcome] += 1
         self._count(tenant_id, message["sharer"], now, {outcome: 1})

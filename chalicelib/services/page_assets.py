@@ -1,4 +1,5 @@
-"""The shared page's script and style sheet (chalicelib/assets), served by the stack under content-hashed names.
+"""The shared page's script and style sheet, and the sales view's style sheet (chalicelib/assets), served by the stack
+under content-hashed names.
 
 A hashed name changes whenever the file does, so the answer can be cached for a year and a page never runs a stale
 script; the Content-Security-Policy allows scripts from the stack only, and this is the only one there is.
@@ -14,7 +15,7 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 ROUTE_PREFIX = "/page-assets/"
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-FILES = ("page.js", "page.css")
+FILES = ("page.js", "page.css", "sales.css")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def _assets() -> dict[str, Asset]:
 
 
 def hashed_name(file_name: str) -> str:
-    """The served name of `page.js` or `page.css`."""
+    """The served name of `page.js`, `page.css` or `sales.css`."""
     stem, _, suffix = file_name.rpartition(".")
     return next(a.name for a in _assets().values() if a.name.startswith(stem + ".") and a.name.endswith("." + suffix))
 

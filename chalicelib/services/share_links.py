@@ -34,6 +34,15 @@ def share_keys_of(tenant_id: str) -> KeyRing:
     return _rings.get(tenant_id, load)
 
 
+def signing_keys(tenant_id: str) -> KeyRing:
+    """The tenant's share keys for signing, making its first key if it has none."""
+    ring = share_keys_of(tenant_id)
+    if not ring:
+        ring = share_keys.ensure_key_ring(tenant_id)
+        _rings.forget(tenant_id)
+    return ring
+
+
 def share_url(token: str) -> str:
     """Where a share token is opened: `/s/<token>` under the stack's public base URL."""
     return f"{get_settings().public_base_url}/s/{token}"
@@ -41,12 +50,8 @@ def share_url(token: str) -> str:
 
 def create_share(tenant_id: str, material_id: str, sharer: str, campaign: str = "") -> tuple[str, str]:
     """A share token for these claims (making the tenant's first key if needed) and its URL."""
-    ring = share_keys_of(tenant_id)
-    if not ring:
-        ring = share_keys.ensure_key_ring(tenant_id)
-        _rings.forget(tenant_id)
     claims = ShareClaims(tenant_id, material_id, sharer, campaign or "", int(time.time()))
-    token = signed_tokens.sign(claims, ring)
+    token = signed_tokens.sign(claims, signing_keys(tenant_id))
     return token, share_url(token)
 
 
@@ -82,4 +87,5 @@ __all__ = [
     "share_keys_of",
     "share_material",
     "share_url",
+    "signing_keys",
 ]

@@ -19,6 +19,7 @@ from chalicelib.domain import view_alerts
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.domain.view_alerts import Budget
 from chalicelib.observability import logger
+from chalicelib.services import sales_links
 from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store import usage
 from chalicelib.store.alert_state import AlertState
@@ -40,9 +41,9 @@ def app_budget(tenant_id: str) -> Budget:
     return Budget(per_app_day=view_alerts.app_daily_budget(_seats.get(tenant_id, load)))
 
 
-def customer_url(customer: str) -> str:
-    """Where the card leads: the customer in the sales view."""
-    return f"{get_settings().public_base_url}/sales/customers/{customer}"
+def sales_home_url() -> str:
+    """Where a card about no one customer leads (a digest, an anonymous lead)."""
+    return f"{get_settings().public_base_url}/sales"
 
 
 def _textcard(tenant_id: str, userid: str, title: str, description: str, url: str) -> None:
@@ -84,7 +85,8 @@ def alert_view(opened: Opened, now: float) -> str:
     if not claim.claimed:
         return REPLAYED if claim.seen_before else DEBOUNCED
     line = view_alerts.view_alert_line(opened.customer_name or opened.customer, opened.title, claim.views_today)
-    outcome = deliver(opened.tenant_id, opened.sharer, line, customer_url(opened.customer), now)
+    url = sales_links.customer_url(opened.tenant_id, opened.customer, opened.sharer)
+    outcome = deliver(opened.tenant_id, opened.sharer, line, url, now)
     store.alert_done(opened.sharer, opened.customer, opened.material_id, opened.view_id, now)
     return outcome
 
@@ -127,7 +129,7 @@ def send_digest(tenant_id: str, userid: str, now: float | None = None) -> int:
             userid,
             view_alerts.digest_title(len(lines)),
             view_alerts.digest_description(lines),
-            f"{get_settings().public_base_url}/sales",
+            sales_home_url(),
         )
     except Exception:
         state.put_digest_back(userid, lines, now)

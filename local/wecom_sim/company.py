@@ -11,6 +11,7 @@ from .appmsg import AppMessageCaps
 from .customers import CustomerBook
 from .massmsg import MassMessages
 from .media import MediaStore
+from .member_logins import MemberLogins
 from .models import Department, Employee, Follow, GroupChat, JoinWay
 from .moments import Moments
 from .stats import CorpStats
@@ -47,6 +48,7 @@ class Company:
     group_welcome_templates: dict[str, dict] = field(default_factory=dict, repr=False)
     unassigned: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     media: MediaStore = field(default_factory=MediaStore, repr=False)
+    member_logins: MemberLogins = field(default_factory=MemberLogins, repr=False)
     join_way_room_full: int = 200
 
     def active_userids(self) -> set[str]:

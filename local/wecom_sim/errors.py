@@ -76,6 +76,8 @@ EMPTY_MEDIA = 44001
 GROUP_WELCOME_TEMPLATE_LIMIT = 41055
 JOIN_WAY_TOO_MANY_CHATS = 41091
 GROUPCHAT_LIST_NEEDS_OWNER_FILTER = 81017
+INVALID_OAUTH_CODE = 40029
+OAUTH_CODE_MISSING = 41008
 
 MESSAGES: dict[int, str] = {
     SYSTEM_BUSY: "system busy",
@@ -152,6 +154,8 @@ MESSAGES: dict[int, str] = {
     GROUP_WELCOME_TEMPLATE_LIMIT: "group welcome templates reached the limit (100)",
     JOIN_WAY_TOO_MANY_CHATS: "chat_id_list has more than 5 chats",
     GROUPCHAT_LIST_NEEDS_OWNER_FILTER: "more than 1000 people in the app's range: owner_filter required",
+    INVALID_OAUTH_CODE: "invalid code",
+    OAUTH_CODE_MISSING: "missing code",
 }
 
 

@@ -11,6 +11,11 @@ at once with a single-use code (5 minutes), as WeChat does for `snsapi_base` and
 `snsapi_userinfo` code or once the person has authorised `snsapi_userinfo` for that account before; `sns/userinfo`
 needs a token of the `snsapi_userinfo` scope. A mini-program's code comes from `Simulator.wechat_login_code`
 (what `wx.login` returns on a phone) and `sns/jscode2session` always gives the unionid.
+
+The same authorize page serves WeCom's web OAuth when `appid` is a company's corpid (with its app's `agentid`): the
+WeCom client's browser says `wxwork/…`, and the simulated member adds `SimWeComMember/<userid>`. An active member of
+that company gets a code naming their userid; anyone else (a member of no company here, or a WeChat user) a code
+naming an openid only. The codes are the company's (`member_logins`), redeemed by `/cgi-bin/auth/getuserinfo`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ CODE_TTL_SECONDS = 300.0
 TOKEN_TTL_SECONDS = 7200
 BASE, USERINFO = "snsapi_base", "snsapi_userinfo"
 USER_PATTERN = re.compile(r"SimWeChatUser/([A-Za-z0-9_-]{1,64})")
+MEMBER_PATTERN = re.compile(r"SimWeComMember/([A-Za-z0-9_.@-]{1,64})")
+WECOM_CLIENT = "wxwork/"
 STRANGER = "stranger"
+MEMBER_SCOPES = (BASE, "snsapi_privateinfo")
+WECOM_STATE = re.compile(r"[A-Za-z0-9]{0,128}")
 
 INVALID_APPID = 40013
 INVALID_SECRET = 40125
@@ -128,6 +137,9 @@ class WeChat:
         return company, grant
 
     def _authorize(self, request: Request) -> Response:
+        corp = self._companies.get(request.query.get("appid", ""))
+        if corp is not None:
+            return self._authorize_member(request, corp)
         if "MicroMessenger" not in request.headers.get("user-agent", ""):
             return Response(200, "请在微信客户端打开链接".encode(), "text/html; charset=utf-8")
         appid, scope = request.query.get("appid", ""), request.query.get("scope", "")
@@ -139,6 +151,28 @@ class WeChat:
         match = USER_PATTERN.search(request.headers.get("user-agent", ""))
         code = self._issue(appid, match.group(1) if match else STRANGER, scope)
         query = urlencode({"code": code, "state": request.query.get("state", "")})
+        separator = "&" if "?" in redirect else "?"
+        return Response(302, b"", "text/html; charset=utf-8", headers={"Location": f"{redirect}{separator}{query}"})
+
+    def _authorize_member(self, request: Request, company: Company) -> Response:
+        """WeCom's web OAuth for a corp's app: a code naming a member (userid) or anyone else (openid)."""
+        agent = request.query.get("agentid", str(company.agent_id))
+        state, redirect = request.query.get("state", ""), request.query.get("redirect_uri", "")
+        if request.query.get("scope") not in MEMBER_SCOPES or agent != str(company.agent_id):
+            return Response(200, "参数错误".encode(), "text/html; charset=utf-8")
+        if not WECOM_STATE.fullmatch(state) or urlsplit(redirect).scheme not in ("http", "https"):
+            return Response(200, "参数错误".encode(), "text/html; charset=utf-8")
+        agent_string = request.headers.get("user-agent", "")
+        member = MEMBER_PATTERN.search(agent_string) if WECOM_CLIENT in agent_string else None
+        if member is not None and company.active_employee(member.group(1)) is not None:
+            code = company.member_logins.issue(member.group(1), "", self._clock.now())
+        elif member is not None or "MicroMessenger" in agent_string:
+            person = USER_PATTERN.search(agent_string)
+            who = member.group(1) if member else person.group(1) if person else STRANGER
+            code = company.member_logins.issue("", openid(company.corpid, who), self._clock.now())
+        else:
+            return Response(200, "请在企业微信客户端打开链接".encode(), "text/html; charset=utf-8")
+        query = urlencode({"code": code, "state": state})
         separator = "&" if "?" in redirect else "?"
         return Response(302, b"", "text/html; charset=utf-8", headers={"Location": f"{redirect}{separator}{query}"})
 

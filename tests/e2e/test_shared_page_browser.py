@@ -2,8 +2,10 @@
 
 A customer opens a share link inside WeChat (its user agent), agrees to be identified, goes through the simulator's
 OAuth, reads while the page's own script sends heartbeats, taps an action and leaves; the stored view, its dwell, the
-customer's timeline entry and the alert the sharer received in WeCom are checked. The page itself: a strict CSP with
-no violation, no inline script, a plain 404 for a forged link, an anonymous view outside WeChat and its contact form.
+customer's timeline entry and the alert the sharer received in WeCom are checked, and the sharer opens the alert's
+link inside WeCom (its user agent), goes through WeCom's member OAuth and sees the view in the customer's timeline.
+The page itself: a strict CSP with no violation, no inline script, a plain 404 for a forged link, an anonymous view
+outside WeChat and its contact form.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SHARER = "emp00001"
+WECOM_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile wxwork/4.1.22"
 HEARTBEAT_MS = 1000
 WAIT_MS = 30_000
 VIEW_WAIT_SECONDS = 180.0  # views are folded in bulk, a write per view per fold window (resources.BEACONS)
@@ -131,8 +134,15 @@ def test_a_customer_reads_in_wechat_and_the_sharer_is_alerted(env, share, browse
     assert view["dwell_ms"] >= 2 * HEARTBEAT_MS
     alerts = wait_for(lambda: view_alerts(env, SHARER, started), ALERT_WAIT_SECONDS)
     assert len(alerts) == 1
-    assert alerts[0]["url"].endswith(f"/{external_userid}")
     assert MATERIAL["title"] in alerts[0]["title"] + alerts[0].get("description", "")
+
+    card = browser(f"{WECOM_UA} SimWeComMember/{SHARER}")
+    card.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
+    card.goto(alerts[0]["url"])
+    card.wait_for_selector(".qr-timeline", timeout=WAIT_MS)
+    assert f"看了「{MATERIAL['title']}」" in card.inner_text(".qr-timeline")
+    assert card.url.split("#")[0] == alerts[0]["url"]  # a redirect keeps the authorize URL's fragment
+    assert violations == []
 
 
 def test_the_page_is_strict_and_anonymous_outside_wechat(env, share, browser):

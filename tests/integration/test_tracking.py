@@ -9,8 +9,9 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.domain import materials as rules
-from chalicelib.domain import view_alerts
+from chalicelib.domain import signed_tokens, view_alerts
 from chalicelib.domain.beacons import view_id
+from chalicelib.domain.signed_tokens import SalesLinkClaims
 from chalicelib.domain.view_alerts import Budget
 from chalicelib.services import beacon_ingest, beacon_intake, share_links, tracked_links
 from chalicelib.services import view_alerts as alert_service
@@ -195,7 +196,9 @@ def test_identified_open_alerts_the_sharer_once_per_half_hour(tracked):
     assert cards[0]["userid"] == tracked.sharer
     assert cards[0]["msgtype"] == "textcard"
     assert "正在看「春季手册」, 今天第 1 次" in cards[0]["description"]
-    assert cards[0]["url"].endswith(f"/sales/customers/{customer}")
+    link = cards[0]["url"].removeprefix(f"{PAGE_ORIGIN}/sales/customers/")
+    claims = signed_tokens.verify(link, SalesLinkClaims, share_links.share_keys_of, time.time())
+    assert (claims.tenant_id, claims.customer, claims.sharer) == (tracked.tenant_id, customer, tracked.sharer)
     timeline = call(tracked.api, "GET", f"/v1/customers/{customer}/timeline", tracked.token).json_body["entries"]
     assert [(e["kind"], e["dwell_ms"], e["sharer"]) for e in timeline] == [("view", 10_000, tracked.sharer)] * 2
     stats = call(tracked.api, "GET", f"/v1/sales/{tracked.sharer}/stats", tracked.token).json_body

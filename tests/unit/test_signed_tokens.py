@@ -3,10 +3,14 @@ import pytest
 from chalicelib.domain.signed_tokens import (
     SHARE_LIFETIME_SECONDS,
     InvalidToken,
+    OAuthNonceClaims,
+    SalesLinkClaims,
     ShareClaims,
+    StaffSessionClaims,
     ViewerClaims,
     sign,
     tenant_of,
+    verify,
     verify_share,
     verify_viewer,
 )
@@ -79,3 +83,30 @@ def test_a_share_token_is_not_a_viewer_token() -> None:
 def test_malformed_tokens_are_refused(garbage: object) -> None:
     with pytest.raises(InvalidToken):
         verify_share(garbage, keys_of, NOW)  # type: ignore[arg-type]
+
+
+def test_sales_view_tokens_round_trip_and_never_pass_for_another_kind() -> None:
+    link = SalesLinkClaims("t1", "wmABC", "zhangsan", NOW)
+    session = StaffSessionClaims("t1", "zhangsan", NOW)
+    nonce = OAuthNonceClaims("t1", "0123abcd", NOW)
+    pairs = ((SalesLinkClaims, link), (StaffSessionClaims, session), (OAuthNonceClaims, nonce))
+    tokens = {kind: sign(claims, KEYS["t1"]) for kind, claims in pairs}
+    assert verify(tokens[SalesLinkClaims], SalesLinkClaims, keys_of, NOW) == link
+    assert verify(tokens[StaffSessionClaims], StaffSessionClaims, keys_of, NOW) == session
+    assert verify(tokens[OAuthNonceClaims], OAuthNonceClaims, keys_of, NOW) == nonce
+    for kind, token in tokens.items():
+        for other in (SalesLinkClaims, StaffSessionClaims, OAuthNonceClaims, ShareClaims):
+            if other is not kind:
+                with pytest.raises(InvalidToken):
+                    verify(token, other, keys_of, NOW)
+
+
+def test_a_session_and_an_oauth_nonce_expire_after_8_hours_and_10_minutes() -> None:
+    session = sign(StaffSessionClaims("t1", "zhangsan", NOW), KEYS["t1"])
+    nonce = sign(OAuthNonceClaims("t1", "0123abcd", NOW), KEYS["t1"])
+    assert verify(session, StaffSessionClaims, keys_of, NOW + 8 * 3600 - 1).userid == "zhangsan"
+    assert verify(nonce, OAuthNonceClaims, keys_of, NOW + 599).nonce == "0123abcd"
+    with pytest.raises(InvalidToken):
+        verify(session, StaffSessionClaims, keys_of, NOW + 8 * 3600)
+    with pytest.raises(InvalidToken):
+        verify(nonce, OAuthNonceClaims, keys_of, NOW + 600)

@@ -8,6 +8,7 @@ from .common import Route
 
 AREAS = (
     "acquisition",
+    "auth",
     "contact_way",
     "customers",
     "directory",
