@@ -12,6 +12,7 @@ from chalice import Blueprint, NotFoundError
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.domain.broadcast_policy import FOLLOW_HOURS_MAX, QUIET_RULES_MAX
 from chalicelib.domain.frequency import WeComQuota
 from chalicelib.services import broadcast_admin as admin
 from chalicelib.store.broadcasts import BroadcastStore
@@ -33,16 +34,14 @@ class BroadcastPolicyBody:
     )
     quiet_rules: list[dict[str, Any]] | None = field(
         default=None,
-        metadata=rule(
-            max_items=admin.QUIET_RULES_MAX, description="The tenant's own rules: {at_most, days} or {gap_hours}"
-        ),
+        metadata=rule(max_items=QUIET_RULES_MAX, description="The tenant's own rules: {at_most, days} or {gap_hours}"),
     )
     timezone: str | None = field(default=None, metadata=rule(max_length=64, description="IANA name for periods"))
     follow_hours: int | None = field(
-        default=None, metadata=rule(minimum=1, maximum=admin.FOLLOW_HOURS_MAX, description="How long results are read")
+        default=None, metadata=rule(minimum=1, maximum=FOLLOW_HOURS_MAX, description="How long results are read")
     )
     auto_remind_after_hours: int | None = field(
-        default=None, metadata=rule(minimum=0, maximum=admin.FOLLOW_HOURS_MAX, description="0: no automatic reminder")
+        default=None, metadata=rule(minimum=0, maximum=FOLLOW_HOURS_MAX, description="0: no automatic reminder")
     )
 
 

@@ -30,18 +30,20 @@ from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
 from chalicelib.domain.audience import SkipReason
 from chalicelib.domain.broadcast_content import CHAT_TYPES
-from chalicelib.domain.broadcasts import STATUSES, Broadcast
-from chalicelib.domain.token_bucket import Throttled
-from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
-from chalicelib.services import broadcast_admin as admin
-from chalicelib.services.broadcasts import (
+from chalicelib.domain.broadcast_policy import InvalidPolicy
+from chalicelib.domain.broadcasts import (
+    BROADCAST_ID_PATTERN,
+    STATUSES,
+    Broadcast,
     BroadcastConflict,
     BroadcastNotFound,
     InvalidBroadcast,
-    cancel_broadcast,
-    remind_broadcast,
 )
-from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN, BroadcastStore
+from chalicelib.domain.token_bucket import Throttled
+from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
+from chalicelib.services import broadcast_admin as admin
+from chalicelib.services.broadcasts import cancel_broadcast, remind_broadcast
+from chalicelib.store.broadcasts import BroadcastStore
 
 admin_broadcasts = Blueprint(__name__)
 
@@ -88,7 +90,7 @@ class PreviewBody:
     send_at: int | None = field(default=None, metadata=rule(minimum=0, description="Epoch seconds; omit: now"))
 
 
-@answers(InvalidBroadcast, admin.InvalidPolicy)
+@answers(InvalidBroadcast, InvalidPolicy)
 def _invalid(error: Exception) -> ChaliceViewError:
     return BadRequestError(str(error))
 
@@ -103,8 +105,8 @@ def _conflict(error: BroadcastConflict) -> ChaliceViewError:
     return ConflictError(str(error))
 
 
-@answers(admin.QuotaExceeded)
-def _over_quota(error: admin.QuotaExceeded) -> ChaliceViewError:
+@answers(plans.QuotaExceeded)
+def _over_quota(error: plans.QuotaExceeded) -> ChaliceViewError:
     return PaymentRequiredError(str(error))
 
 

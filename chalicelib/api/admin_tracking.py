@@ -16,11 +16,12 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, ADMINS, EVERYONE, OPERATOR, READERS, SALES, WRITERS, Principal
+from chalicelib.domain.materials import MATERIAL_ID_PATTERN
 from chalicelib.domain.plans import TRACKING
 from chalicelib.services import share_links, tracking_reports
 from chalicelib.services.beacon_intake import forget_origins, origin_of
 from chalicelib.services.tracked_links import forget_tracked
-from chalicelib.store.materials import MATERIAL_ID_PATTERN, MaterialStore
+from chalicelib.store.materials import MaterialStore
 from chalicelib.store.tracking import TrackingStore
 
 admin_tracking = Blueprint(__name__)

@@ -16,9 +16,10 @@ from chalice import BadRequestError, Blueprint, ChaliceViewError, NotFoundError,
 from chalicelib.api.errors import answered, answers
 from chalicelib.api.schema import parse_body, rule
 from chalicelib.domain.signed_tokens import MAX_TOKEN_LENGTH, InvalidToken
+from chalicelib.domain.wechat_identity import MiniProgramNotConfigured
 from chalicelib.services import page_assets, share_page, wechat_identity
 from chalicelib.services.share_page import HtmlAnswer
-from chalicelib.services.wechat_identity import MiniProgramNotConfigured, WeChatUnavailable
+from chalicelib.wecom.wechat import WeChatUnavailable
 
 share_pages = Blueprint(__name__)
 
