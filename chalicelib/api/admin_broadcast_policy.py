@@ -14,9 +14,6 @@ from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
 from chalicelib.domain.broadcast_policy import FOLLOW_HOURS_MAX, QUIET_RULES_MAX
 from chalicelib.domain.frequency import WeComQuota
-from chalicelib.services import broadcast_admin as admin
-from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore
 
 admin_broadcast_policy = Blueprint(__name__)
 
@@ -54,8 +51,11 @@ class BroadcastPolicyBody:
     tag=TAG,
 )
 def get_policy(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import quota_status
+    from chalicelib.store.broadcasts import BroadcastStore
+
     tenant_id = call.principal.tenant_id
-    return {"policy": BroadcastStore(tenant_id).get_policy().to_json(), "usage": admin.quota_status(tenant_id)}
+    return {"policy": BroadcastStore(tenant_id).get_policy().to_json(), "usage": quota_status(tenant_id)}
 
 
 @admin_route(
@@ -69,8 +69,10 @@ def get_policy(call: AdminCall) -> dict[str, Any]:
     audit="broadcast_policy.update",
 )
 def put_policy(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import update_policy
+
     body: BroadcastPolicyBody = call.body
-    policy = admin.update_policy(call.principal.tenant_id, dataclasses.asdict(body))
+    policy = update_policy(call.principal.tenant_id, dataclasses.asdict(body))
     return {"policy": policy.to_json()}
 
 
@@ -84,6 +86,8 @@ def put_policy(call: AdminCall) -> dict[str, Any]:
     audit="customer.do_not_disturb",
 )
 def do_not_disturb(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.store.customers import CustomerStore
+
     store = CustomerStore(call.principal.tenant_id)
     if not store.get_follows(customer_id) and store.get_profile(customer_id) is None:
         raise NotFoundError("no such customer")
