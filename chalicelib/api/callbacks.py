@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import BadRequestError, Blueprint, ChaliceViewError, Response, UnauthorizedError
@@ -42,7 +43,7 @@ from chalicelib import queues, resources
 from chalicelib.config import get_settings
 from chalicelib.domain.replay_cache import ReplayCache
 from chalicelib.observability import bind_context, logger
-from chalicelib.store import tenants, usage
+from chalicelib.store import tenants
 from chalicelib.store.keys import TENANT_ID_PATTERN
 from chalicelib.wecom.crypto import (
     CallbackCryptoError,
@@ -51,7 +52,9 @@ from chalicelib.wecom.crypto import (
     MalformedXml,
     WeComCrypto,
 )
-from chalicelib.wecom.events import WeComEvent, parse_event
+
+if TYPE_CHECKING:
+    from chalicelib.wecom.events import WeComEvent
 
 callbacks = Blueprint(__name__)
 
@@ -107,6 +110,8 @@ def accept_callback(
 ) -> WeComEvent | None:
     """Check, decrypt and parse one POSTed callback and enqueue its event; returns the event, or None for a replay
     of a callback this process already queued (not queued again)."""
+    from chalicelib.wecom.events import parse_event
+
     correlation_id = request_id or str(uuid.uuid4())
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"callback bodies are limited to {MAX_BODY_BYTES} bytes")
@@ -171,6 +176,8 @@ _recorded_at: dict[str, float] = {}
 
 def _note_callback(tenant_id: str) -> None:
     """Count the callback; write the count and "last seen" at most once per tenant per USAGE_FLUSH_SECONDS."""
+    from chalicelib.store import usage
+
     now = time.monotonic()
     with _usage_lock:
         _unrecorded[tenant_id] = _unrecorded.get(tenant_id, 0) + 1

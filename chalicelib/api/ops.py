@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalice import (
@@ -37,9 +37,12 @@ from chalicelib.domain import plans
 from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
 from chalicelib.observability import logger
 from chalicelib.store import secrets as tenant_secrets
-from chalicelib.store import tenants, usage
+from chalicelib.store import tenants
 from chalicelib.store.api_keys import ApiKeys
 from chalicelib.store.keys import TENANT_ID_PATTERN
+
+if TYPE_CHECKING:
+    from chalicelib.store.usage import Usage
 
 ops = Blueprint(__name__)
 
@@ -135,7 +138,9 @@ def create_tenant(request: Request) -> Response:
     return Response(answer, status_code=201)
 
 
-def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str, Any]:
+def _overview(tenant: tenants.Tenant, counts: Usage, now: int) -> dict[str, Any]:
+    from chalicelib.store import usage
+
     now_standing = plans.standing(tenant.status, tenant.expires_at, now)
     return {
         "tenant": tenant.as_dict(),
@@ -155,6 +160,8 @@ def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str
 
 @ops_route(ops, "/ops/tenants", methods=["GET"])
 def list_tenants(request: Request) -> dict[str, Any]:
+    from chalicelib.store import usage
+
     limit = int_param(request, "limit", 50, 1, 100)
     try:
         page, next_cursor = tenants.list_tenants(limit, str_param(request, "cursor"))
@@ -179,6 +186,8 @@ def list_tenants(request: Request) -> dict[str, Any]:
 
 @ops_route(ops, "/ops/tenants/{tenant_id}", methods=["GET"])
 def get_tenant(request: Request, tenant_id: str) -> dict[str, Any]:
+    from chalicelib.store import usage
+
     tenant = _tenant_or_404(tenant_id)
     now = int(time.time())
     month = usage.month_of(now)
