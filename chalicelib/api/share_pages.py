@@ -16,9 +16,8 @@ from chalice import BadRequestError, Blueprint, ChaliceViewError, NotFoundError,
 from chalicelib.api.errors import answered, answers
 from chalicelib.api.schema import parse_body, rule
 from chalicelib.domain.signed_tokens import MAX_TOKEN_LENGTH, InvalidToken
-from chalicelib.domain.wechat_identity import MiniProgramNotConfigured
 from chalicelib.services import page_assets
-from chalicelib.wecom.wechat import WeChatUnavailable
+from chalicelib.wecom.wechat import MiniProgramNotConfigured, WeChatUnavailable
 
 if TYPE_CHECKING:
     from chalicelib.services.share_page import HtmlAnswer

@@ -22,10 +22,6 @@ STATE_BASE, STATE_USERINFO = "b", "u"
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9._-]{1,600}")
 
 
-class MiniProgramNotConfigured(LookupError):
-    """The share's tenant has no mini-program."""
-
-
 class Consent(Enum):
     YES = "1"
     NO = "0"
