@@ -43,17 +43,10 @@ from chalicelib import queues, resources
 from chalicelib.config import get_settings
 from chalicelib.domain.replay_cache import ReplayCache
 from chalicelib.observability import bind_context, logger
-from chalicelib.store import tenants
 from chalicelib.store.keys import TENANT_ID_PATTERN
-from chalicelib.wecom.crypto import (
-    CallbackCryptoError,
-    InvalidReceiveId,
-    InvalidSignature,
-    MalformedXml,
-    WeComCrypto,
-)
 
 if TYPE_CHECKING:
+    from chalicelib.wecom.crypto import CallbackCryptoError, WeComCrypto
     from chalicelib.wecom.events import WeComEvent
 
 callbacks = Blueprint(__name__)
@@ -89,6 +82,8 @@ def receive_callback(tenant_id: str) -> Response:
 
 def answer_url_verification(tenant_id: str, query: Mapping[str, str]) -> str:
     """The echostr's plaintext, after the timestamp, the tenant and the signature have been checked."""
+    from chalicelib.wecom.crypto import CallbackCryptoError
+
     msg_signature, timestamp, nonce = _signed_params(query)
     echostr = query.get("echostr")
     if not echostr:
@@ -110,6 +105,7 @@ def accept_callback(
 ) -> WeComEvent | None:
     """Check, decrypt and parse one POSTed callback and enqueue its event; returns the event, or None for a replay
     of a callback this process already queued (not queued again)."""
+    from chalicelib.wecom.crypto import CallbackCryptoError
     from chalicelib.wecom.events import parse_event
 
     correlation_id = request_id or str(uuid.uuid4())
@@ -140,6 +136,9 @@ def accept_callback(
 
 def _crypto_for(tenant_id: str) -> WeComCrypto:
     """The tenant's verifier; a malformed or unregistered id is answered exactly as a bad signature is."""
+    from chalicelib.store import tenants
+    from chalicelib.wecom.crypto import WeComCrypto
+
     credentials = tenants.get_callback_credentials(tenant_id) if TENANT_ID_PATTERN.fullmatch(tenant_id) else None
     if credentials is None:
         logger.warning("wecom callback rejected", extra={"reason": "UnknownTenant"})
@@ -161,6 +160,8 @@ def _signed_params(query: Mapping[str, str]) -> tuple[str, str, str]:
 
 def _rejection(error: CallbackCryptoError) -> ChaliceViewError:
     """The HTTP error for a callback that failed verification, decryption or parsing (logged without content)."""
+    from chalicelib.wecom.crypto import InvalidReceiveId, InvalidSignature, MalformedXml
+
     logger.warning("wecom callback rejected", extra={"reason": type(error).__name__, "code": error.code})
     if isinstance(error, InvalidSignature | InvalidReceiveId):
         return UnauthorizedError(SIGNATURE_FAILED)
