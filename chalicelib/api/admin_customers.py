@@ -19,11 +19,11 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
-from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
 from chalicelib.store.dynamo import InvalidCursor
 
 if TYPE_CHECKING:
+    from chalicelib.domain.customer_listing import CustomerFilter
     from chalicelib.store.customer_directory import CustomerDirectory
     from chalicelib.store.customers import CustomerStore
     from chalicelib.store.relations import FollowRelation
@@ -116,6 +116,8 @@ def _lost(call: AdminCall) -> bool | None:
 
 
 def _filter(call: AdminCall, directory: CustomerDirectory) -> CustomerFilter:
+    from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
+
     params = call.request.query_params or {}
     mode = params.get("tag_match", TagMode.ANY.value)
     if mode not in {m.value for m in TagMode}:

@@ -14,7 +14,6 @@ from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Re
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, str_param
 from chalicelib.domain.access import ADMINS, EVERYONE
-from chalicelib.domain.group_chats import FIGURES_TIMEZONE
 from chalicelib.store.dynamo import InvalidCursor
 
 admin_groups = Blueprint(__name__)
@@ -116,6 +115,7 @@ def get_group(call: AdminCall, chat_id: str) -> dict[str, Any]:
 
 
 def _days(call: AdminCall) -> tuple[str, str]:
+    from chalicelib.domain.group_chats import FIGURES_TIMEZONE
     from chalicelib.services.group_queries import day_range
 
     today = datetime.fromtimestamp(time.time(), UTC).astimezone(FIGURES_TIMEZONE).date()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Response
 
@@ -19,8 +19,10 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import ONE_LINE, rule
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tag_catalogue import CatalogueTag
 
 admin_tags = Blueprint(__name__)
 
@@ -62,6 +64,7 @@ def catalogue_view(tags: Iterable[CatalogueTag]) -> list[dict[str, Any]]:
 
 def reload_catalogue(tenant_id: str, wecom: Any) -> list[CatalogueTag]:
     """Read the catalogue back from WeCom and store it as is."""
+    from chalicelib.domain.tag_catalogue import catalogue_from
     from chalicelib.store.customers import CustomerStore
 
     tags = catalogue_from(wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True))
