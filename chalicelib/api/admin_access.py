@@ -13,9 +13,6 @@ from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMINS, EVERYONE, ROLES, InvalidRole
 from chalicelib.domain.plans import get_plan, standing
-from chalicelib.store import audit as audit_store
-from chalicelib.store.api_keys import ApiKeys, LastAdminKey
-from chalicelib.store.tenants import get_tenant_cached
 
 admin_access = Blueprint(__name__)
 
@@ -33,6 +30,8 @@ class CreateApiKey:
     admin_access, "/v1/me", methods=["GET"], roles=EVERYONE, summary="Who am I: tenant, role, plan", tag="access"
 )
 def get_me(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.tenants import get_tenant_cached
+
     principal = call.principal
     tenant = get_tenant_cached(principal.tenant_id)
     assert tenant is not None
@@ -49,6 +48,8 @@ def get_me(call: AdminCall) -> dict[str, Any]:
 
 @admin_route(admin_access, "/v1/api-keys", methods=["GET"], roles=ADMINS, summary="List API keys", tag="access")
 def list_api_keys(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.api_keys import ApiKeys
+
     return {"keys": [key.as_dict() for key in ApiKeys(call.principal.tenant_id).list()]}
 
 
@@ -64,6 +65,8 @@ def list_api_keys(call: AdminCall) -> dict[str, Any]:
     success_status=201,
 )
 def create_api_key(call: AdminCall) -> Response:
+    from chalicelib.store.api_keys import ApiKeys
+
     body: CreateApiKey = call.body
     try:
         issued = ApiKeys(call.principal.tenant_id).issue(body.role, body.employee_userid, body.label)
@@ -75,6 +78,8 @@ def create_api_key(call: AdminCall) -> Response:
 
 @admin_route(admin_access, "/v1/api-keys/{key_id}", methods=["GET"], roles=ADMINS, summary="One API key", tag="access")
 def get_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
+    from chalicelib.store.api_keys import ApiKeys
+
     key = ApiKeys(call.principal.tenant_id).get(key_id)
     if key is None:
         raise NotFoundError("no such API key")
@@ -91,6 +96,8 @@ def get_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
     audit="api_key.rotate",
 )
 def rotate_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
+    from chalicelib.store.api_keys import ApiKeys
+
     issued = ApiKeys(call.principal.tenant_id).rotate(key_id)
     if issued is None:
         raise NotFoundError("no such active API key")
@@ -108,6 +115,8 @@ def rotate_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
     audit="api_key.revoke",
 )
 def revoke_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
+    from chalicelib.store.api_keys import ApiKeys, LastAdminKey
+
     try:
         revoked = ApiKeys(call.principal.tenant_id).revoke(key_id)
     except LastAdminKey:
@@ -128,6 +137,8 @@ def revoke_api_key(call: AdminCall, key_id: str) -> dict[str, Any]:
     query=(("limit", "integer", "1 to 100, default 50"), ("cursor", "string", "next_cursor of the previous page")),
 )
 def list_audit(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store import audit as audit_store
+
     limit = int_param(call.request, "limit", 50, 1, 100)
     cursor = str_param(call.request, "cursor", 128)
     try:

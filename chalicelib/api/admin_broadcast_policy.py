@@ -12,10 +12,8 @@ from chalice import Blueprint, NotFoundError
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.domain.broadcast_policy import FOLLOW_HOURS_MAX, QUIET_RULES_MAX
 from chalicelib.domain.frequency import WeComQuota
-from chalicelib.services import broadcast_admin as admin
-from chalicelib.store.broadcasts import BroadcastStore
-from chalicelib.store.customers import CustomerStore
 
 admin_broadcast_policy = Blueprint(__name__)
 
@@ -33,16 +31,14 @@ class BroadcastPolicyBody:
     )
     quiet_rules: list[dict[str, Any]] | None = field(
         default=None,
-        metadata=rule(
-            max_items=admin.QUIET_RULES_MAX, description="The tenant's own rules: {at_most, days} or {gap_hours}"
-        ),
+        metadata=rule(max_items=QUIET_RULES_MAX, description="The tenant's own rules: {at_most, days} or {gap_hours}"),
     )
     timezone: str | None = field(default=None, metadata=rule(max_length=64, description="IANA name for periods"))
     follow_hours: int | None = field(
-        default=None, metadata=rule(minimum=1, maximum=admin.FOLLOW_HOURS_MAX, description="How long results are read")
+        default=None, metadata=rule(minimum=1, maximum=FOLLOW_HOURS_MAX, description="How long results are read")
     )
     auto_remind_after_hours: int | None = field(
-        default=None, metadata=rule(minimum=0, maximum=admin.FOLLOW_HOURS_MAX, description="0: no automatic reminder")
+        default=None, metadata=rule(minimum=0, maximum=FOLLOW_HOURS_MAX, description="0: no automatic reminder")
     )
 
 
@@ -55,8 +51,11 @@ class BroadcastPolicyBody:
     tag=TAG,
 )
 def get_policy(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import quota_status
+    from chalicelib.store.broadcasts import BroadcastStore
+
     tenant_id = call.principal.tenant_id
-    return {"policy": BroadcastStore(tenant_id).get_policy().to_json(), "usage": admin.quota_status(tenant_id)}
+    return {"policy": BroadcastStore(tenant_id).get_policy().to_json(), "usage": quota_status(tenant_id)}
 
 
 @admin_route(
@@ -70,8 +69,10 @@ def get_policy(call: AdminCall) -> dict[str, Any]:
     audit="broadcast_policy.update",
 )
 def put_policy(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import update_policy
+
     body: BroadcastPolicyBody = call.body
-    policy = admin.update_policy(call.principal.tenant_id, dataclasses.asdict(body))
+    policy = update_policy(call.principal.tenant_id, dataclasses.asdict(body))
     return {"policy": policy.to_json()}
 
 
@@ -85,6 +86,8 @@ def put_policy(call: AdminCall) -> dict[str, Any]:
     audit="customer.do_not_disturb",
 )
 def do_not_disturb(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.store.customers import CustomerStore
+
     store = CustomerStore(call.principal.tenant_id)
     if not store.get_follows(customer_id) and store.get_profile(customer_id) is None:
         raise NotFoundError("no such customer")

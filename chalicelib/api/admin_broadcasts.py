@@ -30,18 +30,17 @@ from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import EVERYONE, READERS, WRITERS, Principal, visible_employee
 from chalicelib.domain.audience import SkipReason
 from chalicelib.domain.broadcast_content import CHAT_TYPES
-from chalicelib.domain.broadcasts import STATUSES, Broadcast
-from chalicelib.domain.token_bucket import Throttled
-from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
-from chalicelib.services import broadcast_admin as admin
-from chalicelib.services.broadcasts import (
+from chalicelib.domain.broadcast_policy import InvalidPolicy
+from chalicelib.domain.broadcasts import (
+    BROADCAST_ID_PATTERN,
+    STATUSES,
+    Broadcast,
     BroadcastConflict,
     BroadcastNotFound,
     InvalidBroadcast,
-    cancel_broadcast,
-    remind_broadcast,
 )
-from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN, BroadcastStore
+from chalicelib.domain.token_bucket import Throttled
+from chalicelib.domain.wecom_limits import ATTACHMENTS_MAX, TEXT_MAX_BYTES
 
 admin_broadcasts = Blueprint(__name__)
 
@@ -88,7 +87,7 @@ class PreviewBody:
     send_at: int | None = field(default=None, metadata=rule(minimum=0, description="Epoch seconds; omit: now"))
 
 
-@answers(InvalidBroadcast, admin.InvalidPolicy)
+@answers(InvalidBroadcast, InvalidPolicy)
 def _invalid(error: Exception) -> ChaliceViewError:
     return BadRequestError(str(error))
 
@@ -103,8 +102,8 @@ def _conflict(error: BroadcastConflict) -> ChaliceViewError:
     return ConflictError(str(error))
 
 
-@answers(admin.QuotaExceeded)
-def _over_quota(error: admin.QuotaExceeded) -> ChaliceViewError:
+@answers(plans.QuotaExceeded)
+def _over_quota(error: plans.QuotaExceeded) -> ChaliceViewError:
     return PaymentRequiredError(str(error))
 
 
@@ -132,6 +131,9 @@ def _known_id(broadcast_id: str) -> str:
 
 def _broadcast(principal: Principal, broadcast_id: str) -> tuple[Broadcast, dict[str, Any]]:
     """The broadcast and its view for this caller; 404 when absent or, for a sales key, not one its employee is in."""
+    from chalicelib.services.broadcast_admin import sales_view
+    from chalicelib.store.broadcasts import BroadcastStore
+
     store = BroadcastStore(principal.tenant_id)
     _known_id(broadcast_id)
     broadcast = store.get(broadcast_id)
@@ -143,13 +145,15 @@ def _broadcast(principal: Principal, broadcast_id: str) -> tuple[Broadcast, dict
     mine = store.employee_result(broadcast_id, own)
     if mine is None:
         raise NotFoundError("no such broadcast")
-    return broadcast, admin.sales_view(broadcast, mine)
+    return broadcast, sales_view(broadcast, mine)
 
 
 def _page_params(call: AdminCall) -> tuple[int, str | None]:
+    from chalicelib.services.broadcast_admin import cursor_of_tenant
+
     limit = int_param(call.request, "limit", 50, 1, PAGE_MAX)
     try:
-        cursor = admin.cursor_of_tenant(call.principal.tenant_id, str_param(call.request, "cursor", CURSOR_MAX))
+        cursor = cursor_of_tenant(call.principal.tenant_id, str_param(call.request, "cursor", CURSOR_MAX))
     except ValueError:
         raise BadRequestError("query parameter 'cursor' is not a cursor this API handed out") from None
     return limit, cursor
@@ -168,8 +172,10 @@ def _page_params(call: AdminCall) -> tuple[int, str | None]:
     success_status=201,
 )
 def create_broadcast(call: AdminCall) -> Response:
+    from chalicelib.services.broadcast_admin import create
+
     body: CreateBroadcast = call.body
-    broadcast = admin.create(
+    broadcast = create(
         call.principal.tenant_id,
         draft=body.draft,
         content=_content(body),
@@ -197,8 +203,10 @@ def create_broadcast(call: AdminCall) -> Response:
     audit="broadcast.preview",
 )
 def preview_audience(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import preview
+
     body: PreviewBody = call.body
-    figures = admin.preview(
+    figures = preview(
         call.principal.tenant_id,
         chat_type=body.chat_type,
         audience=_audience(body.chat_type, body.audience),
@@ -218,6 +226,9 @@ def preview_audience(call: AdminCall) -> dict[str, Any]:
     query=(("status", "string", ", ".join(STATUSES)), *PAGING),
 )
 def list_broadcasts(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import sales_view
+    from chalicelib.store.broadcasts import BroadcastStore
+
     status = str_param(call.request, "status", 16)
     if status is not None and status not in STATUSES:
         raise BadRequestError(f"query parameter 'status' must be one of {', '.join(STATUSES)}")
@@ -232,7 +243,7 @@ def list_broadcasts(call: AdminCall) -> dict[str, Any]:
         if own is None:
             views.append(broadcast.to_json())
         elif (mine := store.employee_result(broadcast.broadcast_id, own)) is not None:
-            views.append(admin.sales_view(broadcast, mine))
+            views.append(sales_view(broadcast, mine))
     return {"broadcasts": views, "next_cursor": page.cursor}
 
 
@@ -258,7 +269,9 @@ def get_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     feature=plans.MASS_MESSAGES,
 )
 def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
-    return {"preview": admin.preview_stored(call.principal.tenant_id, _known_id(broadcast_id))}
+    from chalicelib.services.broadcast_admin import preview_stored
+
+    return {"preview": preview_stored(call.principal.tenant_id, _known_id(broadcast_id))}
 
 
 @admin_route(
@@ -272,8 +285,10 @@ def preview_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     audit="broadcast.send",
 )
 def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.services.broadcast_admin import send
+
     call.target = broadcast_id
-    return {"broadcast": admin.send(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
+    return {"broadcast": send(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
 
 
 @admin_route(
@@ -286,6 +301,8 @@ def send_broadcast(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     audit="broadcast.cancel",
 )
 def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.services.broadcasts import cancel_broadcast
+
     call.target = broadcast_id
     return {"broadcast": cancel_broadcast(call.principal.tenant_id, _known_id(broadcast_id)).to_json()}
 
@@ -300,6 +317,8 @@ def cancel(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     audit="broadcast.remind",
 )
 def remind(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.services.broadcasts import remind_broadcast
+
     call.target = broadcast_id
     return {"reminders": remind_broadcast(call.principal.tenant_id, _known_id(broadcast_id))}
 
@@ -314,6 +333,8 @@ def remind(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     query=PAGING,
 )
 def employee_results(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.store.broadcasts import BroadcastStore
+
     _broadcast(call.principal, broadcast_id)
     limit, cursor = _page_params(call)
     store = BroadcastStore(call.principal.tenant_id)
@@ -335,6 +356,8 @@ def employee_results(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     query=PAGING,
 )
 def customer_results(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.store.broadcasts import BroadcastStore
+
     _broadcast(call.principal, broadcast_id)
     limit, cursor = _page_params(call)
     page = BroadcastStore(call.principal.tenant_id).customer_results(broadcast_id, limit, cursor)
@@ -353,6 +376,8 @@ def customer_results(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
     query=PAGING,
 )
 def batches(call: AdminCall, broadcast_id: str) -> dict[str, Any]:
+    from chalicelib.store.broadcasts import BroadcastStore
+
     _broadcast(call.principal, broadcast_id)
     limit, cursor = _page_params(call)
     page = BroadcastStore(call.principal.tenant_id).batches(broadcast_id, limit, cursor)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import BadRequestError, Blueprint, NotFoundError
 
@@ -19,14 +19,14 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, EVERYONE, OPERATOR, SALES, Principal, visible_employee
-from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
 from chalicelib.domain.wecom_limits import DESCRIPTION_MAX_CHARS, REMARK_MAX_CHARS
-from chalicelib.services.tenant_wecom import tenant_wecom
-from chalicelib.store.customer_directory import CustomerDirectory
-from chalicelib.store.customers import CustomerStore
 from chalicelib.store.dynamo import InvalidCursor
-from chalicelib.store.moments import MomentStore
-from chalicelib.store.relations import FollowRelation
+
+if TYPE_CHECKING:
+    from chalicelib.domain.customer_listing import CustomerFilter
+    from chalicelib.store.customer_directory import CustomerDirectory
+    from chalicelib.store.customers import CustomerStore
+    from chalicelib.store.relations import FollowRelation
 
 admin_customers = Blueprint(__name__)
 
@@ -116,6 +116,8 @@ def _lost(call: AdminCall) -> bool | None:
 
 
 def _filter(call: AdminCall, directory: CustomerDirectory) -> CustomerFilter:
+    from chalicelib.domain.customer_listing import CustomerFilter, InvalidListing, TagMode
+
     params = call.request.query_params or {}
     mode = params.get("tag_match", TagMode.ANY.value)
     if mode not in {m.value for m in TagMode}:
@@ -164,6 +166,8 @@ def relation_view(relation: FollowRelation, name: str) -> dict[str, Any]:
     query=LIST_QUERY,
 )
 def list_customers(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.customer_directory import CustomerDirectory
+
     directory = CustomerDirectory(call.principal.tenant_id)
     listing = _filter(call, directory)
     limit = int_param(call.request, "limit", 50, 1, 100)
@@ -205,6 +209,9 @@ def _visible_relations(principal: Principal, store: CustomerStore, customer_id: 
     tag="customers",
 )
 def get_customer(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.store.customers import CustomerStore
+    from chalicelib.store.moments import MomentStore
+
     store = CustomerStore(call.principal.tenant_id)
     relations = _visible_relations(call.principal, store, customer_id)
     profile = store.get_profile(customer_id)
@@ -253,6 +260,9 @@ def _editable(call: AdminCall, store: CustomerStore, customer_id: str, userid: s
 
 def _store_change(call: AdminCall, before: FollowRelation, after: FollowRelation) -> dict[str, Any]:
     """Write WeCom's accepted change to our store (event time now, never behind what is stored) and the find items."""
+    from chalicelib.store.customer_directory import CustomerDirectory
+    from chalicelib.store.customers import CustomerStore
+
     tenant_id = call.principal.tenant_id
     store = CustomerStore(tenant_id)
     changed = replace(after, event_time=max(int(time.time()), before.event_time))
@@ -275,6 +285,9 @@ def _store_change(call: AdminCall, before: FollowRelation, after: FollowRelation
     audit="customer.tags",
 )
 def change_tags(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.services.tenant_wecom import tenant_wecom
+    from chalicelib.store.customers import CustomerStore
+
     body: ChangeTags = call.body
     store = CustomerStore(call.principal.tenant_id)
     relation = _editable(call, store, customer_id, body.userid)
@@ -303,6 +316,9 @@ def change_tags(call: AdminCall, customer_id: str) -> dict[str, Any]:
     audit="customer.remark",
 )
 def edit_remark(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.services.tenant_wecom import tenant_wecom
+    from chalicelib.store.customers import CustomerStore
+
     body: EditRemark = call.body
     if body.remark is None and body.description is None:
         raise BadRequestError("give remark or description")

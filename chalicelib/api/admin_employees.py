@@ -6,17 +6,18 @@ by-employee index for the employees on the page. A sales key sees only itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import BadRequestError, Blueprint, NotFoundError
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, str_param
 from chalicelib.domain.access import EVERYONE, READERS, visible_employee
-from chalicelib.store.corp_directory import EmployeeItem
-from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.dynamo import InvalidCursor
-from chalicelib.store.relations import ACTIVE
+
+if TYPE_CHECKING:
+    from chalicelib.store.corp_directory import EmployeeItem
+    from chalicelib.store.customer_directory import CustomerDirectory
 
 admin_employees = Blueprint(__name__)
 
@@ -24,6 +25,8 @@ STATUSES = ("active", "departed", "any")
 
 
 def employee_view(item: EmployeeItem, customers: int) -> dict[str, Any]:
+    from chalicelib.store.relations import ACTIVE
+
     return {
         "userid": item.sk,
         "name": item.name or "",
@@ -50,6 +53,9 @@ def employee_view(item: EmployeeItem, customers: int) -> dict[str, Any]:
     ),
 )
 def list_employees(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.customer_directory import CustomerDirectory
+    from chalicelib.store.relations import ACTIVE
+
     status = str_param(call.request, "status", 16) or "any"
     if status not in STATUSES:
         raise BadRequestError("query parameter 'status' must be active, departed or any")
@@ -89,6 +95,8 @@ def _one(directory: CustomerDirectory, userid: str) -> dict[str, Any]:
     tag="employees",
 )
 def get_employee(call: AdminCall, userid: str) -> dict[str, Any]:
+    from chalicelib.store.customer_directory import CustomerDirectory
+
     own = visible_employee(call.principal, userid)
     if own != userid:
         raise NotFoundError("no such employee")
@@ -97,6 +105,8 @@ def get_employee(call: AdminCall, userid: str) -> dict[str, Any]:
 
 @admin_route(admin_employees, "/v1/departments", methods=["GET"], roles=READERS, summary="Departments", tag="employees")
 def list_departments(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.customer_directory import CustomerDirectory
+
     departments = CustomerDirectory(call.principal.tenant_id).store.list_departments()
     return {
         "departments": [

@@ -12,7 +12,7 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import ONE_LINE, rule
 from chalicelib.domain import plans
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.store.materials import MATERIAL_ID_PATTERN
+from chalicelib.domain.materials import MATERIAL_ID_PATTERN
 
 admin_group_welcome = Blueprint(__name__)
 TAG = "groups"

@@ -14,19 +14,7 @@ from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Re
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, str_param
 from chalicelib.domain.access import ADMINS, EVERYONE
-from chalicelib.domain.group_chats import FIGURES_TIMEZONE
-from chalicelib.services.group_queries import (
-    STATUSES,
-    GroupFilter,
-    GroupNotFound,
-    chat_figures,
-    day_range,
-    group_detail,
-    list_groups,
-    owner_figures,
-)
 from chalicelib.store.dynamo import InvalidCursor
-from chalicelib.store.sync_runs import GROUP_RUN, SyncRunning, SyncRuns
 
 admin_groups = Blueprint(__name__)
 TAG = "groups"
@@ -48,6 +36,7 @@ FIGURE_QUERY = (
 )
 def start_group_sync(call: AdminCall) -> Response:
     from chalicelib.services.group_sync import request_group_sync
+    from chalicelib.store.sync_runs import SyncRunning
 
     try:
         run = request_group_sync(call.principal.tenant_id, trigger=f"admin:{call.principal.key_id}")
@@ -61,6 +50,8 @@ def start_group_sync(call: AdminCall) -> Response:
     admin_groups, "/v1/groups/sync", methods=["GET"], roles=ADMINS, summary="The current (or last) group sync", tag=TAG
 )
 def get_group_sync(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.sync_runs import GROUP_RUN, SyncRuns
+
     run = SyncRuns(call.principal.tenant_id, kind=GROUP_RUN).current()
     return {"run": run.as_dict() if run else None}
 
@@ -82,6 +73,8 @@ def get_group_sync(call: AdminCall) -> dict[str, Any]:
     ),
 )
 def get_groups(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.group_queries import STATUSES, GroupFilter, list_groups
+
     request = call.request
     status = str_param(request, "status", 16) or ""
     if status and status not in STATUSES:
@@ -110,6 +103,8 @@ def get_groups(call: AdminCall) -> dict[str, Any]:
     tag=TAG,
 )
 def get_group(call: AdminCall, chat_id: str) -> dict[str, Any]:
+    from chalicelib.services.group_queries import GroupNotFound, group_detail
+
     try:
         detail = group_detail(call.principal.tenant_id, chat_id)
     except GroupNotFound:
@@ -120,6 +115,9 @@ def get_group(call: AdminCall, chat_id: str) -> dict[str, Any]:
 
 
 def _days(call: AdminCall) -> tuple[str, str]:
+    from chalicelib.domain.group_chats import FIGURES_TIMEZONE
+    from chalicelib.services.group_queries import day_range
+
     today = datetime.fromtimestamp(time.time(), UTC).astimezone(FIGURES_TIMEZONE).date()
     try:
         return day_range(str_param(call.request, "from", 10), str_param(call.request, "to", 10), today)
@@ -137,6 +135,8 @@ def _days(call: AdminCall) -> tuple[str, str]:
     query=FIGURE_QUERY,
 )
 def get_group_figures(call: AdminCall, chat_id: str) -> dict[str, Any]:
+    from chalicelib.services.group_queries import GroupNotFound, chat_figures
+
     first, last = _days(call)
     owner = (call.principal.employee_userid or "") if call.principal.is_sales else ""
     try:
@@ -155,6 +155,8 @@ def get_group_figures(call: AdminCall, chat_id: str) -> dict[str, Any]:
     query=FIGURE_QUERY,
 )
 def get_owner_figures(call: AdminCall, userid: str) -> dict[str, Any]:
+    from chalicelib.services.group_queries import owner_figures
+
     first, last = _days(call)
     if call.principal.is_sales and userid != call.principal.employee_userid:
         raise NotFoundError("no such employee")

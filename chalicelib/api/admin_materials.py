@@ -13,7 +13,6 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import ONE_LINE, int_param, rule, str_param
 from chalicelib.domain import materials as rules
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.services.materials import MaterialLibrary
 
 admin_materials = Blueprint(__name__)
 
@@ -73,6 +72,8 @@ class UpdateMaterial:
     success_status=201,
 )
 def create_material(call: AdminCall) -> Response:
+    from chalicelib.services.materials import MaterialLibrary
+
     body: CreateMaterial = call.body
     spec = rules.MaterialSpec(**body.__dict__)
     material = MaterialLibrary(call.principal.tenant_id).create(spec)
@@ -94,6 +95,8 @@ def create_material(call: AdminCall) -> Response:
     ),
 )
 def list_materials(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.materials import MaterialLibrary
+
     kind = str_param(call.request, "type", max_length=16)
     if kind is not None and kind not in rules.TYPES:
         raise BadRequestError(f"query parameter 'type' must be one of {', '.join(rules.TYPES)}")
@@ -110,6 +113,8 @@ def list_materials(call: AdminCall) -> dict[str, Any]:
     admin_materials, "/v1/materials/{material_id}", methods=["GET"], roles=READERS, summary="One material", tag=TAG
 )
 def get_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    from chalicelib.services.materials import MaterialLibrary
+
     material = MaterialLibrary(call.principal.tenant_id).get(material_id)
     if material is None:
         raise NotFoundError("no such material")
@@ -127,6 +132,8 @@ def get_material(call: AdminCall, material_id: str) -> dict[str, Any]:
     audit="material.update",
 )
 def update_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    from chalicelib.services.materials import MaterialLibrary
+
     body: UpdateMaterial = call.body
     material = MaterialLibrary(call.principal.tenant_id).update(material_id, body.title, body.desc)
     if material is None:
@@ -145,6 +152,8 @@ def update_material(call: AdminCall, material_id: str) -> dict[str, Any]:
     audit="material.delete",
 )
 def delete_material(call: AdminCall, material_id: str) -> dict[str, Any]:
+    from chalicelib.services.materials import MaterialLibrary
+
     if not MaterialLibrary(call.principal.tenant_id).delete(material_id):
         raise NotFoundError("no such material")
     call.target = material_id

@@ -16,8 +16,8 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import plans, wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
+from chalicelib.domain.materials import MATERIAL_ID_PATTERN
 from chalicelib.domain.wecom_limits import MOMENT_IMAGES_MAX, MOMENT_TEXT_MAX_CHARS, MOMENT_VISIBLE_USERS_MAX
-from chalicelib.store.materials import MATERIAL_ID_PATTERN
 
 admin_moments = Blueprint(__name__)
 

@@ -12,7 +12,6 @@ from chalice import Blueprint, ConflictError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.domain.access import ADMINS
-from chalicelib.store.sync_runs import SyncRunning, SyncRuns
 
 admin_sync = Blueprint(__name__)
 
@@ -29,6 +28,7 @@ admin_sync = Blueprint(__name__)
 )
 def start_sync(call: AdminCall) -> Response:
     from chalicelib.services.sync import request_sync
+    from chalicelib.store.sync_runs import SyncRunning
 
     try:
         run = request_sync(call.principal.tenant_id, trigger=f"admin:{call.principal.key_id}")
@@ -42,5 +42,7 @@ def start_sync(call: AdminCall) -> Response:
     admin_sync, "/v1/sync", methods=["GET"], roles=ADMINS, summary="The current (or last) sync run", tag="sync"
 )
 def get_sync(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.sync_runs import SyncRuns
+
     run = SyncRuns(call.principal.tenant_id).current()
     return {"run": run.as_dict() if run else None}

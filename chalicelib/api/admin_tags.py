@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import BadRequestError, Blueprint, ConflictError, NotFoundError, Response
 
@@ -19,10 +19,10 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import ONE_LINE, rule
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import READERS, WRITERS
-from chalicelib.domain.tag_catalogue import CatalogueTag, catalogue_from
 from chalicelib.domain.wecom_limits import CORP_TAGS_MAX
-from chalicelib.services.tenant_wecom import tenant_wecom
-from chalicelib.store.customers import CustomerStore
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tag_catalogue import CatalogueTag
 
 admin_tags = Blueprint(__name__)
 
@@ -64,6 +64,9 @@ def catalogue_view(tags: Iterable[CatalogueTag]) -> list[dict[str, Any]]:
 
 def reload_catalogue(tenant_id: str, wecom: Any) -> list[CatalogueTag]:
     """Read the catalogue back from WeCom and store it as is."""
+    from chalicelib.domain.tag_catalogue import catalogue_from
+    from chalicelib.store.customers import CustomerStore
+
     tags = catalogue_from(wecom.post("externalcontact/get_corp_tag_list", {}, retry_safe=True))
     CustomerStore(tenant_id).put_tag_catalogue(tags)
     return tags
@@ -71,6 +74,8 @@ def reload_catalogue(tenant_id: str, wecom: Any) -> list[CatalogueTag]:
 
 @admin_route(admin_tags, "/v1/tags", methods=["GET"], roles=READERS, summary="The corp tag catalogue", tag="tags")
 def list_tags(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.customers import CustomerStore
+
     tags = CustomerStore(call.principal.tenant_id).list_tags()
     return {"groups": catalogue_view(tags), "count": len(tags), "limit": CORP_TAGS_MAX}
 
@@ -87,6 +92,9 @@ def list_tags(call: AdminCall) -> dict[str, Any]:
     success_status=201,
 )
 def create_tags(call: AdminCall) -> Response:
+    from chalicelib.services.tenant_wecom import tenant_wecom
+    from chalicelib.store.customers import CustomerStore
+
     body: CreateTags = call.body
     if bool(body.group_id) == bool(body.group_name):
         raise BadRequestError("give exactly one of group_id (an existing group) and group_name (a new group)")
@@ -118,6 +126,9 @@ def create_tags(call: AdminCall) -> Response:
 
 
 def _edit(call: AdminCall, item_id: str, is_group: bool) -> dict[str, Any]:
+    from chalicelib.services.tenant_wecom import tenant_wecom
+    from chalicelib.store.customers import CustomerStore
+
     body: EditTag = call.body
     if body.name is None and body.order is None:
         raise BadRequestError("give name or order")
@@ -134,6 +145,9 @@ def _edit(call: AdminCall, item_id: str, is_group: bool) -> dict[str, Any]:
 
 
 def _delete(call: AdminCall, item_id: str, is_group: bool) -> dict[str, Any]:
+    from chalicelib.services.tenant_wecom import tenant_wecom
+    from chalicelib.store.customers import CustomerStore
+
     tenant_id = call.principal.tenant_id
     tags = CustomerStore(tenant_id).list_tags()
     if item_id not in {t.group_id if is_group else t.tag_id for t in tags}:

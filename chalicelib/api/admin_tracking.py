@@ -16,12 +16,8 @@ from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
 from chalicelib.domain import wecom_ids
 from chalicelib.domain.access import ADMIN, ADMINS, EVERYONE, OPERATOR, READERS, SALES, WRITERS, Principal
+from chalicelib.domain.materials import MATERIAL_ID_PATTERN
 from chalicelib.domain.plans import TRACKING
-from chalicelib.services import share_links, tracking_reports
-from chalicelib.services.beacon_intake import forget_origins, origin_of
-from chalicelib.services.tracked_links import forget_tracked
-from chalicelib.store.materials import MATERIAL_ID_PATTERN, MaterialStore
-from chalicelib.store.tracking import TrackingStore
 
 admin_tracking = Blueprint(__name__)
 
@@ -78,6 +74,8 @@ def _sharer(principal: Principal, requested: str | None) -> str:
 
 
 def _own(principal: Principal, userid: str) -> str:
+    from chalicelib.services import tracking_reports
+
     if principal.is_sales and userid != principal.employee_userid:
         raise ForbiddenError("a sales key sees its own figures only")
     return tracking_reports.known_employee(principal.tenant_id, userid)
@@ -96,6 +94,9 @@ def _own(principal: Principal, userid: str) -> str:
     success_status=201,
 )
 def create_share(call: AdminCall) -> Any:
+    from chalicelib.services import share_links
+    from chalicelib.store.materials import MaterialStore
+
     body: CreateShare = call.body
     sharer = _sharer(call.principal, body.sharer)
     if MaterialStore(call.principal.tenant_id).get(body.material_id) is None:
@@ -116,6 +117,8 @@ def create_share(call: AdminCall) -> Any:
     query=(("sharer", "string", "one employee's"), ("limit", "integer", "1 to 100, default 50")),
 )
 def list_shares(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.store.tracking import TrackingStore
+
     limit = int_param(call.request, "limit", 50, 1, 100)
     sharer = str_param(call.request, "sharer", 64)
     if call.principal.is_sales:
@@ -137,6 +140,8 @@ def list_shares(call: AdminCall) -> dict[str, Any]:
     audit="share.keys.rotate",
 )
 def rotate_keys(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services import share_links
+
     version = share_links.rotate_keys(call.principal.tenant_id, call.body.invalidate_old)
     return {"version": version, "old_links_valid": not call.body.invalidate_old}
 
@@ -153,6 +158,10 @@ def rotate_keys(call: AdminCall) -> dict[str, Any]:
     audit="material.tracking",
 )
 def put_material_tracking(call: AdminCall, material_id: str) -> dict[str, Any]:
+    from chalicelib.services.tracked_links import forget_tracked
+    from chalicelib.store.materials import MaterialStore
+    from chalicelib.store.tracking import TrackingStore
+
     material = MaterialStore(call.principal.tenant_id).get(material_id)
     if material is None:
         raise NotFoundError("no such material")
@@ -176,6 +185,9 @@ def put_material_tracking(call: AdminCall, material_id: str) -> dict[str, Any]:
     audit="tracking.origins",
 )
 def put_origins(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services.beacon_intake import forget_origins, origin_of
+    from chalicelib.store.tracking import TrackingStore
+
     origins = [origin_of(o) for o in call.body.origins]
     TrackingStore(call.principal.tenant_id).put_origins(origins)
     forget_origins(call.principal.tenant_id)
@@ -192,6 +204,8 @@ def put_origins(call: AdminCall) -> dict[str, Any]:
     feature=TRACKING,
 )
 def customer_timeline(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.services import tracking_reports
+
     own = call.principal.employee_userid if call.principal.is_sales else None
     return {
         "customer_id": customer_id,
@@ -210,6 +224,8 @@ def customer_timeline(call: AdminCall, customer_id: str) -> dict[str, Any]:
     audit="customer.tracking.delete",
 )
 def forget_customer(call: AdminCall, customer_id: str) -> dict[str, Any]:
+    from chalicelib.services import tracking_reports
+
     return {"deleted": tracking_reports.forget_customer(call.principal.tenant_id, customer_id)}
 
 
@@ -224,6 +240,8 @@ def forget_customer(call: AdminCall, customer_id: str) -> dict[str, Any]:
     query=(("days", "integer", "1 to 400, default 30"),),
 )
 def material_stats(call: AdminCall, material_id: str) -> dict[str, Any]:
+    from chalicelib.services import tracking_reports
+
     days = int_param(call.request, "days", 30, 1, 400)
     return tracking_reports.material_stats(call.principal.tenant_id, material_id, days, time.time())
 
@@ -238,6 +256,8 @@ def material_stats(call: AdminCall, material_id: str) -> dict[str, Any]:
     feature=TRACKING,
 )
 def sales_stats(call: AdminCall, userid: str) -> dict[str, Any]:
+    from chalicelib.services import tracking_reports
+
     return tracking_reports.sales_stats(call.principal.tenant_id, _own(call.principal, userid), time.time())
 
 
@@ -251,5 +271,7 @@ def sales_stats(call: AdminCall, userid: str) -> dict[str, Any]:
     feature=TRACKING,
 )
 def hot_customers(call: AdminCall, userid: str) -> dict[str, Any]:
+    from chalicelib.services import tracking_reports
+
     hot = tracking_reports.hot_customers(call.principal.tenant_id, _own(call.principal, userid), time.time())
     return {"userid": userid, "customers": hot}

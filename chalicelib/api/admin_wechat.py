@@ -12,8 +12,6 @@ from chalice import BadRequestError, Blueprint
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import rule
 from chalicelib.domain.access import ADMINS, READERS
-from chalicelib.services import wechat_identity
-from chalicelib.store.wechat_accounts import WeChatApps
 
 admin_wechat = Blueprint(__name__)
 
@@ -44,6 +42,9 @@ class WeChatAppsBody:
     audit="wechat.configure",
 )
 def configure_wechat(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services import wechat_identity
+    from chalicelib.store.wechat_accounts import WeChatApps
+
     body: WeChatAppsBody = call.body
     current = wechat_identity.configured_apps(call.principal.tenant_id)
     for appid, secret, was, name in (
@@ -59,4 +60,6 @@ def configure_wechat(call: AdminCall) -> dict[str, Any]:
 
 @admin_route(admin_wechat, "/v1/wechat", methods=["GET"], roles=READERS, summary="The WeChat apps", tag=TAG)
 def get_wechat(call: AdminCall) -> dict[str, Any]:
+    from chalicelib.services import wechat_identity
+
     return {"wechat": wechat_identity.configured_apps(call.principal.tenant_id).as_dict()}

@@ -40,9 +40,6 @@ from chalicelib.api.schema import NoBody, parse_body
 from chalicelib.domain.access import Principal
 from chalicelib.domain.plans import Standing, get_plan, standing
 from chalicelib.observability import bind_context
-from chalicelib.store.api_keys import authenticate
-from chalicelib.store.audit import AuditEntry, AuditLog
-from chalicelib.store.tenants import get_tenant_cached
 
 auth = Blueprint(__name__)
 
@@ -57,6 +54,8 @@ class PaymentRequiredError(ChaliceViewError):
 @auth.authorizer(ttl_seconds=0, name="api_key")
 def api_key(auth_request: AuthRequest) -> AuthResponse:
     """Resolve `Authorization: Bearer qrk.<tenant>.<key_id>.<secret>` to (tenant, role, employee, key id)."""
+    from chalicelib.store.api_keys import authenticate
+
     token = auth_request.token or ""
     if token[:7].lower() == "bearer ":
         token = token[7:]
@@ -96,6 +95,8 @@ def require_role(principal: Principal, *roles: str) -> None:
 
 def require_standing(principal: Principal) -> None:
     """402 when the tenant's period ended, 403 when it is suspended, with the reason."""
+    from chalicelib.store.tenants import get_tenant_cached
+
     tenant = get_tenant_cached(principal.tenant_id)
     if tenant is None:
         raise ForbiddenError("this tenant no longer exists")
@@ -108,6 +109,8 @@ def require_standing(principal: Principal) -> None:
 
 def require_feature(principal: Principal, feature: str) -> None:
     """The tenant is in good standing and its plan includes `feature` (402 when it does not)."""
+    from chalicelib.store.tenants import get_tenant_cached
+
     require_standing(principal)
     tenant = get_tenant_cached(principal.tenant_id)
     if tenant is not None and not get_plan(tenant.plan).allows(feature):
@@ -116,6 +119,8 @@ def require_feature(principal: Principal, feature: str) -> None:
 
 def record_audit(principal: Principal, action: str, target: str, request: Request) -> None:
     """Append who did what to what, from which IP and user agent, to the tenant's audit log."""
+    from chalicelib.store.audit import AuditEntry, AuditLog
+
     identity = (request.context or {}).get("identity") or {}
     user_agent = (request.headers or {}).get("user-agent")
     AuditLog(principal.tenant_id).append(

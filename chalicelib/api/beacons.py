@@ -15,7 +15,6 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
-from chalicelib.services.beacon_intake import IntakeRefused, accept_beacons, accept_lead, origin_of
 
 beacons = Blueprint(__name__)
 
@@ -39,6 +38,8 @@ def _headers(origin: str | None, allowed: bool) -> dict[str, str]:
 
 
 def _answer(handler: Any) -> Response:
+    from chalicelib.services.beacon_intake import IntakeRefused
+
     request = beacons.current_request
     origin = (request.headers or {}).get("origin")
     source_ip = ((request.context or {}).get("identity") or {}).get("sourceIp") or ""
@@ -52,11 +53,15 @@ def _answer(handler: Any) -> Response:
 
 @beacons.route("/t/beacons", methods=["POST"], content_types=CONTENT_TYPES)
 def post_beacons() -> Response:
+    from chalicelib.services.beacon_intake import accept_beacons
+
     return _answer(accept_beacons)
 
 
 @beacons.route("/t/leads", methods=["POST"], content_types=CONTENT_TYPES)
 def post_lead() -> Response:
+    from chalicelib.services.beacon_intake import accept_lead
+
     return _answer(accept_lead)
 
 
@@ -64,6 +69,8 @@ def post_lead() -> Response:
 @beacons.route("/t/leads", methods=["OPTIONS"])
 def preflight() -> Response:
     """A JSON fetch from the stack's own page asks first; other origins post text/plain, which needs no preflight."""
+    from chalicelib.services.beacon_intake import origin_of
+
     origin = (beacons.current_request.headers or {}).get("origin")
     own = origin_of(get_settings().public_base_url)
     headers = {"Access-Control-Max-Age": PREFLIGHT_MAX_AGE, "Vary": "Origin"}

@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import BadRequestError, Blueprint, ChaliceViewError, Response, UnauthorizedError
@@ -42,16 +43,11 @@ from chalicelib import queues, resources
 from chalicelib.config import get_settings
 from chalicelib.domain.replay_cache import ReplayCache
 from chalicelib.observability import bind_context, logger
-from chalicelib.store import tenants, usage
 from chalicelib.store.keys import TENANT_ID_PATTERN
-from chalicelib.wecom.crypto import (
-    CallbackCryptoError,
-    InvalidReceiveId,
-    InvalidSignature,
-    MalformedXml,
-    WeComCrypto,
-)
-from chalicelib.wecom.events import WeComEvent, parse_event
+
+if TYPE_CHECKING:
+    from chalicelib.wecom.crypto import CallbackCryptoError, WeComCrypto
+    from chalicelib.wecom.events import WeComEvent
 
 callbacks = Blueprint(__name__)
 
@@ -86,6 +82,8 @@ def receive_callback(tenant_id: str) -> Response:
 
 def answer_url_verification(tenant_id: str, query: Mapping[str, str]) -> str:
     """The echostr's plaintext, after the timestamp, the tenant and the signature have been checked."""
+    from chalicelib.wecom.crypto import CallbackCryptoError
+
     msg_signature, timestamp, nonce = _signed_params(query)
     echostr = query.get("echostr")
     if not echostr:
@@ -107,6 +105,9 @@ def accept_callback(
 ) -> WeComEvent | None:
     """Check, decrypt and parse one POSTed callback and enqueue its event; returns the event, or None for a replay
     of a callback this process already queued (not queued again)."""
+    from chalicelib.wecom.crypto import CallbackCryptoError
+    from chalicelib.wecom.events import parse_event
+
     correlation_id = request_id or str(uuid.uuid4())
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"callback bodies are limited to {MAX_BODY_BYTES} bytes")
@@ -135,6 +136,9 @@ def accept_callback(
 
 def _crypto_for(tenant_id: str) -> WeComCrypto:
     """The tenant's verifier; a malformed or unregistered id is answered exactly as a bad signature is."""
+    from chalicelib.store import tenants
+    from chalicelib.wecom.crypto import WeComCrypto
+
     credentials = tenants.get_callback_credentials(tenant_id) if TENANT_ID_PATTERN.fullmatch(tenant_id) else None
     if credentials is None:
         logger.warning("wecom callback rejected", extra={"reason": "UnknownTenant"})
@@ -156,6 +160,8 @@ def _signed_params(query: Mapping[str, str]) -> tuple[str, str, str]:
 
 def _rejection(error: CallbackCryptoError) -> ChaliceViewError:
     """The HTTP error for a callback that failed verification, decryption or parsing (logged without content)."""
+    from chalicelib.wecom.crypto import InvalidReceiveId, InvalidSignature, MalformedXml
+
     logger.warning("wecom callback rejected", extra={"reason": type(error).__name__, "code": error.code})
     if isinstance(error, InvalidSignature | InvalidReceiveId):
         return UnauthorizedError(SIGNATURE_FAILED)
@@ -171,6 +177,8 @@ _recorded_at: dict[str, float] = {}
 
 def _note_callback(tenant_id: str) -> None:
     """Count the callback; write the count and "last seen" at most once per tenant per USAGE_FLUSH_SECONDS."""
+    from chalicelib.store import usage
+
     now = time.monotonic()
     with _usage_lock:
         _unrecorded[tenant_id] = _unrecorded.get(tenant_id, 0) + 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalice import (
@@ -36,10 +36,11 @@ from chalicelib.config import get_settings
 from chalicelib.domain import plans
 from chalicelib.domain.access import ADMIN, ROLES, InvalidRole
 from chalicelib.observability import logger
-from chalicelib.store import secrets as tenant_secrets
-from chalicelib.store import tenants, usage
-from chalicelib.store.api_keys import ApiKeys
 from chalicelib.store.keys import TENANT_ID_PATTERN
+
+if TYPE_CHECKING:
+    from chalicelib.store.tenants import Tenant
+    from chalicelib.store.usage import Usage
 
 ops = Blueprint(__name__)
 
@@ -53,7 +54,9 @@ REGION_RULE = r"^[a-z]{2}(-[a-z]+)+-\d$"
 PAID_PLANS = tuple(name for name, plan in plans.PLANS.items() if plan.trial_days is None)
 
 
-def _tenant_or_404(tenant_id: str) -> tenants.Tenant:
+def _tenant_or_404(tenant_id: str) -> Tenant:
+    from chalicelib.store import tenants
+
     tenant = tenants.get_tenant(tenant_id)
     if tenant is None:
         raise NotFoundError("no such tenant")
@@ -91,6 +94,10 @@ class CreateTenant:
 
 @ops_route(ops, "/ops/tenants", methods=["POST"])
 def create_tenant(request: Request) -> Response:
+    from chalicelib.store import secrets as tenant_secrets
+    from chalicelib.store import tenants
+    from chalicelib.store.api_keys import ApiKeys
+
     body = parse_body(request, CreateTenant)
     plan = plans.get_plan(body.plan)
     now = int(time.time())
@@ -135,7 +142,9 @@ def create_tenant(request: Request) -> Response:
     return Response(answer, status_code=201)
 
 
-def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str, Any]:
+def _overview(tenant: Tenant, counts: Usage, now: int) -> dict[str, Any]:
+    from chalicelib.store import usage
+
     now_standing = plans.standing(tenant.status, tenant.expires_at, now)
     return {
         "tenant": tenant.as_dict(),
@@ -155,6 +164,8 @@ def _overview(tenant: tenants.Tenant, counts: usage.Usage, now: int) -> dict[str
 
 @ops_route(ops, "/ops/tenants", methods=["GET"])
 def list_tenants(request: Request) -> dict[str, Any]:
+    from chalicelib.store import tenants, usage
+
     limit = int_param(request, "limit", 50, 1, 100)
     try:
         page, next_cursor = tenants.list_tenants(limit, str_param(request, "cursor"))
@@ -179,6 +190,9 @@ def list_tenants(request: Request) -> dict[str, Any]:
 
 @ops_route(ops, "/ops/tenants/{tenant_id}", methods=["GET"])
 def get_tenant(request: Request, tenant_id: str) -> dict[str, Any]:
+    from chalicelib.store import usage
+    from chalicelib.store.api_keys import ApiKeys
+
     tenant = _tenant_or_404(tenant_id)
     now = int(time.time())
     month = usage.month_of(now)
@@ -207,6 +221,9 @@ class RotateSecrets:
 
 @ops_route(ops, "/ops/tenants/{tenant_id}/secrets", methods=["POST"])
 def rotate_secrets(request: Request, tenant_id: str) -> dict[str, Any]:
+    from chalicelib.store import secrets as tenant_secrets
+    from chalicelib.store import tenants
+
     body = parse_body(request, RotateSecrets)
     given = {
         name: value
@@ -309,6 +326,8 @@ class CreateKey:
 
 @ops_route(ops, "/ops/tenants/{tenant_id}/api-keys", methods=["POST"])
 def create_key(request: Request, tenant_id: str) -> Response:
+    from chalicelib.store.api_keys import ApiKeys
+
     body = parse_body(request, CreateKey)
     _tenant_or_404(tenant_id)
     try:
@@ -319,7 +338,9 @@ def create_key(request: Request, tenant_id: str) -> Response:
     return Response({"key": issued.key.as_dict(), "token": issued.token}, status_code=201)
 
 
-def _update(tenant_id: str, now: int, **changes: object) -> tenants.Tenant:
+def _update(tenant_id: str, now: int, **changes: object) -> Tenant:
+    from chalicelib.store import tenants
+
     if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise NotFoundError("no such tenant")
     try:

@@ -17,7 +17,6 @@ from chalice.app import Request
 from chalicelib.api.errors import answered
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import bind_context, logger
-from chalicelib.store.audit import AuditEntry, AuditLog
 
 OPS_ROLE = "ops"
 KEY_AUTH = "key"
@@ -65,6 +64,8 @@ def ops_route(blueprint: Blueprint, path: str, methods: list[str]) -> Callable[[
 
 def audit_ops(request: Request, tenant_id: str, action: str, target: str) -> None:
     """Append an operator's write to the tenant's audit log: key and role "ops", the IAM caller when there is one."""
+    from chalicelib.store.audit import AuditEntry, AuditLog
+
     identity = _identity(request)
     user_agent = (request.headers or {}).get("user-agent")
     AuditLog(tenant_id).append(

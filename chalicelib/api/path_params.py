@@ -18,10 +18,10 @@ from chalice.app import Request
 
 from chalicelib.api.errors import error_response
 from chalicelib.domain import wecom_ids
-from chalicelib.store.api_keys import KEY_ID_PATTERN
-from chalicelib.store.broadcasts import BROADCAST_ID_PATTERN
+from chalicelib.domain.access import KEY_ID_PATTERN
+from chalicelib.domain.broadcasts import BROADCAST_ID_PATTERN
+from chalicelib.domain.materials import MATERIAL_ID_PATTERN
 from chalicelib.store.keys import TENANT_ID_PATTERN
-from chalicelib.store.materials import MATERIAL_ID_PATTERN
 
 SELF_CHECKED = {
     ("/wecom/{tenant_id}/callback", "tenant_id"),

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import BadRequestError, Blueprint, ChaliceViewError, NotFoundError, Response
 
 from chalicelib.api.errors import answered, answers
 from chalicelib.api.schema import parse_body, rule
 from chalicelib.domain.signed_tokens import MAX_TOKEN_LENGTH, InvalidToken
-from chalicelib.services import page_assets, share_page, wechat_identity
-from chalicelib.services.share_page import HtmlAnswer
-from chalicelib.services.wechat_identity import MiniProgramNotConfigured, WeChatUnavailable
+from chalicelib.services import page_assets
+from chalicelib.wecom.wechat import MiniProgramNotConfigured, WeChatUnavailable
+
+if TYPE_CHECKING:
+    from chalicelib.services.share_page import HtmlAnswer
 
 share_pages = Blueprint(__name__)
 
@@ -62,22 +64,30 @@ def _query(name: str) -> str:
 
 @share_pages.route(PAGE_PATH, methods=["GET"])
 def open_shared_page(token: str) -> Response:
+    from chalicelib.services import share_page
+
     headers = share_pages.current_request.headers
     return _html(share_page.landing(token, headers.get("user-agent"), headers.get("cookie"), time.time()))
 
 
 @share_pages.route(CONSENT_PATH, methods=["GET"])
 def choose_consent(token: str) -> Response:
+    from chalicelib.services import share_page
+
     return _html(share_page.record_consent(token, _query("choice"), time.time()))
 
 
 @share_pages.route(OAUTH_PATH, methods=["GET"])
 def wechat_oauth_return(token: str) -> Response:
+    from chalicelib.services import wechat_identity
+
     return _html(wechat_identity.finish_oauth(token, _query("code"), _query("state"), time.time()))
 
 
 @share_pages.route(ASSET_PATH, methods=["GET"])
 def page_asset(name: str) -> Response:
+    from chalicelib.services import share_page
+
     asset = page_assets.asset(name)
     if asset is None:
         return _html(share_page.not_found())
@@ -88,6 +98,8 @@ def page_asset(name: str) -> Response:
 @share_pages.route("/t/mp/session", methods=["POST"])
 @answered
 def mini_program_session() -> dict[str, Any]:
+    from chalicelib.services import wechat_identity
+
     body = parse_body(share_pages.current_request, MiniProgramSession)
     session = wechat_identity.mini_program_session(body.share, body.code, time.time())
     return {"viewer": session.viewer, "expires_in": session.expires_in, "identified": session.identified}

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ADMIN = "admin"
@@ -18,6 +19,9 @@ EVERYONE: tuple[str, ...] = ROLES
 READERS: tuple[str, ...] = (ADMIN, OPERATOR, VIEWER)
 WRITERS: tuple[str, ...] = (ADMIN, OPERATOR)
 ADMINS: tuple[str, ...] = (ADMIN,)
+
+KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
+"""An API key id: 12 hex digits (the key's public part, shown in lists and the audit log)."""
 
 
 @dataclass(frozen=True)

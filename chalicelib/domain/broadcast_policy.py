@@ -8,6 +8,14 @@ from typing import Any
 
 from chalicelib.domain.frequency import AtMostPerDays, FrequencyPolicy, MinimumGap, WeComQuota
 
+FOLLOW_HOURS_MAX = 30 * 24
+"""How long results are followed at most: WeCom's records of a mass message are read back for up to 30 days."""
+QUIET_RULES_MAX = 5
+
+
+class InvalidPolicy(ValueError):
+    """A policy field the admin got wrong; the message names it."""
+
 
 @dataclass(frozen=True)
 class Policy:

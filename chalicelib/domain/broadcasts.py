@@ -7,6 +7,7 @@ state before done.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,20 @@ COUNTERS = (
 )
 """Atomic counters on the broadcast: planned recipients/senders/batches; batches settled; recipients WeCom refused
 at creation (fail_list), delivered (1), not a friend (2), over quota (3), never sent when following ended."""
+BROADCAST_ID_PATTERN = re.compile(r"^bc[0-9]{13}[0-9a-f]{8}$")
+"""A broadcast id: `bc`, the creation time in ms (13 digits) and 8 random hex digits."""
+
+
+class InvalidBroadcast(ValueError):
+    """The request names a field at fault."""
+
+
+class BroadcastNotFound(LookupError):
+    pass
+
+
+class BroadcastConflict(RuntimeError):
+    """The broadcast is not in a state that allows this."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ MINIPROGRAM_TITLE_MAX_BYTES = 64
 TITLE_MAX_CHARS = 64
 DESC_MAX_BYTES = 512
 APPID_PATTERN = re.compile(r"^wx[0-9a-f]{16}$")
+MATERIAL_ID_PATTERN = re.compile(r"^[0-9a-f]{20}$")
+"""A material id: 20 hex digits that begin with the creation time in ms."""
 PAGE_MAX_BYTES = 2048
 FILENAME_MAX_CHARS = 128
 ARTICLE_MAX_BYTES = 60_000

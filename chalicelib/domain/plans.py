@@ -72,6 +72,10 @@ PLANS: dict[str, Plan] = {
 }
 
 
+class QuotaExceeded(Exception):
+    """The plan's monthly mass messages are used up (a 402 with this reason)."""
+
+
 class UnknownPlan(ValueError):
     """A plan name that is not in PLANS."""
 

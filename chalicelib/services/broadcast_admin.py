@@ -17,35 +17,23 @@ from contextlib import contextmanager
 from typing import Any
 
 from chalicelib.domain import plans
-from chalicelib.domain.broadcast_policy import Policy
-from chalicelib.domain.broadcasts import Broadcast, EmployeeResult, Status
-from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
-from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
-from chalicelib.services.broadcasts import (
+from chalicelib.domain.broadcast_policy import QUIET_RULES_MAX, InvalidPolicy, Policy
+from chalicelib.domain.broadcasts import (
+    Broadcast,
     BroadcastConflict,
     BroadcastNotFound,
+    EmployeeResult,
     InvalidBroadcast,
-    create_broadcast,
-    preview_broadcast,
-    start_broadcast,
+    Status,
 )
+from chalicelib.domain.frequency import AtMostPerDays, MinimumGap, WeComQuota
+from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
+from chalicelib.services.broadcasts import create_broadcast, preview_broadcast, start_broadcast
 from chalicelib.services.group_audience import plan_group_audience
 from chalicelib.store import usage
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.dynamo import decode_cursor
 from chalicelib.store.tenants import get_tenant_cached
-
-FOLLOW_HOURS_MAX = 30 * 24
-"""How long results are followed at most: WeCom's records of a mass message are read back for up to 30 days."""
-QUIET_RULES_MAX = 5
-
-
-class QuotaExceeded(Exception):
-    """The plan's monthly mass messages are used up (a 402 with this reason)."""
-
-
-class InvalidPolicy(ValueError):
-    """A policy field the admin got wrong; the message names it."""
 
 
 def quota_status(tenant_id: str, now: float | None = None) -> dict[str, Any]:
@@ -66,7 +54,7 @@ def _one_mass_message(tenant_id: str) -> Iterator[None]:
     allowed = plans.get_plan(tenant.plan).quotas[plans.MASS_MESSAGES_PER_MONTH] if tenant else 0
     if not usage.take(tenant_id, usage.MASS_MESSAGES, allowed, now=now):
         status = quota_status(tenant_id, now)
-        raise QuotaExceeded(
+        raise plans.QuotaExceeded(
             f"the {tenant.plan if tenant else 'current'} plan allows {status['allowed']} mass messages a month and "
             f"{status['used']} were sent in {status['month']} (UTC); upgrade the plan or wait for next month"
         )

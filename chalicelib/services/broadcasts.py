@@ -15,7 +15,7 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audience import InvalidAudience, audience_from_json, audience_to_json
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
-from chalicelib.domain.broadcasts import Broadcast, Status
+from chalicelib.domain.broadcasts import Broadcast, BroadcastConflict, BroadcastNotFound, InvalidBroadcast, Status
 from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
 from chalicelib.store.broadcast_timers import START
 from chalicelib.store.broadcasts import BroadcastStore
@@ -23,18 +23,6 @@ from chalicelib.store.dynamo import Conflict
 
 START_AHEAD_SECONDS = 60
 """A broadcast whose send_at is less than this ahead is planned at once; later ones wait for the schedule."""
-
-
-class InvalidBroadcast(ValueError):
-    """The request names a field at fault."""
-
-
-class BroadcastNotFound(LookupError):
-    pass
-
-
-class BroadcastConflict(RuntimeError):
-    """The broadcast is not in a state that allows this."""
 
 
 def _audience_json(chat_type: str, audience: Mapping[str, Any], sender: str = "") -> dict[str, Any]:

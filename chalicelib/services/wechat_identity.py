@@ -25,10 +25,6 @@ from chalicelib.wecom import wechat
 from chalicelib.wecom.wechat import WeChatUnavailable, WeChatViewer
 
 
-class MiniProgramNotConfigured(LookupError):
-    """The share's tenant has no mini-program."""
-
-
 @dataclass(frozen=True)
 class ViewerSession:
     """A viewer token for a mini-program and how long it lives."""
@@ -102,11 +98,11 @@ def viewer_claims(tenant_id: str, openid: str, unionid: str, now: float) -> View
 def mini_program_session(share: str, code: str, now: float) -> ViewerSession:
     """`POST /t/mp/session`: a mini-program's `wx.login` code traded for a viewer token. A mini-program may only call
     `wx.login` for this after its user accepted its privacy guide (WeChat's rule since 2023), which is the consent.
-    Raises InvalidToken, MiniProgramNotConfigured or WeChatUnavailable."""
+    Raises InvalidToken, wechat.MiniProgramNotConfigured or WeChatUnavailable."""
     claims = share_links.open_share(share, now)
     apps = share_page.wechat_apps(claims.tenant_id)
     if not apps.mp_appid:
-        raise MiniProgramNotConfigured(claims.tenant_id)
+        raise wechat.MiniProgramNotConfigured(claims.tenant_id)
     secret = WeChatAccounts(claims.tenant_id).secret(MP_SECRET)
     viewer = wechat.jscode2session(get_settings(), apps.mp_appid, secret, code)
     viewer_of = viewer_claims(claims.tenant_id, viewer.openid, viewer.unionid, now)

@@ -29,13 +29,12 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import resources
-from chalicelib.domain.access import ADMIN, check_key_role
+from chalicelib.domain.access import ADMIN, KEY_ID_PATTERN, check_key_role
 from chalicelib.store.dynamo import failed_conditions, is_condition_failure
 from chalicelib.store.keys import TENANT_ID_PATTERN, TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
 
 TOKEN_PREFIX = "qrk"  # noqa: S105 - a marker, not a secret
-KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 LAST_USED_RESOLUTION_SECONDS = 300
 ADMIN_COUNT_SK = "admins"

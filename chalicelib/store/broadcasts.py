@@ -19,7 +19,6 @@ functions the admin API calls (start, preview, cancel, remind) are in `chaliceli
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,9 +90,6 @@ class BroadcastItem(Model):
     follow_until = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     version = NumberAttribute(default=0)
-
-
-BROADCAST_ID_PATTERN = re.compile(r"^bc[0-9]{13}[0-9a-f]{8}$")
 
 
 def new_broadcast_id(now: float | None = None) -> str:

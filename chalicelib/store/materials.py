@@ -13,7 +13,6 @@ replaces, so of two concurrent renewals one is kept (both are valid media ids).
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +31,6 @@ from chalicelib.store.dynamo import is_condition_failure
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.tables import bind_models, on_table, shared_connection
 
-MATERIAL_ID_PATTERN = re.compile(r"^[0-9a-f]{20}$")
 USE_RETENTION_DAYS = 400
 
 
@@ -214,7 +212,7 @@ class MaterialStore:
         return _from_item(item)
 
     def _item(self, material_id: str) -> MaterialItem | None:
-        if not MATERIAL_ID_PATTERN.fullmatch(material_id):
+        if not rules.MATERIAL_ID_PATTERN.fullmatch(material_id):
             return None
         try:
             return MaterialItem.get(self._pk, material_id, consistent_read=True)
@@ -227,7 +225,7 @@ class MaterialStore:
 
     def page(self, kind: str | None, limit: int, cursor: str | None = None) -> tuple[list[Material], str | None]:
         """Newest first, optionally one kind; the cursor is the last material id of the previous page."""
-        if cursor is not None and not MATERIAL_ID_PATTERN.fullmatch(cursor):
+        if cursor is not None and not rules.MATERIAL_ID_PATTERN.fullmatch(cursor):
             raise ValueError("invalid cursor")
         if kind is None:
             last_key = {"pk": {"S": self._pk}, "sk": {"S": cursor}} if cursor else None
@@ -267,7 +265,7 @@ class MaterialStore:
 
     def delete(self, material_id: str) -> bool:
         """Remove a material; messages that already resolved it keep their media ids. False when absent."""
-        if not MATERIAL_ID_PATTERN.fullmatch(material_id):
+        if not rules.MATERIAL_ID_PATTERN.fullmatch(material_id):
             return False
         try:
             MaterialItem(self._pk, material_id).delete(condition=MaterialItem.pk.exists())
@@ -279,7 +277,7 @@ class MaterialStore:
 
     def items(self, material_ids: list[str]) -> dict[str, MaterialItem]:
         """The stored items of these ids, consistently read; raises MaterialNotFound for all unknown ids at once."""
-        malformed = [m for m in material_ids if not MATERIAL_ID_PATTERN.fullmatch(m)]
+        malformed = [m for m in material_ids if not rules.MATERIAL_ID_PATTERN.fullmatch(m)]
         found = {
             item.sk: item
             for item in MaterialItem.batch_get(
@@ -314,7 +312,7 @@ class MaterialStore:
         counted = 0
         now = int(self._clock())
         for material_id in dict.fromkeys(material_ids):
-            if not MATERIAL_ID_PATTERN.fullmatch(material_id):
+            if not rules.MATERIAL_ID_PATTERN.fullmatch(material_id):
                 continue
             use = MaterialUseItem(
                 pk=self._keys.key("matuse", material_id),

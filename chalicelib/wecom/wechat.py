@@ -31,6 +31,10 @@ class WeChatUnavailable(Exception):
     """WeChat refused or did not answer; the message names the API and errcode only."""
 
 
+class MiniProgramNotConfigured(LookupError):
+    """The share's tenant has no mini-program."""
+
+
 @dataclass(frozen=True)
 class WeChatViewer:
     """Who WeChat says the viewer is: an openid of the app, a unionid when WeChat gave one, and a token for

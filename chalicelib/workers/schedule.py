@@ -14,8 +14,9 @@ from typing import Any
 
 from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
+from chalicelib.domain.broadcasts import BroadcastConflict, BroadcastNotFound
 from chalicelib.observability import logger
-from chalicelib.services.broadcasts import BroadcastConflict, BroadcastNotFound, start_broadcast
+from chalicelib.services.broadcasts import start_broadcast
 from chalicelib.services.moments import MOMENT_FOLLOW, MOMENT_START
 from chalicelib.services.moments import run_timer as run_moment_timer
 from chalicelib.store.broadcast_timers import FOLLOW, START, due_timers, minute_bucket, remove_timer

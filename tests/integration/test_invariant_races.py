@@ -17,8 +17,8 @@ import pytest
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.access import ADMIN, VIEWER
+from chalicelib.domain.broadcasts import BroadcastConflict
 from chalicelib.services import broadcast_admin
-from chalicelib.services.broadcasts import BroadcastConflict
 from chalicelib.store import usage
 from chalicelib.store.api_keys import ADMIN_COUNT_SK, AdminCountItem, ApiKeyItem, ApiKeys, LastAdminKey
 from chalicelib.store.keys import TenantKeys
