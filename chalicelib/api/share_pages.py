@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice import BadRequestError, Blueprint, ChaliceViewError, NotFoundError, Response
 
 from chalicelib.api.errors import answered, answers
+from chalicelib.api.html_pages import html_response, query_value
 from chalicelib.api.schema import parse_body, rule
 from chalicelib.domain.signed_tokens import MAX_TOKEN_LENGTH, InvalidToken
 from chalicelib.services import page_assets
 from chalicelib.wecom.wechat import MiniProgramNotConfigured, WeChatUnavailable
-
-if TYPE_CHECKING:
-    from chalicelib.services.share_page import HtmlAnswer
 
 share_pages = Blueprint(__name__)
 
@@ -28,7 +26,6 @@ PAGE_PATH = "/s/{token}"
 OAUTH_PATH = "/s/{token}/oauth"
 CONSENT_PATH = "/s/{token}/consent"
 ASSET_PATH = page_assets.ROUTE_PREFIX + "{name}"
-QUERY_VALUE_MAX = 512
 ASSET_CACHE = "public, max-age=31536000, immutable"
 
 
@@ -53,35 +50,29 @@ def _wechat_refused(error: WeChatUnavailable) -> ChaliceViewError:
     return BadRequestError(f"WeChat did not accept the code ({error})")
 
 
-def _html(answer: HtmlAnswer) -> Response:
-    return Response(body=answer.body, status_code=answer.status, headers=answer.headers)
-
-
-def _query(name: str) -> str:
-    value = (share_pages.current_request.query_params or {}).get(name, "")
-    return value if len(value) <= QUERY_VALUE_MAX else ""
-
-
 @share_pages.route(PAGE_PATH, methods=["GET"])
 def open_shared_page(token: str) -> Response:
     from chalicelib.services import share_page
 
     headers = share_pages.current_request.headers
-    return _html(share_page.landing(token, headers.get("user-agent"), headers.get("cookie"), time.time()))
+    return html_response(share_page.landing(token, headers.get("user-agent"), headers.get("cookie"), time.time()))
 
 
 @share_pages.route(CONSENT_PATH, methods=["GET"])
 def choose_consent(token: str) -> Response:
     from chalicelib.services import share_page
 
-    return _html(share_page.record_consent(token, _query("choice"), time.time()))
+    choice = query_value(share_pages.current_request, "choice")
+    return html_response(share_page.record_consent(token, choice, time.time()))
 
 
 @share_pages.route(OAUTH_PATH, methods=["GET"])
 def wechat_oauth_return(token: str) -> Response:
     from chalicelib.services import wechat_identity
 
-    return _html(wechat_identity.finish_oauth(token, _query("code"), _query("state"), time.time()))
+    request = share_pages.current_request
+    code, state = query_value(request, "code"), query_value(request, "state")
+    return html_response(wechat_identity.finish_oauth(token, code, state, time.time()))
 
 
 @share_pages.route(ASSET_PATH, methods=["GET"])
@@ -90,7 +81,7 @@ def page_asset(name: str) -> Response:
 
     asset = page_assets.asset(name)
     if asset is None:
-        return _html(share_page.not_found())
+        return html_response(share_page.not_found())
     headers = {"Content-Type": asset.content_type, "Cache-Control": ASSET_CACHE, "X-Content-Type-Options": "nosniff"}
     return Response(body=asset.body, headers=headers)
 
