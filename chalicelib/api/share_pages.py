@@ -72,7 +72,8 @@ def wechat_oauth_return(token: str) -> Response:
 
     request = share_pages.current_request
     code, state = query_value(request, "code"), query_value(request, "state")
-    return html_response(wechat_identity.finish_oauth(token, code, state, time.time()))
+    cookies = request.headers.get("cookie")
+    return html_response(wechat_identity.finish_oauth(token, code, state, cookies, time.time()))
 
 
 @share_pages.route(ASSET_PATH, methods=["GET"])

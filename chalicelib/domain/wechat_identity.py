@@ -19,6 +19,7 @@ CONSENT_COOKIE_PREFIX = "qr_consent_"
 VIEWER_COOKIE_PREFIX = "qr_viewer_"
 CONSENT_MAX_AGE_SECONDS = 180 * 24 * 3600
 STATE_BASE, STATE_USERINFO = "b", "u"
+OAUTH_NONCE_COOKIE = "qr_share_oauth"
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9._-]{1,600}")
 
 
@@ -92,6 +93,16 @@ def read_cookies(header: str | None) -> dict[str, str]:
 def consent_of(cookies: dict[str, str], tenant_id: str) -> Consent:
     value = cookies.get(consent_cookie(tenant_id), "")
     return Consent.YES if value == "1" else Consent.NO if value == "0" else Consent.UNDECIDED
+
+
+def oauth_state(scope_mark: str, nonce: str) -> str:
+    """The `state` of a round trip: which scope was asked (STATE_BASE or STATE_USERINFO) and the browser's nonce."""
+    return scope_mark + nonce
+
+
+def state_parts(state: str) -> tuple[str, str]:
+    """(the scope mark, the nonce) of a returned `state`."""
+    return state[:1], state[1:]
 
 
 def set_cookie(name: str, value: str, max_age: int, path: str, secure: bool) -> str:

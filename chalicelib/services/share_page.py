@@ -18,7 +18,7 @@ from chalicelib.domain.landing_page import HTML_HEADERS, PageContext, PageMateri
 from chalicelib.domain.signed_tokens import InvalidToken, ShareClaims
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.observability import logger
-from chalicelib.services import page_assets, share_links
+from chalicelib.services import oauth_nonces, page_assets, share_links
 from chalicelib.services.tenant_wecom import has_credentials, tenant_wecom
 from chalicelib.store.channels import ChannelStore
 from chalicelib.store.materials import Material, MaterialStore
@@ -133,16 +133,25 @@ def landing(token: str, user_agent: str | None, cookie_header: str | None, now: 
         )
         return HtmlAnswer(200, body, dict(HTML_HEADERS))
     if step is identity.Entry.AUTHORIZE_BASE:
-        return redirect(authorize(opened, token, wechat.BASE))
+        return authorize(opened, token, wechat.BASE, now)
     return render(opened, token, viewer, consent_choice=wechat_ua and bool(opened.apps.oa_appid))
 
 
-def authorize(opened: OpenedShare, token: str, scope: str) -> str:
-    """WeChat's OAuth page for the tenant's official account, coming back to `/s/<token>/oauth`."""
+def authorize(opened: OpenedShare, token: str, scope: str, now: float) -> HtmlAnswer:
+    """The redirect to WeChat's OAuth page for the tenant's official account, coming back to `/s/<token>/oauth`, with
+    the cookie that binds the round trip to this browser."""
     settings = get_settings()
     back = f"{settings.public_base_url}/s/{token}/oauth"
-    state = identity.STATE_USERINFO if scope == wechat.USERINFO else identity.STATE_BASE
-    return wechat.authorize_url(settings, opened.apps.oa_appid, back, scope, state)
+    nonce, kept = oauth_nonces.issue(opened.claims.tenant_id, now)
+    mark = identity.STATE_USERINFO if scope == wechat.USERINFO else identity.STATE_BASE
+    location = wechat.authorize_url(settings, opened.apps.oa_appid, back, scope, identity.oauth_state(mark, nonce))
+    return redirect(location, [nonce_cookie(kept, signed_tokens.OAUTH_NONCE_LIFETIME_SECONDS)])
+
+
+def nonce_cookie(value: str, max_age: int) -> str:
+    """The Set-Cookie value keeping (or, empty with max_age 0, forgetting) an OAuth nonce for the share pages."""
+    secure = get_settings().public_base_url.startswith("https://")
+    return identity.set_cookie(identity.OAUTH_NONCE_COOKIE, value, max_age, f"{base_path()}/s/", secure)
 
 
 def render(opened: OpenedShare, token: str, viewer: str, *, consent_choice: bool) -> HtmlAnswer:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from chalicelib.config import get_settings
 from chalicelib.domain import customer_page, sales_access, signed_tokens
 from chalicelib.domain.landing_page import HTML_HEADERS
-from chalicelib.domain.signed_tokens import InvalidToken, OAuthNonceClaims, SalesLinkClaims, StaffSessionClaims
+from chalicelib.domain.signed_tokens import InvalidToken, SalesLinkClaims, StaffSessionClaims
 from chalicelib.domain.wechat_identity import read_cookies, set_cookie
 from chalicelib.observability import logger
-from chalicelib.services import page_assets, sales_links, share_links, share_page
+from chalicelib.services import oauth_nonces, page_assets, sales_links, share_links, share_page
 from chalicelib.services.share_page import HtmlAnswer
 from chalicelib.services.tenant_wecom import tenant_wecom
 from chalicelib.store.tenants import get_app_credentials
@@ -67,10 +67,7 @@ def authorize(link: SalesLinkClaims, token: str, now: float) -> HtmlAnswer:
     if credentials is None:
         return share_page.not_found()
     settings = get_settings()
-    nonce = sales_access.new_nonce()
-    kept = signed_tokens.sign(
-        OAuthNonceClaims(link.tenant_id, nonce, int(now)), share_links.signing_keys(link.tenant_id)
-    )
+    nonce, kept = oauth_nonces.issue(link.tenant_id, now)
     back = f"{settings.public_base_url}{sales_links.PAGE_PREFIX}{token}/oauth"
     location = member_oauth.authorize_url(settings, credentials.corp_id, credentials.agent_id, back, nonce)
     cookie = _cookie(sales_access.NONCE_COOKIE, kept, signed_tokens.OAUTH_NONCE_LIFETIME_SECONDS)
@@ -84,8 +81,8 @@ def finish(token: str, code: str, state: str, cookie_header: str | None, now: fl
     if link is None:
         return share_page.not_found()
     forget_nonce = _cookie(sales_access.NONCE_COOKIE, "", 0)
-    kept = _kept_nonce(read_cookies(cookie_header).get(sales_access.NONCE_COOKIE, ""), link.tenant_id, now)
-    if not code or not sales_access.nonce_matches(kept, state):
+    kept = read_cookies(cookie_header).get(sales_access.NONCE_COOKIE, "")
+    if not code or not oauth_nonces.matches(kept, link.tenant_id, state, now):
         return refused(403, EXPIRED, [forget_nonce])
     try:
         user = member_oauth.user_of_code(tenant_wecom(link.tenant_id), code)
@@ -103,16 +100,6 @@ def finish(token: str, code: str, state: str, cookie_header: str | None, now: fl
     lifetime = signed_tokens.STAFF_SESSION_LIFETIME_SECONDS
     cookies = [_cookie(sales_access.session_cookie(link.tenant_id), session, lifetime), forget_nonce]
     return share_page.redirect(page_path(token), cookies)
-
-
-def _kept_nonce(token: str, tenant_id: str, now: float) -> str:
-    if not token:
-        return ""
-    try:
-        claims = signed_tokens.verify(token, OAuthNonceClaims, share_links.share_keys_of, now)
-    except InvalidToken:
-        return ""
-    return claims.nonce if claims.tenant_id == tenant_id else ""
 
 
 def _cookie(name: str, value: str, max_age: int) -> str:

@@ -17,7 +17,7 @@ from chalicelib.domain import signed_tokens
 from chalicelib.domain import wechat_identity as identity
 from chalicelib.domain.signed_tokens import ViewerClaims
 from chalicelib.observability import logger
-from chalicelib.services import share_links, share_page
+from chalicelib.services import oauth_nonces, share_links, share_page
 from chalicelib.services.share_page import HtmlAnswer, OpenedShare
 from chalicelib.store.customers import CustomerStore
 from chalicelib.store.wechat_accounts import MP_SECRET, OA_SECRET, WeChatAccounts, WeChatApps
@@ -45,9 +45,9 @@ def configured_apps(tenant_id: str) -> WeChatApps:
     return WeChatAccounts(tenant_id).get()
 
 
-def finish_oauth(token: str, code: str, state: str, now: float) -> HtmlAnswer:
+def finish_oauth(token: str, code: str, state: str, cookie_header: str | None, now: float) -> HtmlAnswer:
     """WeChat's OAuth return: the viewer cookie and a redirect to the page, the `snsapi_userinfo` step, or (WeChat
-    failing) the anonymous page itself."""
+    failing, or a state that is not this browser's nonce) the anonymous page itself."""
     opened = share_page.open_page(token, now)
     if opened is None:
         return share_page.not_found()
@@ -55,9 +55,14 @@ def finish_oauth(token: str, code: str, state: str, now: float) -> HtmlAnswer:
     accounts = WeChatAccounts(tenant_id)
     if not opened.apps.oa_appid or not code:
         return share_page.render(opened, token, "", consent_choice=False)
+    mark, nonce = identity.state_parts(state)
+    kept = identity.read_cookies(cookie_header).get(identity.OAUTH_NONCE_COOKIE, "")
+    if not oauth_nonces.matches(kept, tenant_id, nonce, now):
+        logger.info("WeChat OAuth return refused: its state is not this browser's")
+        return share_page.render(opened, token, "", consent_choice=False)
     try:
         viewer = wechat.oauth_access_token(get_settings(), opened.apps.oa_appid, accounts.secret(OA_SECRET), code)
-        if state == identity.STATE_USERINFO:
+        if mark == identity.STATE_USERINFO:
             unionid = viewer.unionid or wechat.user_unionid(get_settings(), viewer)
         else:
             step, unionid = identity.after_base(
@@ -66,7 +71,7 @@ def finish_oauth(token: str, code: str, state: str, now: float) -> HtmlAnswer:
                 allow_userinfo=opened.apps.allow_userinfo,
             )
             if step is identity.AfterBase.AUTHORIZE_USERINFO:
-                return share_page.redirect(share_page.authorize(opened, token, wechat.USERINFO))
+                return share_page.authorize(opened, token, wechat.USERINFO, now)
     except WeChatUnavailable as error:
         logger.warning("WeChat OAuth failed; anonymous view", extra={"error": str(error)})
         return share_page.render(opened, token, "", consent_choice=True)
@@ -86,7 +91,7 @@ def _identified(
     cookie = identity.set_cookie(
         identity.viewer_cookie(tenant_id), viewer_token, signed_tokens.VIEWER_LIFETIME_SECONDS, "/", secure
     )
-    return share_page.redirect(share_page.page_url(token), [cookie])
+    return share_page.redirect(share_page.page_url(token), [cookie, share_page.nonce_cookie("", 0)])
 
 
 def viewer_claims(tenant_id: str, openid: str, unionid: str, now: float) -> ViewerClaims:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from chalicelib.domain import signed_tokens
+from chalicelib.domain.wechat_identity import OAUTH_NONCE_COOKIE
 from chalicelib.services import share_links, share_page
 from chalicelib.store.customer_directory import CustomerDirectory
 from chalicelib.store.customer_profiles import CustomerProfile
@@ -56,7 +57,7 @@ def a_customer_with_unionid(tenant):
 
 def cookie_of(response) -> str:
     values = response.headers.get("set-cookie") or response.headers.get("Set-Cookie")
-    values = values if isinstance(values, list) else [values]
+    values = values if isinstance(values, list) else [values] if values else []
     return "; ".join(v.split(";", 1)[0] for v in values)
 
 
@@ -70,16 +71,47 @@ def through_wechat(tenant, location: str, person: str) -> tuple[str, str]:
 
 
 def open_as(tenant, token: str, person: str, cookies: str) -> tuple[int, list[str], str]:
-    """Open the page inside WeChat as `person`, following OAuth; (userinfo prompts, scopes asked, final cookies)."""
+    """Open the page inside WeChat as `person`, following OAuth with the cookies each answer sets, as a browser does;
+    (status, scopes asked, final cookies)."""
     scopes = []
     answer = tenant.api.get(f"/s/{token}", headers={"User-Agent": WECHAT_UA, "Cookie": cookies})
     while answer.status_code == 302 and "/connect/oauth2/authorize" in answer.headers["Location"]:
         scopes.append(parse_qs(urlsplit(answer.headers["Location"]).query)["scope"][0])
         code, state = through_wechat(tenant, answer.headers["Location"], person)
-        answer = tenant.api.get(f"/s/{token}/oauth?code={code}&state={state}", headers={"Cookie": cookies})
+        with_nonce = cookies + "; " + cookie_of(answer)
+        answer = tenant.api.get(f"/s/{token}/oauth?code={code}&state={state}", headers={"Cookie": with_nonce})
     assert answer.status_code == 302, answer.body
     assert answer.headers["Location"] == f"/s/{token}"
     return answer.status_code, scopes, cookies + "; " + cookie_of(answer)
+
+
+def test_an_oauth_return_not_started_by_this_browser_identifies_no_one(shared):
+    tenant, token = shared
+    customer = a_customer_with_unionid(tenant)
+    consented = cookie_of(tenant.api.get(f"/s/{token}/consent?choice=1", headers={"User-Agent": WECHAT_UA}))
+    started = tenant.api.get(f"/s/{token}", headers={"User-Agent": WECHAT_UA, "Cookie": consented})
+    assert started.status_code == 302
+    nonce_cookie = cookie_of(started)
+    assert nonce_cookie.startswith(f"{OAUTH_NONCE_COOKIE}=")
+    code, state = through_wechat(tenant, started.headers["Location"], customer.unionid)
+    traded_before = tenant.sim.wechat.calls.get("/sns/oauth2/access_token", 0)
+
+    other_browser = tenant.api.get(f"/s/{token}/oauth?code={code}&state={state}", headers={"Cookie": consented})
+    changed = state[:-1] + ("1" if state.endswith("0") else "0")
+    altered = tenant.api.get(
+        f"/s/{token}/oauth?code={code}&state={changed}", headers={"Cookie": f"{consented}; {nonce_cookie}"}
+    )
+    for answer in (other_browser, altered):
+        assert answer.status_code == 200  # the page, anonymous: no viewer cookie, no code traded
+        assert 'data-viewer=""' in answer.body.decode()
+        assert not cookie_of(answer)
+    assert tenant.sim.wechat.calls.get("/sns/oauth2/access_token", 0) == traded_before
+
+    mine = tenant.api.get(
+        f"/s/{token}/oauth?code={code}&state={state}", headers={"Cookie": f"{consented}; {nonce_cookie}"}
+    )
+    assert mine.status_code == 302  # on to the snsapi_userinfo step: this browser's return is honoured
+    assert tenant.sim.wechat.calls.get("/sns/oauth2/access_token", 0) == traded_before + 1
 
 
 def viewer_in(tenant, token: str, cookies: str) -> signed_tokens.ViewerClaims | None:

@@ -2,7 +2,7 @@ import pytest
 
 from chalicelib.config import get_settings
 from chalicelib.domain.customer_page import CustomerCard, render_customer, render_refused
-from chalicelib.domain.sales_access import may_see, nonce_matches, session_cookie
+from chalicelib.domain.sales_access import may_see, session_cookie
 from chalicelib.wecom.member_oauth import authorize_url
 
 AT_MS = 1_800_000_000_000
@@ -54,14 +54,11 @@ def test_an_empty_timeline_and_a_refusal_are_plain() -> None:
     assert "&lt;x&gt;" in refused
 
 
-def test_who_may_see_a_customer_and_the_nonce_check() -> None:
+def test_who_may_see_a_customer() -> None:
     assert may_see("zhang", "li", ["wang", "zhang"])
     assert may_see("li", "li", [])
     assert not may_see("zhang", "li", ["wang"])
     assert not may_see("", "", [""])
-    assert nonce_matches("ab12", "ab12")
-    assert not nonce_matches("ab12", "ab13")
-    assert not nonce_matches("", "")
     assert session_cookie("my-corp") == "qr_sales_my_corp"
 
 
