@@ -4,8 +4,11 @@ demo company through the ops API, exactly as an operator would onboard one."""
 from __future__ import annotations
 
 import hashlib
+import signal
+import threading
 from dataclasses import dataclass
-from types import TracebackType
+from types import FrameType, TracebackType
+from typing import Any
 
 import httpx
 
@@ -58,6 +61,7 @@ class DemoEnvironment:
         self.stack: LocalStack | None = None
         self.tenant: DemoTenant | None = None
         self.http = httpx.Client(timeout=httpx.Timeout(ADMIN_TIMEOUT_SECONDS))
+        self._previous_sigterm: Any = None
 
     def start(self) -> DemoEnvironment:
         try:
@@ -133,9 +137,22 @@ class DemoEnvironment:
         self.http.close()
 
     def __enter__(self) -> DemoEnvironment:
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+                self._previous_sigterm = None
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """A bench or demo stopped with SIGTERM leaves through its `with` block, so the stack's children (moto servers,
+    function processes) are stopped with it instead of running on as orphans."""
+    raise SystemExit(128 + signum)
