@@ -59,6 +59,7 @@ from chalicelib.services import beacon_intake, share_links  # noqa: E402
 from chalicelib.services.beacon_ingest import Alerts, fold_batches  # noqa: E402
 from chalicelib.store import tracking  # noqa: E402
 from local.environment import DemoEnvironment  # noqa: E402
+from local.sync_demo import run_full_sync  # noqa: E402
 from local.tracking_traffic import HEARTBEAT_MS, reading  # noqa: E402
 
 SEED = 13
@@ -283,6 +284,7 @@ def main() -> dict[str, Any]:
         assert env.tenant is not None
         tenant_id = env.tenant.tenant_id
         admin = env.admin()
+        run_full_sync(env, show_progress=False)  # the tenant's employees and customers, as after its first sync
         material = admin.post(
             "/v1/materials", json={"type": "link", "title": "春季新品手册", "url": "https://shop.example.com/spring"}
         )
