@@ -58,6 +58,7 @@ from chalicelib.domain.signed_tokens import ViewerClaims  # noqa: E402
 from chalicelib.services import beacon_intake, share_links  # noqa: E402
 from chalicelib.services.beacon_ingest import Alerts, fold_batches  # noqa: E402
 from chalicelib.store import tracking  # noqa: E402
+from local.demo_tracking import card_customer  # noqa: E402
 from local.environment import DemoEnvironment  # noqa: E402
 from local.sync_demo import run_full_sync  # noqa: E402
 from local.tracking_traffic import HEARTBEAT_MS, reading  # noqa: E402
@@ -177,9 +178,12 @@ def wait_for_alerts(env: DemoEnvironment, admin: httpx.Client, sharers: list[str
 def alert_delays(env: DemoEnvironment, arrivals: dict[str, float]) -> list[float]:
     inbox = env.sim.stats(env.company.corpid, detail=True)["app_messages"]["inbox"]
     first: dict[str, float] = {}
+    now = time.time()
     for card in inbox:
-        customer = card.get("url", "").rsplit("/", 1)[-1]
-        if customer in arrivals and card.get("title") == "客户动态":
+        if card.get("title") != "客户动态" or "/sales/customers/" not in card.get("url", ""):
+            continue
+        customer = card_customer(card["url"], now)
+        if customer in arrivals:
             first.setdefault(customer, card["received_at"])
     return sorted(first[c] - arrivals[c] for c in first)
 
