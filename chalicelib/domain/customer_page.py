@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from chalicelib.domain.beacons import ADD_WECOM, CALL, FORWARD, LEAVE_CONTACT, OPEN_LINK
+from chalicelib.domain.landing_page import html_document
 from chalicelib.domain.view_alerts import CHINA_OFFSET_SECONDS
 
 ACTION_NAMES = {
@@ -48,7 +49,7 @@ def render_customer(card: CustomerCard, entries: list[dict[str, Any]], titles: M
     summary = f"浏览 {len(views)} 次 · 累计停留 {_duration(dwell)} · 线索 {leads} 条"
     lines = "".join(_entry(e, titles) for e in entries)
     timeline = f'<ol class="qr-timeline">{lines}</ol>' if lines else '<p class="qr-desc">还没有通过您的分享浏览过。</p>'
-    return _document(
+    return html_document(
         card.name or card.external_userid,
         style,
         f'<main class="qr-sales">{_card(card)}<section><h2>浏览记录</h2>'
@@ -59,16 +60,7 @@ def render_customer(card: CustomerCard, entries: list[dict[str, Any]], titles: M
 def render_refused(title: str, message: str, style: str) -> str:
     """A plain page saying why the employee cannot go on (and what to do), nothing more."""
     body = f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
-    return _document(title, style, f'<main class="qr-sales"><section>{body}</section></main>')
-
-
-def _document(title: str, style: str, body: str) -> str:
-    return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{escape(title)}</title><link rel="stylesheet" href="{escape(style, quote=True)}"></head>'
-        f"<body>{body}</body></html>"
-    )
+    return html_document(title, style, f'<main class="qr-sales"><section>{body}</section></main>')
 
 
 def _card(card: CustomerCard) -> str:

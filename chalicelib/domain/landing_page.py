@@ -96,7 +96,7 @@ def _attr(value: str) -> str:
 
 def render_page(material: PageMaterial, card: SharerCard, context: PageContext) -> str:
     """The landing page: material, sharer's card, actions, contact form, privacy notice."""
-    return _document(
+    return html_document(
         material.title,
         context.style,
         f'<main id="qr-page" data-share="{_attr(context.share_token)}" data-viewer="{_attr(context.viewer_token)}" '
@@ -109,7 +109,7 @@ def render_page(material: PageMaterial, card: SharerCard, context: PageContext) 
 
 def render_consent_question(title: str, company: str, style: str, consent_url: str) -> str:
     """Inside WeChat, before any identifying step: what is recorded and why, and the two choices (plain links)."""
-    return _document(
+    return html_document(
         title,
         style,
         '<main class="qr-consent"><h1>个人信息说明</h1>'
@@ -131,7 +131,8 @@ def render_not_found() -> str:
     )
 
 
-def _document(title: str, style: str, body: str) -> str:
+def html_document(title: str, style: str, body: str) -> str:
+    """A mobile page in Chinese with one stylesheet: the frame of every page the stack serves."""
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
