@@ -1,7 +1,7 @@
 """Benchmark: one mass message by tag on the local stack (moto server + pump + WeCom simulator), with faults.
 
     python bench/broadcast.py [--customers 100000] [--employees 200] [--share 0.6] [--sim-per-minute 20]
-                              [--runs documented,baseline,matched]
+                              [--runs documented,baseline,one_shard,matched]
 
 The simulator generates the company; an admin's tag is put on `share` of its customers; the tenant's store is seeded
 from the company with the customer store's bulk writer (timed). Then two broadcasts to the tagged customers, each
@@ -14,12 +14,16 @@ mid-batch (one after its claim, one after WeCom created the task and before it w
 
 - `documented_buckets`: the shared token buckets at WeCom's documented limits (the simulator is stricter, so WeCom
   answers 45009 and batches are retried after the block);
-- `baseline_one_shard`: buckets matched to the simulator, planning in one shard (`PLAN_SHARDS=1`): the sequential
-  planning path, one page after another, as the baseline for the parallel runs' plan time;
+- `baseline_one_shard`: buckets matched to the simulator, planning as before this wave's change: one shard
+  (`PLAN_SHARDS=1`, one page after another) and one UpdateItem per receipt (`RECEIPT_WRITES=updates`), the baseline
+  for the other runs' plan time;
+- `one_shard` (only when asked for): one shard with the receipts in transactions of 100, to tell what the shards add
+  from what the receipt transactions add;
 - `matched_buckets`: WECOM_LIMIT_CORP_PER_MINUTE/_PER_HOUR set to the simulator's limits.
 
-`documented` and `matched` plan in parallel shards (`PLAN_SHARDS`, 16 by default). `planning` in the JSON line holds
-the baseline's plan time against the matched run's (the speedup, target >= 3), the shards and the peak number of plan
+`documented` and `matched` plan in parallel shards (`PLAN_SHARDS`, 16 by default) with the receipts in transactions
+(the default). `planning` in the JSON line holds the baseline's plan time against the matched run's (the speedup,
+target >= 3; with `one_shard`, also the part of it each change makes), the shards and the peak number of plan
 invocations running at once, the planning's own request units per 1,000 recipients and its DynamoDB requests per page
 of audience rows (what the AWS-side model in README's cost section starts from), and whether both plans reached the
 same recipients, senders and batches. The bench exits 1 when a run duplicated or missed a recipient or the two plans
@@ -61,7 +65,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 ADD = "externalcontact/add_msg_template"
 MAX_PER_TASK = 10_000
-PLAN_THREADS = ("pump-plan_broadcast", "receipts")
+PLAN_THREADS = ("pump-plan_broadcast", "set-add")
 """Names of the threads planning runs on: the pump's for the plan handler, and the receipt writers it starts."""
 PLAN_SPEEDUP_TARGET = 3.0
 
@@ -123,13 +127,16 @@ def reset_peak(env: DemoEnvironment, handler: str) -> None:
         stats.peak_concurrency = stats.in_flight
 
 
-def run_broadcast(env: DemoEnvironment, tag: str, name: str, timeout: float, shards: int) -> dict[str, Any]:
-    """One broadcast to the tagged customers, planned in at most `shards` shards and dispatched through the pump,
-    two workers killed."""
+def run_broadcast(
+    env: DemoEnvironment, tag: str, name: str, timeout: float, shards: int, receipt_writes: str = "transactions"
+) -> dict[str, Any]:
+    """One broadcast to the tagged customers, planned in at most `shards` shards with receipts written as
+    `receipt_writes` says, and dispatched through the pump, two workers killed."""
     assert env.tenant is not None
     assert env.stack is not None
     assert env.stack.pump is not None
     os.environ["PLAN_SHARDS"] = str(shards)
+    os.environ["RECEIPT_WRITES"] = receipt_writes
     tenant = env.tenant.tenant_id
     corpid = env.company.corpid
     text = f"bench {name} {int(time.time())}"
@@ -239,13 +246,27 @@ def per_million(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def planning_figures(baseline: dict[str, Any], parallel: dict[str, Any]) -> dict[str, Any]:
-    """Parallel planning against the one-shard baseline measured in the same run."""
+def planning_figures(
+    baseline: dict[str, Any], parallel: dict[str, Any], one_shard: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Parallel planning against the baseline (one shard, one UpdateItem per receipt) measured in the same run; with
+    `one_shard` (one shard, receipts in transactions), what each of the two changes contributes."""
     speedup = baseline["plan_seconds"] / max(parallel["plan_seconds"], 1e-9)
     keys = ("recipients_planned", "senders", "batches", "batches_per_sender")
+    parts = {}
+    if one_shard is not None:
+        parts = {
+            "one_shard_plan_seconds": one_shard["plan_seconds"],
+            "speedup_from_receipt_transactions": round(
+                baseline["plan_seconds"] / max(one_shard["plan_seconds"], 1e-9), 2
+            ),
+            "speedup_from_shards": round(one_shard["plan_seconds"] / max(parallel["plan_seconds"], 1e-9), 2),
+            "one_shard_same_plan": all(baseline[k] == one_shard[k] for k in keys),
+        }
     return {
         "baseline_plan_seconds": baseline["plan_seconds"],
         "parallel_plan_seconds": parallel["plan_seconds"],
+        **parts,
         "speedup": round(speedup, 2),
         "speedup_target": PLAN_SPEEDUP_TARGET,
         "meets_speedup_target": speedup >= PLAN_SPEEDUP_TARGET,
@@ -289,7 +310,7 @@ def main() -> int:
         "--runs",
         type=lambda v: set(v.split(",")),
         default={"documented", "baseline", "matched"},
-        help="which broadcasts to run: documented,baseline,matched (all by default)",
+        help="which broadcasts to run: documented,baseline,one_shard,matched (all but one_shard by default)",
     )
     args = parser.parse_args()
 
@@ -344,8 +365,11 @@ def main() -> int:
         os.environ["WECOM_LIMIT_CORP_PER_MINUTE"] = str(config.corp_api_per_minute)
         os.environ["WECOM_LIMIT_CORP_PER_HOUR"] = str(config.corp_api_per_hour)
         if "baseline" in args.runs:
-            runs["baseline_one_shard"] = run_broadcast(env, tag, "baseline_one_shard", args.timeout, 1)
+            runs["baseline_one_shard"] = run_broadcast(env, tag, "baseline_one_shard", args.timeout, 1, "updates")
             log(f"baseline_one_shard: {json.dumps(runs['baseline_one_shard'])}")
+        if "one_shard" in args.runs:
+            runs["one_shard_transactions"] = run_broadcast(env, tag, "one_shard_transactions", args.timeout, 1)
+            log(f"one_shard_transactions: {json.dumps(runs['one_shard_transactions'])}")
         if "matched" in args.runs:
             runs["matched_buckets"] = run_broadcast(env, tag, "matched_buckets", args.timeout, args.shards)
             log(f"matched_buckets: {json.dumps(runs['matched_buckets'])}")
@@ -360,8 +384,8 @@ def main() -> int:
     figures["per_million_recipients"] = per_million(parallel or runs["baseline_one_shard"])
     broken = [name for name, run in runs.items() if run["duplicates"] or run["missing"]]
     if parallel and "baseline_one_shard" in runs:
-        figures["planning"] = planning_figures(runs["baseline_one_shard"], parallel)
-        if not figures["planning"]["same_plan"]:
+        figures["planning"] = planning_figures(runs["baseline_one_shard"], parallel, runs.get("one_shard_transactions"))
+        if not figures["planning"]["same_plan"] or not figures["planning"].get("one_shard_same_plan", True):
             broken.append("planning")
     figures["total_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, ensure_ascii=False))

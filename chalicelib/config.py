@@ -25,6 +25,8 @@ class Settings:
     `plan_shards` is how many shards a broadcast's planning is split into at most (run in parallel); `sync_lanes` how
     many lanes a customer sync reads in at most. The local stage keeps both low: its one moto server answers DynamoDB
     one request at a time, so more lanes and shards only queue there, ahead of the new-friend events.
+    `receipt_writes` is how a planner records who got a mass message: "transactions" (100 set ADDs per request, twice
+    the write units) or "updates" (one UpdateItem per customer); see `store.receipts`.
     `wechat_open_base_url` serves WeChat's OAuth page to the browser, `wechat_api_base_url` its `sns/` API;
     `page_heartbeat_ms` is how often a shared page reports that it is still being read.
     """
@@ -46,6 +48,7 @@ class Settings:
     egress_ips: tuple[str, ...] = ()
     plan_shards: int = 16
     sync_lanes: int = 5
+    receipt_writes: str = "transactions"
     wechat_open_base_url: str = "https://open.weixin.qq.com"
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     page_heartbeat_ms: int = 5000
@@ -79,7 +82,19 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         egress_ips=egress_ips,
         plan_shards=max(1, int(env.get("PLAN_SHARDS", "16"))),
         sync_lanes=max(1, int(env.get("SYNC_LANES", "5"))),
+        receipt_writes=receipt_writes(env.get("RECEIPT_WRITES", "transactions")),
         wechat_open_base_url=env.get("WECHAT_OPEN_BASE_URL", "https://open.weixin.qq.com").rstrip("/"),
         wechat_api_base_url=env.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
         page_heartbeat_ms=int(env.get("PAGE_HEARTBEAT_MS", "5000")),
     )
+
+
+RECEIPT_WRITES = ("transactions", "updates")
+
+
+def receipt_writes(value: str) -> str:
+    """`RECEIPT_WRITES`, checked: a stage with a misspelt value fails at its first request, not silently."""
+    value = value.strip().lower()
+    if value not in RECEIPT_WRITES:
+        raise ValueError(f"RECEIPT_WRITES must be one of {', '.join(RECEIPT_WRITES)}, not {value!r}")
+    return value

@@ -179,28 +179,28 @@ def _touched_partitions(backend: Any, transact_items: list[dict[str, Any]]) -> l
     return touched
 
 
+def transact_backing_up_partitions(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
+    """moto's transaction, backing up only the partitions it names (moto deep-copies every table it touches: seconds
+    per transaction at tens of thousands of items) and restoring those on failure. Safe only while DynamoDB requests
+    run one at a time (`local.aws.SerialDynamoDB`, or the test fixture's lock)."""
+    backup = [(t, h, copy.deepcopy(t.items.get(h))) for t, h in _touched_partitions(self, transact_items)]
+    Table.__deepcopy__ = _same_table  # type: ignore[attr-defined]
+    try:
+        return _ORIGINAL_TRANSACT(self, transact_items)
+    except Exception:
+        for table, hash_key, partition in reversed(backup):
+            if partition is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = partition
+        raise
+    finally:
+        del Table.__deepcopy__
+
+
 def install_transactions() -> None:
-    """moto backs up every table a transaction touches with a deep copy (seconds per transaction at tens of thousands
-    of items, under the DynamoDB lock); back up only the partitions it names instead, and restore those on failure.
-    Safe only behind `SerialDynamoDB`, like the Query view."""
-
-    @functools.wraps(_ORIGINAL_TRANSACT)
-    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
-        backup = [(t, h, copy.deepcopy(t.items.get(h))) for t, h in _touched_partitions(self, transact_items)]
-        Table.__deepcopy__ = _same_table  # type: ignore[attr-defined]
-        try:
-            return _ORIGINAL_TRANSACT(self, transact_items)
-        except Exception:
-            for table, hash_key, partition in reversed(backup):
-                if partition is None:
-                    table.items.pop(hash_key, None)
-                else:
-                    table.items[hash_key] = partition
-            raise
-        finally:
-            del Table.__deepcopy__
-
-    DynamoDBBackend.transact_write_items = transact_write_items
+    """Make moto's transactions back up only the partitions they name (`transact_backing_up_partitions`)."""
+    DynamoDBBackend.transact_write_items = transact_backing_up_partitions
 
 
 def _same_table(table: Table, memo: dict[int, Any]) -> Table:

@@ -3,7 +3,9 @@ xdist spreads the tests over its workers."""
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,9 +13,12 @@ import boto3
 import pytest
 from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.store.tables import bind_models
+from local.moto_partition_query import transact_backing_up_partitions
 from local.provision import create_resources
 
 pytest_plugins = ["tests.tenancy"]
@@ -48,10 +53,27 @@ def boto3_session() -> boto3.Session:
     return boto3.Session()
 
 
+def serialise_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the test ends: one in-process moto DynamoDB request at a time, transactions backing up partitions."""
+    lock, action = threading.RLock(), DynamoHandler.call_action
+
+    @functools.wraps(action)
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_backing_up_partitions)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, boto3_session: boto3.Session) -> Iterator[Settings]:
     """moto in-process with the stack's tables and queues; yields the settings that point at them. moto's state is
-    fresh for every test; only the parsed service models are shared."""
+    fresh for every test; only the parsed service models are shared. DynamoDB requests run one at a time, as on the
+    local stack's server (`local.aws.SerialDynamoDB`): DynamoDB applies each request atomically and moto does not (a
+    transaction deep-copying a table while another thread writes to it fails), and transactions back up only the
+    partitions they name, as there."""
+    serialise_dynamodb(monkeypatch)
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "cn-north-1")

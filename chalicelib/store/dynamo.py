@@ -1,5 +1,5 @@
 """What every store module shares about DynamoDB: pages and their opaque cursors, recognising a write whose condition
-did not hold, and batch writes that survive throttling.
+did not hold, batch writes that survive throttling, and set ADDs on many items at once.
 
 Cursors are URL-safe base64 of compact JSON: opaque to callers, never parsed outside the store, and a cursor that
 does not decode is an `InvalidCursor` (a `ValueError`). Whoever decodes a cursor still checks that its content is
@@ -13,12 +13,14 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import Settings
 from chalicelib.domain import strict_json
@@ -27,12 +29,15 @@ from chalicelib.store.tables import shared_connection
 T = TypeVar("T")
 
 BATCH_WRITE_MAX = 25
+TRANSACT_WRITE_MAX = 100
+"""DynamoDB's limit of actions in one TransactWriteItems."""
 KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
 """Every key attribute of every table and index (the single-table design's names)."""
 KEY_VALUE_MAX_BYTES = 1024
 NUMBER = re.compile(r"-?[0-9]{1,38}")
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,11 @@ def failed_conditions(error: TransactWriteError) -> list[bool]:
     return [r is not None and r.code == TRANSACTION_CONDITION_FAILED for r in (error.cancellation_reasons or [])]
 
 
+def is_transaction_conflict(error: TransactWriteError) -> bool:
+    """Whether a transaction was cancelled because another request was writing one of its items at the same time."""
+    return any(r is not None and r.code == TRANSACTION_CONFLICT for r in (error.cancellation_reasons or []))
+
+
 def is_condition_failure(error: Exception) -> bool:
     """Whether a write failed because a condition did not hold: a single-item write's ConditionalCheckFailed, or a
     transaction cancelled by at least one item's condition. Anything else (throttling, validation) is not."""
@@ -175,3 +185,47 @@ class BatchWriter:
 def batch_writer(model: type[Model], settings: Settings) -> BatchWriter:
     """A batch writer on the table `model` is bound to (call `bind_models(settings)` first)."""
     return BatchWriter(shared_connection(settings).client, model.Meta.table_name)
+
+
+def add_to_each(
+    items: Sequence[Model],
+    action: Any,
+    settings: Settings,
+    *,
+    in_transactions: bool = True,
+    workers: int = 8,
+    attempts: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Apply one idempotent update `action` (a set ADD) to each item, creating the items that do not exist.
+
+    DynamoDB cannot batch updates except in TransactWriteItems: `in_transactions` sends them 100 at a time, 100 times
+    fewer requests for twice the write units (the transaction's atomicity is not the point: every ADD stands alone);
+    otherwise one UpdateItem each, asking nothing back. Chunks run on `workers` threads. Repeating an ADD changes
+    nothing, so a transaction cancelled by another writer of one of its items (TransactionConflict) is simply sent
+    again after a jittered backoff, up to `attempts` times."""
+    connection = shared_connection(settings)
+
+    def transact(chunk: Sequence[Model]) -> None:
+        for attempt in range(attempts):
+            try:
+                with TransactWrite(connection=connection) as tx:
+                    for item in chunk:
+                        tx.update(item, actions=[action])
+                return
+            except TransactWriteError as error:
+                if not is_transaction_conflict(error) or attempt == attempts - 1:
+                    raise
+                sleep(random.uniform(0, 0.05 * 2**attempt))
+
+    def update(chunk: Sequence[Model]) -> None:
+        (item,) = chunk
+        type(item)._get_connection().update_item(item.pk, item.sk, actions=[action], return_values="NONE")
+
+    size = TRANSACT_WRITE_MAX if in_transactions else 1
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    if len(chunks) <= 1:
+        list(map(transact if in_transactions else update, chunks))
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(chunks)), thread_name_prefix="set-add") as pool:
+        list(pool.map(transact if in_transactions else update, chunks))

@@ -40,7 +40,14 @@ from chalicelib.domain.group_chats import (
     Scope,
     member_changes,
 )
-from chalicelib.store.dynamo import Conflict, batch_writer, decode_key, encode_cursor, is_condition_failure
+from chalicelib.store.dynamo import (
+    Conflict,
+    add_to_each,
+    batch_writer,
+    decode_key,
+    encode_cursor,
+    is_condition_failure,
+)
 from chalicelib.store.keys import TenantKeys
 from chalicelib.store.receipts import receipt_from_token, receipt_token
 from chalicelib.store.tables import bind_models, on_table
@@ -379,7 +386,13 @@ class GroupStore:
         return found
 
     def record_receipts(self, broadcast_id: str, at: datetime, chat_ids: Iterable[str]) -> None:
-        """Note that these chats get `broadcast_id` at `at` (an idempotent set ADD each)."""
+        """Note that these chats get `broadcast_id` at `at` (an idempotent set ADD each, written as the customers'
+        receipts are: `store.receipts`)."""
         token = receipt_token(Receipt(broadcast_id, at))
-        for chat_id in dict.fromkeys(chat_ids):
-            ChatReachItem(self._pk(chat_id), "reach").update(actions=[ChatReachItem.receipts.add({token})])
+        items = [ChatReachItem(self._pk(c), "reach") for c in dict.fromkeys(chat_ids)]
+        add_to_each(
+            items,
+            ChatReachItem.receipts.add({token}),
+            self.settings,
+            in_transactions=self.settings.receipt_writes == "transactions",
+        )
