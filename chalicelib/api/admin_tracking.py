@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import BadRequestError, Blueprint, ForbiddenError, NotFoundError, Response
+from chalice import BadRequestError, Blueprint, ForbiddenError, Response
 
 from chalicelib.api.auth import AdminCall, admin_route
 from chalicelib.api.schema import int_param, rule, str_param
@@ -95,12 +95,9 @@ def _own(principal: Principal, userid: str) -> str:
 )
 def create_share(call: AdminCall) -> Any:
     from chalicelib.services import share_links
-    from chalicelib.store.materials import MaterialStore
 
     body: CreateShare = call.body
     sharer = _sharer(call.principal, body.sharer)
-    if MaterialStore(call.principal.tenant_id).get(body.material_id) is None:
-        raise NotFoundError("no such material")
     share = share_links.share_material(call.principal.tenant_id, body.material_id, sharer, body.campaign or "")
     call.target = body.material_id
     return Response(share, status_code=201)
@@ -158,19 +155,9 @@ def rotate_keys(call: AdminCall) -> dict[str, Any]:
     audit="material.tracking",
 )
 def put_material_tracking(call: AdminCall, material_id: str) -> dict[str, Any]:
-    from chalicelib.services.tracked_links import forget_tracked
-    from chalicelib.store.materials import MaterialStore
-    from chalicelib.store.tracking import TrackingStore
+    from chalicelib.services.tracked_links import set_material_tracking
 
-    material = MaterialStore(call.principal.tenant_id).get(material_id)
-    if material is None:
-        raise NotFoundError("no such material")
-    if call.body.tracked and not (material.type == "link" and material.url):
-        raise BadRequestError("only a link material can be tracked per sender")
-    store = TrackingStore(call.principal.tenant_id)
-    store.put_material_tracking(material_id, call.body.auto_tag_ids, material.url if call.body.tracked else None)
-    forget_tracked()
-    return store.material_tracking(material_id)
+    return set_material_tracking(call.principal.tenant_id, material_id, call.body.auto_tag_ids, call.body.tracked)
 
 
 @admin_route(

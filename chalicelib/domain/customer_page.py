@@ -1,5 +1,6 @@
 """The sales view of one customer, rendered from plain data: who they are (name, avatar, remark, tags as the tenant
-stores them) and what they did with the employee's shares (views with dwell, depth and actions; leads), newest first.
+stores them) and what they did with the employee's shares (views with dwell, depth and actions; leads), newest first;
+and the employee's own page: the customers who viewed their shares lately, and leads no customer could be named for.
 
 Everything shown is escaped; the page has no script at all and one style sheet served by the stack, under the shared
 page's Content-Security-Policy (`landing_page.HTML_HEADERS`).
@@ -54,6 +55,34 @@ def render_customer(card: CustomerCard, entries: list[dict[str, Any]], titles: M
         style,
         f'<main class="qr-sales">{_card(card)}<section><h2>浏览记录</h2>'
         f'<p class="qr-summary">{escape(summary)}</p>{timeline}</section></main>',
+    )
+
+
+@dataclass(frozen=True)
+class ViewerRow:
+    """A customer who viewed the employee's shares: their name, opens in the last 7 days, their sales view's link."""
+
+    name: str
+    opens: int
+    url: str
+
+
+def render_home(viewers: list[ViewerRow], leads: list[dict[str, Any]], titles: Mapping[str, str], style: str) -> str:
+    """The employee's own page: `viewers` (most opens first), then the anonymous `leads` as timeline entries."""
+    rows = "".join(
+        f'<li class="qr-view"><p><a href="{escape(v.url, quote=True)}">{escape(v.name)}</a></p>'
+        f'<p class="qr-desc">近 7 天打开 {v.opens} 次</p></li>'
+        for v in viewers
+    )
+    nobody = '<p class="qr-desc">近 7 天还没有客户打开您的分享。</p>'
+    viewed = f'<ol class="qr-timeline">{rows}</ol>' if rows else nobody
+    lines = "".join(_entry(e, titles) for e in leads)
+    unnamed = f'<section><h2>未识别身份的线索</h2><ol class="qr-timeline">{lines}</ol></section>' if lines else ""
+    return html_document(
+        "我的客户动态",
+        style,
+        f'<main class="qr-sales"><section><h1>我的客户动态</h1><h2>近 7 天浏览过的客户</h2>{viewed}</section>'
+        f"{unnamed}</main>",
     )
 
 

@@ -112,7 +112,8 @@ class ViewerClaims:
 
 @dataclass(frozen=True)
 class SalesLinkClaims:
-    """The link of an alert card: one customer of the tenant, for the employee the alert was sent to."""
+    """The link of an alert card: one customer of the tenant, for the employee the alert was sent to; no customer
+    (empty) for a card about several or none (a digest, an anonymous lead): the employee's own page."""
 
     KIND: ClassVar[str] = SALES_LINK
     tenant_id: str
@@ -125,7 +126,9 @@ class SalesLinkClaims:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> SalesLinkClaims:
-        return cls(_text(payload, "t"), _text(payload, "x"), _text(payload, "s"), _number(payload, "i"))
+        return cls(
+            _text(payload, "t"), _text(payload, "x", allow_empty=True), _text(payload, "s"), _number(payload, "i")
+        )
 
     def expires_at(self) -> int:
         return self.issued_at + SALES_LINK_LIFETIME_SECONDS

@@ -265,7 +265,7 @@ class Alerts:
             who = profile.name if profile and profile.name else who
         line = view_alerts.lead_alert_line(who or message["name"], title, message["phone"])
         customer = message["customer"]
-        url = sales_links.customer_url(tenant_id, customer, message["sharer"]) if customer else alerts.sales_home_url()
+        url = sales_links.customer_url(tenant_id, customer, message["sharer"])
         outcome = alerts.deliver(tenant_id, message["sharer"], line, url, now)
         self.outcomes[outcome] += 1
         self._count(tenant_id, message["sharer"], now, {outcome: 1})

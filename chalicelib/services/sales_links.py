@@ -1,7 +1,8 @@
 """The links alert cards carry to the sales view: `/sales/customers/<token>`, the token signed with the tenant's
 share keys and naming the tenant, the customer and the employee the alert went to. The page learns from it which
 tenant it serves without a database read, and any bad link (forged, altered, expired, another tenant's key) reads
-as no link at all."""
+as no link at all. A link naming no customer (`home_url`, for digests and anonymous leads) opens the employee's own
+list of customers who viewed their shares."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from chalicelib.services import share_links
 PAGE_PREFIX = "/sales/customers/"
 
 
+def home_url(tenant_id: str, sharer: str) -> str:
+    """The employee's own page (customers who viewed their shares, their anonymous leads), for `sharer`."""
+    return customer_url(tenant_id, "", sharer)
+
+
 def customer_url(tenant_id: str, customer: str, sharer: str) -> str:
-    """The sales view of `customer`, for the employee `sharer`, under the stack's public base URL."""
+    """The sales view of `customer` (no customer: the employee's own page), for the employee `sharer`, under the
+    stack's public base URL."""
     claims = SalesLinkClaims(tenant_id, customer, sharer, int(time.time()))
     token = signed_tokens.sign(claims, share_links.signing_keys(tenant_id))
     return f"{get_settings().public_base_url}{PAGE_PREFIX}{token}"

@@ -15,7 +15,8 @@ from chalicelib.domain.signed_tokens import InvalidToken, KeyRing, ShareClaims
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import share_keys
 from chalicelib.store.keys import InvalidTenantId
-from chalicelib.store.tracking import SHARER, TrackingStore
+from chalicelib.store.materials import MaterialStore
+from chalicelib.store.tracking import SHARER, TrackingStore, UnknownSubject
 
 KEY_RING_TTL_SECONDS = 60.0
 KEY_RING_CACHE_ENTRIES = 2048
@@ -56,7 +57,10 @@ def create_share(tenant_id: str, material_id: str, sharer: str, campaign: str = 
 
 
 def share_material(tenant_id: str, material_id: str, sharer: str, campaign: str = "") -> dict[str, str]:
-    """Make a share link and record it (the sharer's list and their day's `shares` count)."""
+    """Make a share link of one of the tenant's materials and record it (the sharer's list and their day's `shares`
+    count); UnknownSubject when the tenant has no such material."""
+    if MaterialStore(tenant_id).get(material_id) is None:
+        raise UnknownSubject("no such material")
     token, url = create_share(tenant_id, material_id, sharer, campaign)
     now = time.time()
     fields = {"token": token, "url": url, "material_id": material_id, "sharer": sharer, "campaign": campaign}

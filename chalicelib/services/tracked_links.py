@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chalicelib.domain.materials import InvalidMaterial
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.services.share_links import create_share
-from chalicelib.store.tracking import TrackingStore
+from chalicelib.store.materials import MaterialStore
+from chalicelib.store.tracking import TrackingStore, UnknownSubject
 
 LOOKUP_TTL_SECONDS = 60.0
 _tracked: TtlCache[str, dict[str, str]] = TtlCache(max_entries=2048)
@@ -21,6 +23,23 @@ _tracked: TtlCache[str, dict[str, str]] = TtlCache(max_entries=2048)
 
 def forget_tracked() -> None:
     _tracked.forget()
+
+
+def set_material_tracking(
+    tenant_id: str, material_id: str, auto_tag_ids: Iterable[str], tracked: bool
+) -> dict[str, Any]:
+    """Whether a material's link is sent per sender (a link material only) and which tags a view of it puts on the
+    customer; this process forgets the tracked links it read, others within LOOKUP_TTL_SECONDS. Returns the setting
+    as stored."""
+    material = MaterialStore(tenant_id).get(material_id)
+    if material is None:
+        raise UnknownSubject("no such material")
+    if tracked and not (material.type == "link" and material.url):
+        raise InvalidMaterial(["only a link material can be tracked per sender"])
+    store = TrackingStore(tenant_id)
+    store.put_material_tracking(material_id, list(auto_tag_ids), material.url if tracked else None)
+    forget_tracked()
+    return store.material_tracking(material_id)
 
 
 def per_sender(

@@ -1,5 +1,6 @@
 """Tracking read back from stored aggregates, each in one or a few Queries (never a Scan): a customer's timeline,
-a material's figures, a salesperson's figures by day/week/month, and a salesperson's hot customers."""
+a material's figures, a salesperson's figures by day/week/month, customers who viewed their shares (hot: twice or
+more) and the leads no customer could be named for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chalicelib.store.tracking import MATERIAL, SHARER, TrackingStore, UnknownSu
 DAY_SECONDS = 86_400
 PERIODS = {"day": 1, "week": 7, "month": 30}
 HOT_MIN_OPENS = 2
+ANONYMOUS_LEADS_READ = 100
 
 
 def _known_customer(tenant_id: str, customer: str, entries: list[Any]) -> None:
@@ -113,9 +115,20 @@ def sales_stats(tenant_id: str, userid: str, now: float) -> dict[str, Any]:
     return answer
 
 
-def hot_customers(tenant_id: str, userid: str, now: float) -> list[dict[str, Any]]:
-    """The salesperson's customers who opened their shares twice or more in the last 7 days, most opens first."""
+def recent_viewers(tenant_id: str, userid: str, now: float) -> list[dict[str, Any]]:
+    """The salesperson's customers who opened their shares in the last 7 days, most opens first."""
     first, last = _days_back(now, 7)
     opens = TrackingStore(tenant_id).customer_opens(userid, first, last)
-    hot = [{"customer_id": c, "opens": n} for c, n in opens.items() if n >= HOT_MIN_OPENS]
-    return sorted(hot, key=lambda h: (-h["opens"], h["customer_id"]))
+    viewers = [{"customer_id": c, "opens": n} for c, n in opens.items()]
+    return sorted(viewers, key=lambda h: (-h["opens"], h["customer_id"]))
+
+
+def hot_customers(tenant_id: str, userid: str, now: float) -> list[dict[str, Any]]:
+    """The salesperson's customers who opened their shares twice or more in the last 7 days, most opens first."""
+    return [h for h in recent_viewers(tenant_id, userid, now) if h["opens"] >= HOT_MIN_OPENS]
+
+
+def anonymous_leads(tenant_id: str, userid: str, limit: int = ANONYMOUS_LEADS_READ) -> list[dict[str, Any]]:
+    """Leads left on the salesperson's shares by readers we could not identify, newest first, among the tenant's
+    last `limit`."""
+    return [e for e in map(_entry, TrackingStore(tenant_id).anonymous_leads(limit)) if e["sharer"] == userid]

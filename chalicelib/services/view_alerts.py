@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import queues, resources
-from chalicelib.config import get_settings
 from chalicelib.domain import view_alerts
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.domain.view_alerts import Budget
@@ -39,11 +38,6 @@ def app_budget(tenant_id: str) -> Budget:
         return int(counts.get(usage.EMPLOYEES, 0)), SEATS_TTL_SECONDS
 
     return Budget(per_app_day=view_alerts.app_daily_budget(_seats.get(tenant_id, load)))
-
-
-def sales_home_url() -> str:
-    """Where a card about no one customer leads (a digest, an anonymous lead)."""
-    return f"{get_settings().public_base_url}/sales"
 
 
 def _textcard(tenant_id: str, userid: str, title: str, description: str, url: str) -> None:
@@ -129,7 +123,7 @@ def send_digest(tenant_id: str, userid: str, now: float | None = None) -> int:
             userid,
             view_alerts.digest_title(len(lines)),
             view_alerts.digest_description(lines),
-            sales_home_url(),
+            sales_links.home_url(tenant_id, userid),
         )
     except Exception:
         state.put_digest_back(userid, lines, now)

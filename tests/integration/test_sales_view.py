@@ -3,7 +3,10 @@ members (nonce-bound state, single-use codes), the session cookie, who may see w
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -265,3 +268,47 @@ def test_a_session_of_one_tenant_opens_nothing_of_another(sales, sim_tenant_fact
         answer = other.api.get(page, headers={"Cookie": cookie})
         assert answer.status_code == 302
         assert "/connect/oauth2/authorize" in answer.headers["Location"]
+
+
+def test_a_card_about_no_one_customer_opens_the_employees_own_page(sales):
+    sharer = a_busy_employee(sales)
+    first, second = customers_of(sales, sharer)[:2]
+    link = share_links.share_material(sales.tenant_id, sales.material_id, sharer)
+    start = int(time.time() * 1000)
+    for n, customer in enumerate((first, second, first)):
+        viewer = viewer_token(sales.tenant_id, customer)
+        body = {"share": link["token"], "viewer": viewer, "session": f"home-view-{n}", "events": reading(start, 1)}
+        assert post_beacons(sales.api, body).status_code == 202
+    lead = {"share": link["token"], "session": "home-lead-1", "name": "王先生", "phone": "138 0000 0000"}
+    headers = {"Content-Type": "text/plain", "Origin": PAGE_ORIGIN}
+    assert sales.api.post("/t/leads", headers=headers, body=json.dumps(lead)).status_code == 202
+    process()
+    inbox = sales.stats()["app_messages"]["inbox"]
+    card = next(m for m in inbox if m["userid"] == sharer and "留下了联系方式" in m["description"])
+    page = path_of(card["url"])
+    assert page.startswith("/sales/customers/")
+    assert sales_links.open_link(page.rsplit("/", 1)[1], time.time()).customer == ""
+
+    returned, _ = log_in(sales, page, sharer)
+    assert (returned.status_code, returned.headers["Location"]) == (302, page)
+    shown = sales.api.get(page, headers={"Cookie": session_of(returned)})
+    html = shown.body.decode()
+    assert shown.status_code == 200, html
+    assert "<script" not in html
+    names = [sales.company.book.customers[c].name for c in (first, second)]
+    assert html.index(names[0]) < html.index(names[1])  # opened twice: listed first
+    assert tuple(re.findall(r"近 7 天打开 \d 次", html)) == ("近 7 天打开 2 次", "近 7 天打开 1 次")
+    assert "在「春季手册」留下联系方式" in html
+    assert "王先生" in html
+    assert "tel:138 0000 0000" in html
+    href = unescape(html.split('<a href="', 1)[1].split('"', 1)[0])
+    assert sales_links.open_link(href.rsplit("/", 1)[1], time.time()).customer == first
+    opened = sales.api.get(path_of(href), headers={"Cookie": session_of(returned)})
+    assert opened.status_code == 200
+    assert names[0] in opened.body.decode()
+
+    other = next(u for u in sorted(sales.company.employees) if u != sharer)
+    returned, _ = log_in(sales, page, other)
+    theirs = sales.api.get(page, headers={"Cookie": session_of(returned)}).body.decode()
+    assert "近 7 天还没有客户打开您的分享" in theirs
+    assert "138 0000 0000" not in theirs

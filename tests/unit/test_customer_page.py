@@ -1,7 +1,7 @@
 import pytest
 
 from chalicelib.config import get_settings
-from chalicelib.domain.customer_page import CustomerCard, render_customer, render_refused
+from chalicelib.domain.customer_page import CustomerCard, ViewerRow, render_customer, render_home, render_refused
 from chalicelib.domain.sales_access import may_see, session_cookie
 from chalicelib.wecom.member_oauth import authorize_url
 
@@ -72,3 +72,16 @@ def test_the_authorize_url_is_wecoms_for_members_with_a_plain_state() -> None:
     )
     with pytest.raises(ValueError, match="letters and digits"):
         authorize_url(settings, "wwcorp", 1000002, "https://x.example.com/", "a.b")
+
+
+def test_the_employees_own_page_lists_viewers_as_links_and_leads_escaped() -> None:
+    viewers = [ViewerRow("<b>李</b>", 3, 'https://x.example/sales/customers/a"b'), ViewerRow("赵", 1, "https://x/c")]
+    html = render_home(viewers, ENTRIES[:1], {"m1": "手册"}, "/page-assets/sales.0123456789ab.css")
+    assert "<script" not in html
+    assert '<a href="https://x.example/sales/customers/a&quot;b">&lt;b&gt;李&lt;/b&gt;</a>' in html
+    assert html.index("近 7 天打开 3 次") < html.index("近 7 天打开 1 次")
+    assert "未识别身份的线索" in html
+    assert "&lt;b&gt;王&lt;/b&gt;" in html
+    empty = render_home([], [], {}, "/s.css")
+    assert "近 7 天还没有客户打开您的分享" in empty
+    assert "未识别身份的线索" not in empty
