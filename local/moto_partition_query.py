@@ -9,8 +9,10 @@ that satisfy the sort-key condition, come after the exclusive start key, and fit
 still sees that more follow). moto's own code then does the conditions, filters, paging and projection on that view,
 so answers are unchanged. A Query on an index gets the items whose index hash key matches (moto would sort every
 item of the table first: seconds per Query at 500,000 items, under the lock that serialises DynamoDB, so a schedule's
-once-a-minute index Query stalled every handler). Conditions this module does not order (none in this project) are
-left as moto does them.
+once-a-minute index Query stalled every handler). Those items are found in a map of the index's hash keys, built in
+one pass over the table and kept until the table is next written (every put, delete and update counts a write), so
+a run of index Queries with no write between them (a sync's reconciliation, one Query per employee) walks the table
+once, not once per Query. Conditions this module does not order (none in this project) are left as moto does them.
 
 The view is swapped in for the duration of one call, which is safe only because the local stack's moto server takes
 DynamoDB requests one at a time (`local.aws.SerialDynamoDB`); that server installs it while it runs and removes it when
@@ -30,6 +32,9 @@ from moto.dynamodb.models.table import Table
 
 _ORIGINAL_QUERY = Table.query
 _ORIGINAL_TRANSACT = DynamoDBBackend.transact_write_items
+_ORIGINAL_PUT = Table.put_item
+_ORIGINAL_DELETE = Table.delete_item
+_ORIGINAL_UPDATE = DynamoDBBackend.update_item
 _POSITIONAL = (
     "range_comparison",
     "range_objs",
@@ -111,23 +116,58 @@ def index_view(table: Table, index_name: str, hash_key: Any) -> dict[Any, Any] |
     hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
     if len(hashes) != 1:
         return None
-    (name,) = hashes
-    wanted = (hash_key.type, hash_key.value)
-    view: dict[Any, Any] = {}
+    cache = table.__dict__.setdefault("_index_maps", {})
+    generation = written(table, 0)
+    built = cache.get(index_name)
+    if built is None or built[0] != generation:
+        built = cache[index_name] = (generation, _index_map(table, hashes[0]))
+    return built[1].get((hash_key.type, hash_key.value), {})
+
+
+def _index_map(table: Table, attribute: str) -> dict[tuple[str, Any], dict[Any, Any]]:
+    """Every item that has `attribute`, by its value, in the table's own layout (hash key → sort key → item)."""
+    buckets: dict[tuple[str, Any], dict[Any, Any]] = {}
     for key, partition in table.items.items():
-        if not table.range_key_attr:
-            value = partition.attrs.get(name)
-            if value is not None and (value.type, value.value) == wanted:
-                view[key] = partition
-            continue
-        kept = {}
-        for sort_key, item in partition.items():
-            value = item.attrs.get(name)
-            if value is not None and (value.type, value.value) == wanted:
-                kept[sort_key] = item
-        if kept:
-            view[key] = kept
-    return view
+        items = partition.items() if table.range_key_attr else [(None, partition)]
+        for sort_key, item in items:
+            value = item.attrs.get(attribute)
+            if value is None:
+                continue
+            bucket = buckets.setdefault((value.type, value.value), {})
+            if table.range_key_attr:
+                bucket.setdefault(key, {})[sort_key] = item
+            else:
+                bucket[key] = item
+    return buckets
+
+
+def written(table: Table, by: int = 1) -> int:
+    """Count `by` writes to `table` (none: just read the count); a cached index map is good while it is unchanged."""
+    count = table.__dict__.get("_writes", 0) + by
+    table.__dict__["_writes"] = count
+    return count
+
+
+def _put(self: Table, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _ORIGINAL_PUT(self, *args, **kwargs)
+    finally:
+        written(self)
+
+
+def _delete(self: Table, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _ORIGINAL_DELETE(self, *args, **kwargs)
+    finally:
+        written(self)
+
+
+def _update(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+    """An update changes its item in place: the table's index maps are stale after it."""
+    try:
+        return _ORIGINAL_UPDATE(self, table_name, *args, **kwargs)
+    finally:
+        written(self.get_table(table_name))
 
 
 def install() -> None:
@@ -159,11 +199,17 @@ def install() -> None:
             self.items = everything
 
     Table.query = query
+    Table.put_item = _put
+    Table.delete_item = _delete
+    DynamoDBBackend.update_item = _update
 
 
 def uninstall() -> None:
-    """Give moto its own Table.query and transactions back."""
+    """Give moto its own Table.query, writes and transactions back."""
     Table.query = _ORIGINAL_QUERY
+    Table.put_item = _ORIGINAL_PUT
+    Table.delete_item = _ORIGINAL_DELETE
+    DynamoDBBackend.update_item = _ORIGINAL_UPDATE
     DynamoDBBackend.transact_write_items = _ORIGINAL_TRANSACT
 
 
@@ -193,6 +239,7 @@ def transact_backing_up_partitions(self: DynamoDBBackend, transact_items: list[d
                 table.items.pop(hash_key, None)
             else:
                 table.items[hash_key] = partition
+            written(table)
         raise
     finally:
         del Table.__deepcopy__

@@ -173,3 +173,74 @@ def test_a_cancelled_transaction_leaves_nothing_and_a_committed_one_everything(d
     write("1")
     items = sorted((i["pk"]["S"], i.get("n", {}).get("N")) for i in dynamodb.scan(TableName="tx")["Items"])
     assert items == [("a", "2"), ("b", None)]
+
+
+def test_index_queries_follow_every_kind_of_write(dynamodb):
+    """The index map is kept between Queries only while the table is not written: each kind of write shows."""
+    create_table(
+        dynamodb,
+        "moving",
+        more=("g",),
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byg",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+    def members(group: str) -> list[str]:
+        page = dynamodb.query(
+            TableName="moving",
+            IndexName="byg",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": group}},
+        )
+        return sorted(item["pk"]["S"] + item["sk"]["S"] for item in page["Items"])
+
+    def key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": "1"}}
+
+    dynamodb.put_item(TableName="moving", Item=key("a") | {"g": {"S": "x"}})
+    dynamodb.put_item(TableName="moving", Item=key("b") | {"g": {"S": "x"}})
+    assert (members("x"), members("x"), members("y")) == (["a1", "b1"], ["a1", "b1"], [])
+    dynamodb.update_item(
+        TableName="moving", Key=key("a"), UpdateExpression="SET g = :y", ExpressionAttributeValues={":y": {"S": "y"}}
+    )
+    assert (members("x"), members("y")) == (["b1"], ["a1"])
+    dynamodb.delete_item(TableName="moving", Key=key("b"))
+    assert members("x") == []
+    dynamodb.batch_write_item(
+        RequestItems={"moving": [{"PutRequest": {"Item": key(p) | {"g": {"S": "x"}}}} for p in ("c", "d")]}
+    )
+    assert members("x") == ["c1", "d1"]
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "moving", "Item": key("e") | {"g": {"S": "y"}}}},
+            {
+                "Update": {
+                    "TableName": "moving",
+                    "Key": key("c"),
+                    "UpdateExpression": "REMOVE g",
+                }
+            },
+        ]
+    )
+    assert (members("x"), members("y")) == (["d1"], ["a1", "e1"])
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "moving", "Item": key("f") | {"g": {"S": "x"}}}},
+                {
+                    "Update": {
+                        "TableName": "moving",
+                        "Key": key("d"),
+                        "UpdateExpression": "SET g = :y",
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ExpressionAttributeValues": {":y": {"S": "y"}},
+                    }
+                },
+            ]
+        )
+    assert (members("x"), members("y")) == (["d1"], ["a1", "e1"])
