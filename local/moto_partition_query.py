@@ -9,10 +9,10 @@ that satisfy the sort-key condition, come after the exclusive start key, and fit
 still sees that more follow). moto's own code then does the conditions, filters, paging and projection on that view,
 so answers are unchanged. A Query on an index gets the items whose index hash key matches (moto would sort every
 item of the table first: seconds per Query at 500,000 items, under the lock that serialises DynamoDB, so a schedule's
-once-a-minute index Query stalled every handler). Those items are found in a map of the index's hash keys, built in
-one pass over the table and kept until the table is next written (every put, delete and update counts a write), so
-a run of index Queries with no write between them (a sync's reconciliation, one Query per employee) walks the table
-once, not once per Query. Conditions this module does not order (none in this project) are left as moto does them.
+once-a-minute index Query stalled every handler). A run of index Queries with no write between them (a sync's
+reconciliation, one Query per employee) is answered from a map of the index's hash keys, built in one pass and kept
+until the table is next written (every put, delete and update counts), so it walks the table twice, not once per
+Query. Conditions this module does not order (none in this project) are left as moto does them.
 
 The view is swapped in for the duration of one call, which is safe only because the local stack's moto server takes
 DynamoDB requests one at a time (`local.aws.SerialDynamoDB`); that server installs it while it runs and removes it when
@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import copy
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
@@ -111,34 +112,48 @@ def page_view(table: Table, partition: dict[Any, Any], arguments: dict[str, Any]
 
 def index_view(table: Table, index_name: str, hash_key: Any) -> dict[Any, Any] | None:
     """The table's items whose `index_name` hash key equals `hash_key`, in the table's own layout; None when the index
-    is unknown or its key has several attributes (moto then answers as it does)."""
+    is unknown or its key has several attributes (moto then answers as it does). The second Query of an index with no
+    write to the table since the first builds a map of all its hash keys, which answers until the next write; a Query
+    right after a write just picks its own items (building a map per Query would cost more while writes go on)."""
     index = next((i for i in table.all_indexes() if i.name == index_name), None)
     hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
     if len(hashes) != 1:
         return None
-    cache = table.__dict__.setdefault("_index_maps", {})
+    (attribute,) = hashes
+    wanted = (hash_key.type, hash_key.value)
+    maps = table.__dict__.setdefault("_index_maps", {})
     generation = written(table, 0)
-    built = cache.get(index_name)
-    if built is None or built[0] != generation:
-        built = cache[index_name] = (generation, _index_map(table, hashes[0]))
-    return built[1].get((hash_key.type, hash_key.value), {})
+    seen = maps.get(index_name)
+    if seen is not None and seen[0] == generation:
+        if seen[1] is None:
+            buckets: dict[tuple[str, Any], dict[Any, Any]] = {}
+            for value, key, sort_key, item in _indexed(table, attribute):
+                _place(buckets.setdefault(value, {}), table, key, sort_key, item)
+            seen = maps[index_name] = (generation, buckets)
+        return seen[1].get(wanted, {})
+    maps[index_name] = (generation, None)
+    view: dict[Any, Any] = {}
+    for value, key, sort_key, item in _indexed(table, attribute):
+        if value == wanted:
+            _place(view, table, key, sort_key, item)
+    return view
 
 
-def _index_map(table: Table, attribute: str) -> dict[tuple[str, Any], dict[Any, Any]]:
-    """Every item that has `attribute`, by its value, in the table's own layout (hash key → sort key → item)."""
-    buckets: dict[tuple[str, Any], dict[Any, Any]] = {}
+def _indexed(table: Table, attribute: str) -> Iterator[tuple[tuple[str, Any], Any, Any, Any]]:
+    """(the value of `attribute`, hash key, sort key, item) of every item that has it."""
     for key, partition in table.items.items():
-        items = partition.items() if table.range_key_attr else [(None, partition)]
-        for sort_key, item in items:
+        for sort_key, item in partition.items() if table.range_key_attr else [(None, partition)]:
             value = item.attrs.get(attribute)
-            if value is None:
-                continue
-            bucket = buckets.setdefault((value.type, value.value), {})
-            if table.range_key_attr:
-                bucket.setdefault(key, {})[sort_key] = item
-            else:
-                bucket[key] = item
-    return buckets
+            if value is not None:
+                yield (value.type, value.value), key, sort_key, item
+
+
+def _place(view: dict[Any, Any], table: Table, key: Any, sort_key: Any, item: Any) -> None:
+    """Put `item` into `view` laid out as the table's items are (hash key → sort key → item, or hash key → item)."""
+    if table.range_key_attr:
+        view.setdefault(key, {})[sort_key] = item
+    else:
+        view[key] = item
 
 
 def written(table: Table, by: int = 1) -> int:
