@@ -108,6 +108,13 @@ def standing(status: str, expires_at: int, now: int) -> Standing:
     return Standing.ACTIVE
 
 
+def not_sent_reason(standing_now: Standing) -> str:
+    """Why a mass message or moment scheduled earlier is not sent at its time: the tenant's standing then."""
+    if standing_now is Standing.SUSPENDED:
+        return "not sent: the tenant was suspended at its send time"
+    return "not sent: the tenant's subscription had ended at its send time"
+
+
 def first_expiry(plan: Plan, now: int, paid_days: int | None) -> int:
     """When a new tenant's period ends: the trial's length, or the days paid for."""
     days = plan.trial_days if plan.trial_days is not None else paid_days

@@ -17,9 +17,11 @@ from chalicelib.domain.audience import InvalidAudience, audience_from_json, audi
 from chalicelib.domain.broadcast_content import InvalidContent, validate_content
 from chalicelib.domain.broadcasts import Broadcast, BroadcastConflict, BroadcastNotFound, InvalidBroadcast, Status
 from chalicelib.domain.group_audience import InvalidGroupAudience, group_audience
+from chalicelib.domain.plans import Standing, not_sent_reason
 from chalicelib.store.broadcast_timers import START
 from chalicelib.store.broadcasts import BroadcastStore
 from chalicelib.store.dynamo import Conflict
+from chalicelib.store.tenants import standing_of
 
 START_AHEAD_SECONDS = 60
 """A broadcast whose send_at is less than this ahead is planned at once; later ones wait for the schedule."""
@@ -130,6 +132,23 @@ def start_broadcast(tenant_id: str, broadcast_id: str, *, settings: Settings | N
 
     queues.publish(resources.PLAN, plan_message(tenant_id, broadcast_id, 0), tenant_id=tenant_id, settings=settings)
     return planning
+
+
+def start_scheduled(tenant_id: str, broadcast_id: str, now: int, *, settings: Settings | None = None) -> Broadcast:
+    """The schedule's start of a broadcast at its send time, while the tenant is in good standing. One whose tenant
+    was suspended or expired since it was scheduled is cancelled with that reason: admins see why, and it is never
+    sent late once the tenant renews."""
+    now_standing = standing_of(tenant_id, now)
+    if now_standing is None:
+        raise BroadcastNotFound(broadcast_id)
+    if now_standing is not Standing.ACTIVE:
+        try:
+            return BroadcastStore(tenant_id, settings).set_status(
+                broadcast_id, Status.CANCELLED, expect=[Status.SCHEDULED], reason=not_sent_reason(now_standing)
+            )
+        except Conflict:
+            raise BroadcastConflict("broadcast is no longer scheduled") from None
+    return start_broadcast(tenant_id, broadcast_id, settings=settings)
 
 
 def preview_broadcast(

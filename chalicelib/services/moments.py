@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.domain import moments as rules
 from chalicelib.domain.moments import MomentTask
+from chalicelib.domain.plans import Standing, not_sent_reason
 from chalicelib.domain.wecom_limits import (
     APP_MESSAGE_MAX_TOUSER,
     MOMENT_CUSTOMER_LIST_MAX_LIMIT,
@@ -32,6 +33,7 @@ from chalicelib.store.broadcast_timers import add_timer
 from chalicelib.store.dynamo import Conflict
 from chalicelib.store.moments import CustomerEvent, CustomerResult, EmployeeResult, MomentStore
 from chalicelib.store.rate_limits import RateLimiter
+from chalicelib.store.tenants import standing_of
 from chalicelib.wecom.errors import RateLimited, WeComError
 from chalicelib.wecom.paging import cursor_pages
 
@@ -126,7 +128,8 @@ def _request(task: MomentTask) -> dict[str, Any]:
 
 
 def run_timer(tenant_id: str, task_id: str, kind: str, now: int | None = None) -> None:
-    """The schedule handler's entry: submit a due task or follow a submitted one."""
+    """The schedule handler's entry: submit a due task (cancel it, with the reason, when the tenant is no longer in
+    good standing) or follow a submitted one."""
     now = int(time.time()) if now is None else now
     ctx = TenantContext(tenant_id)
     task = moments(ctx).get(task_id)
@@ -134,6 +137,11 @@ def run_timer(tenant_id: str, task_id: str, kind: str, now: int | None = None) -
         return
     try:
         if kind == MOMENT_START and task.status == rules.SCHEDULED:
+            now_standing = standing_of(tenant_id, now)
+            if now_standing is not Standing.ACTIVE:
+                reason = not_sent_reason(now_standing or Standing.SUSPENDED)
+                moments(ctx).save(replace(task, status=rules.CANCELLED, finished_at=now, error=reason), task.status)
+                return
             submit(ctx, task, now)
         elif kind == MOMENT_FOLLOW and task.status in (rules.SUBMITTED, rules.FOLLOWING):
             follow(ctx, task, now)

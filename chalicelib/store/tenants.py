@@ -23,6 +23,7 @@ from pynamodb.models import Model
 
 from chalicelib import resources
 from chalicelib.domain.credentials import AppCredentials, CallbackCredentials
+from chalicelib.domain.plans import Standing, standing
 from chalicelib.domain.ttl_cache import TtlCache
 from chalicelib.store import secrets as tenant_secrets
 from chalicelib.store.dynamo import InvalidCursor, decode_cursor, encode_cursor, is_condition_failure
@@ -166,6 +167,13 @@ def get_tenant(tenant_id: str) -> Tenant | None:
         return _from_item(TenantItem.get(_profile_key(tenant_id), PROFILE_SK, consistent_read=True))
     except DoesNotExist:
         return None
+
+
+def standing_of(tenant_id: str, now: int) -> Standing | None:
+    """The tenant's standing as stored now (not cached: a scheduled send must see a suspension at once), or None for
+    a tenant that does not exist."""
+    tenant = get_tenant(tenant_id)
+    return standing(tenant.status, tenant.expires_at, now) if tenant is not None else None
 
 
 def update_tenant(tenant_id: str, now: int, **changes: object) -> Tenant:

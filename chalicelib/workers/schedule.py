@@ -1,5 +1,6 @@
 """The every-minute schedule: start broadcasts whose send time has come, and queue follow passes that are due; submit
-due moment tasks and follow posted ones (`services.moments`).
+due moment tasks and follow posted ones (`services.moments`). A broadcast or moment of a tenant no longer in good
+standing (suspended, or its subscription ended) is cancelled with the reason instead of sent.
 
 Timers live in minute buckets of the runtime table (`store.broadcast_timers`): each run Queries the buckets of the last
 `LOOKBACK_MINUTES` minutes up to now (so a missed or failed run is caught up by the next one), handles the entries
@@ -16,7 +17,7 @@ from chalicelib import queues, resources
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.broadcasts import BroadcastConflict, BroadcastNotFound
 from chalicelib.observability import logger
-from chalicelib.services.broadcasts import start_broadcast
+from chalicelib.services.broadcasts import start_scheduled
 from chalicelib.services.moments import MOMENT_FOLLOW, MOMENT_START
 from chalicelib.services.moments import run_timer as run_moment_timer
 from chalicelib.store.broadcast_timers import FOLLOW, START, due_timers, minute_bucket, remove_timer
@@ -39,7 +40,7 @@ def run_schedule(now: float | None = None, settings: Settings | None = None) -> 
             continue
         if timer.kind == START:
             try:
-                start_broadcast(timer.tenant_id, timer.broadcast_id, settings=settings)
+                start_scheduled(timer.tenant_id, timer.broadcast_id, int(now), settings=settings)
             except (BroadcastConflict, BroadcastNotFound):
                 logger.info("scheduled broadcast no longer startable", extra={"broadcast_id": timer.broadcast_id})
         elif timer.kind in (MOMENT_START, MOMENT_FOLLOW):
