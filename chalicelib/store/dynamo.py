@@ -222,10 +222,10 @@ def add_to_each(
         (item,) = chunk
         type(item)._get_connection().update_item(item.pk, item.sk, actions=[action], return_values="NONE")
 
-    size = TRANSACT_WRITE_MAX if in_transactions else 1
+    write, size = (transact, TRANSACT_WRITE_MAX) if in_transactions else (update, 1)
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if len(chunks) <= 1:
-        list(map(transact if in_transactions else update, chunks))
+        list(map(write, chunks))
         return
     with ThreadPoolExecutor(max_workers=min(workers, len(chunks)), thread_name_prefix="set-add") as pool:
-        list(pool.map(transact if in_transactions else update, chunks))
+        list(pool.map(write, chunks))
