@@ -131,8 +131,8 @@ class WorkerKiller:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def kill_one(self, point: str, timeout: float = 60.0) -> Kill | None:
-        """Claim the first pending batch this killer has not tried and die at `point`; None if another worker kept
-        claiming first until `timeout`."""
+        """Claim the first pending batch the other killer is not trying and die at `point`; None if other workers
+        kept claiming first until `timeout`."""
         store = BroadcastStore(self.tenant_id)
         deadline = time.monotonic() + timeout
         planned, next_look = -1, 0.0
@@ -152,24 +152,35 @@ class WorkerKiller:
                     if batch.batch_id in self._tried:
                         continue
                     self._tried.add(batch.batch_id)
-                kill = self._handle(batch.batch_id, point)
-                if kill is not None:
-                    with self._lock:
-                        self.kills.append(kill)
-                    return kill
+                kill = self._handle(batch.batch_id, point, deadline)
+                with self._lock:
+                    if kill is None:
+                        self._tried.discard(batch.batch_id)  # it may be pending again later: try it then
+                        continue
+                    self.kills.append(kill)
+                return kill
         return None
 
-    def _handle(self, batch_id: str, point: str) -> Kill | None:
+    def _handle(self, batch_id: str, point: str, deadline: float) -> Kill | None:
+        """Handle the batch as a duplicate delivery would and die at `point`. A refused token books a turn: the
+        killer comes back at it holding the turn, as the re-published message would (under a backlog every token is
+        booked, so a worker without a turn never gets one). None when the batch moved on first."""
+
         def checkpoint(reached: str) -> None:
             if reached == point:
                 raise WorkerKilled(point)
 
         dispatcher = Dispatcher(self.tenant_id, lease_seconds=self.lease_seconds, checkpoint=checkpoint)
-        try:
-            dispatcher.handle(self.broadcast_id, batch_id)
-        except WorkerKilled:
-            return Kill(self.broadcast_id, batch_id, point)
-        return None
+        turn_at = 0.0
+        while True:
+            try:
+                outcome = dispatcher.handle(self.broadcast_id, batch_id, turn_at)
+            except WorkerKilled:
+                return Kill(self.broadcast_id, batch_id, point)
+            if not outcome.turn_at or time.monotonic() + outcome.delay > deadline:
+                return None
+            turn_at = outcome.turn_at
+            time.sleep(outcome.delay)
 
     def kill_concurrently(self, points: tuple[str, ...], timeout: float = 60.0) -> threading.Thread:
         """One killer thread per point, started now (join the returned thread)."""
