@@ -24,7 +24,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from chalicelib.config import Settings
-from local import moto_partition_query, moto_sqs
+from local import moto_dynamodb_json, moto_partition_query, moto_sqs
 from local.provision import create_resources
 
 LOOPBACK = "127.0.0.1"
@@ -70,6 +70,7 @@ class AtomicMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         moto_partition_query.install()
         moto_partition_query.install_transactions()
+        moto_dynamodb_json.install()
         moto_sqs.install()
         app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
@@ -79,6 +80,7 @@ class AtomicMotoServer(ThreadedMotoServer):
     def stop(self) -> None:
         super().stop()
         moto_partition_query.uninstall()
+        moto_dynamodb_json.uninstall()
         moto_sqs.uninstall()
 
 
