@@ -196,8 +196,15 @@ def test_remark_and_tag_rules(make) -> None:
     assert run.sim.stats(run.company.corpid)["callbacks"] == {}, "API changes produce no callback"
 
 
+NOON_IN_SHANGHAI = 1_781_496_000
+"""2026-06-15 12:00 in Asia/Shanghai: a day's quota test started on the wall clock failed when it ran across China's
+midnight (16:00 UTC), the second message landing on a new day."""
+
+
 def test_mass_message_lifecycle(make) -> None:
-    run = make(quota_rule="day_1", confirm_delay=60, dispatch_seconds=5, clock_factor=0.001)
+    run = make(
+        quota_rule="day_1", confirm_delay=60, dispatch_seconds=5, clock_factor=0.001, clock_start=NOON_IN_SHANGHAI
+    )
     company = run.company
     targets = [f.external_userid for f in company.book.follows_of_user("emp00004")][:5]
     body = {"sender": "emp00004", "external_userid": [*targets, "wmunknown"], "text": {"content": "新品上市"}}
