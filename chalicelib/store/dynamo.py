@@ -192,18 +192,17 @@ def add_to_each(
     action: Any,
     settings: Settings,
     *,
-    in_transactions: bool = True,
     workers: int = 8,
     attempts: int = 5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Apply one idempotent update `action` (a set ADD) to each item, creating the items that do not exist.
 
-    DynamoDB cannot batch updates except in TransactWriteItems: `in_transactions` sends them 100 at a time, 100 times
-    fewer requests for twice the write units (the transaction's atomicity is not the point: every ADD stands alone);
-    otherwise one UpdateItem each, asking nothing back. Chunks run on `workers` threads. Repeating an ADD changes
-    nothing, so a transaction cancelled by another writer of one of its items (TransactionConflict) is simply sent
-    again after a jittered backoff, up to `attempts` times."""
+    DynamoDB cannot batch updates except in TransactWriteItems: with `RECEIPT_WRITES=transactions` (the default) they
+    go 100 at a time, 100 times fewer requests for twice the write units (the transaction's atomicity is not the
+    point: every ADD stands alone); with `updates`, one UpdateItem each, asking nothing back. Chunks run on `workers`
+    threads. Repeating an ADD changes nothing, so a transaction cancelled by another writer of one of its items
+    (TransactionConflict) is simply sent again after a jittered backoff, up to `attempts` times."""
     connection = shared_connection(settings)
 
     def transact(chunk: Sequence[Model]) -> None:
@@ -222,7 +221,7 @@ def add_to_each(
         (item,) = chunk
         type(item)._get_connection().update_item(item.pk, item.sk, actions=[action], return_values="NONE")
 
-    write, size = (transact, TRANSACT_WRITE_MAX) if in_transactions else (update, 1)
+    write, size = (transact, TRANSACT_WRITE_MAX) if settings.receipt_writes == "transactions" else (update, 1)
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if len(chunks) <= 1:
         list(map(write, chunks))

@@ -390,9 +390,4 @@ class GroupStore:
         receipts are: `store.receipts`)."""
         token = receipt_token(Receipt(broadcast_id, at))
         items = [ChatReachItem(self._pk(c), "reach") for c in dict.fromkeys(chat_ids)]
-        add_to_each(
-            items,
-            ChatReachItem.receipts.add({token}),
-            self.settings,
-            in_transactions=self.settings.receipt_writes == "transactions",
-        )
+        add_to_each(items, ChatReachItem.receipts.add({token}), self.settings)

@@ -79,13 +79,7 @@ class Receipts(CustomerBase):
         unless `RECEIPT_WRITES=updates`); returns how many customers."""
         token = receipt_token(Receipt(broadcast_id, at))
         items = [ReachItem(self._cust(ext), "reach") for ext in dict.fromkeys(external_userids)]
-        add_to_each(
-            items,
-            ReachItem.receipts.add({token}),
-            self.settings,
-            in_transactions=self.settings.receipt_writes == "transactions",
-            workers=workers,
-        )
+        add_to_each(items, ReachItem.receipts.add({token}), self.settings, workers=workers)
         return len(items)
 
     def forget_receipts(self, external_userid: str, receipts: Iterable[Receipt]) -> None:
