@@ -122,7 +122,7 @@ def index_view(table: Table, index_name: str, hash_key: Any) -> dict[Any, Any] |
     (attribute,) = hashes
     wanted = (hash_key.type, hash_key.value)
     maps = table.__dict__.setdefault("_index_maps", {})
-    generation = written(table, 0)
+    generation = writes(table)
     seen = maps.get(index_name)
     if seen is not None and seen[0] == generation:
         if seen[1] is None:
@@ -156,11 +156,14 @@ def _place(view: dict[Any, Any], table: Table, key: Any, sort_key: Any, item: An
         view[key] = item
 
 
-def written(table: Table, by: int = 1) -> int:
-    """Count `by` writes to `table` (none: just read the count); a cached index map is good while it is unchanged."""
-    count = table.__dict__.get("_writes", 0) + by
-    table.__dict__["_writes"] = count
-    return count
+def writes(table: Table) -> int:
+    """How many writes `table` has had; an index map built at one count is good while the count is unchanged."""
+    return table.__dict__.get("_writes", 0)
+
+
+def written(table: Table) -> None:
+    """Count one write to `table`."""
+    table.__dict__["_writes"] = writes(table) + 1
 
 
 def _put(self: Table, *args: Any, **kwargs: Any) -> Any:

@@ -138,8 +138,10 @@ def run_timer(tenant_id: str, task_id: str, kind: str, now: int | None = None) -
     try:
         if kind == MOMENT_START and task.status == rules.SCHEDULED:
             now_standing = standing_of(tenant_id, now)
+            if now_standing is None:
+                return
             if now_standing is not Standing.ACTIVE:
-                reason = not_sent_reason(now_standing or Standing.SUSPENDED)
+                reason = not_sent_reason(now_standing)
                 moments(ctx).save(replace(task, status=rules.CANCELLED, finished_at=now, error=reason), task.status)
                 return
             submit(ctx, task, now)
